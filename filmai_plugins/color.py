@@ -1,0 +1,133 @@
+"""Colour: OpenColorIO conversions between file and model working spaces, display transforms, and the
+invertible working encodings networks train in.
+
+The config is the ``filmai_ocio_config`` hook's answer, else ``$OCIO``, else OCIO's built-in CG
+config. Networks never see scene-linear values directly: they work in ``log`` encoding (below),
+which keeps values above 1.0 (and negative ACEScg values) without clamping.
+"""
+from __future__ import annotations
+
+import functools
+import math
+import os
+from typing import Any
+
+import numpy as np
+
+from .errors import BadInput
+
+BUILTIN_CONFIG = "ocio://cg-config-latest"
+# Names other tools write into files that the CG config knows by another name.
+_ALIASES = {"srgb": "srgb_tx", "linear": "lin_rec709", "rec709": "lin_rec709", "lin_srgb": "lin_rec709",
+            "acescg": "ACEScg", "aces": "ACES2065-1", "raw": "Raw", "data": "Raw", "non-color": "Raw"}
+WORKING_ENCODINGS = ("log", "linear", "srgb")
+_LOG_GAIN = 16.0  # log encoding: y = sign(x) * log1p(16|x|) / log1p(16): 0→0, 1→1, 100→~2.5
+
+
+@functools.lru_cache(maxsize=4)
+def _load_config(source: str):
+    import PyOpenColorIO as ocio
+
+    try:
+        return ocio.Config.CreateFromFile(source)
+    except Exception as exc:
+        raise BadInput(f"cannot load OCIO config {source}: {exc}") from None
+
+
+def get_config(host_name: str = "headless"):
+    """The OCIO config in force (hook answer, then $OCIO, then the built-in CG config)."""
+    import PyOpenColorIO as ocio
+
+    from .registry import get_registry
+
+    answer = get_registry().pm.hook.filmai_ocio_config(host_name=host_name)
+    if isinstance(answer, ocio.Config):
+        return answer
+    source = str(answer) if answer else os.environ.get("OCIO") or BUILTIN_CONFIG
+    return _load_config(source)
+
+
+def canonical_colorspace(name: str, config: Any = None) -> str:
+    """A colourspace's name in the config (accepting aliases such as OIIO's ``lin_rec709``)."""
+    config = config or get_config()
+    for candidate in (name, _ALIASES.get(name.lower(), name)):
+        cs = config.getColorSpace(candidate)
+        if cs is not None:
+            return cs.getName()
+    names = [cs.getName() for cs in config.getColorSpaces()]
+    raise BadInput(f"unknown colourspace {name!r} in OCIO config {config.getName()!r} (known: {', '.join(names)})")
+
+
+def frame_colorspace(attributes: dict[str, Any], extension: str = ".exr") -> str:
+    """The colourspace a file declares, else the convention for its format (EXR linear, 8-bit sRGB)."""
+    declared = attributes.get("oiio:ColorSpace")
+    if declared:
+        return str(declared)
+    return "lin_rec709" if extension.lower() in (".exr", ".hdr") else "srgb_tx"
+
+
+def convert(pixels: np.ndarray, src: str, dst: str, config: Any = None) -> np.ndarray:
+    """Convert the first three channels from ``src`` to ``dst``; other channels (alpha, AOVs) pass through."""
+    config = config or get_config()
+    src_c, dst_c = canonical_colorspace(src, config), canonical_colorspace(dst, config)
+    out = np.array(pixels, dtype=np.float32, copy=True)
+    if src_c == dst_c or out.shape[-1] < 3:
+        return out
+    proc = config.getProcessor(src_c, dst_c).getDefaultCPUProcessor()
+    rgb = np.ascontiguousarray(out[..., :3])
+    proc.applyRGB(rgb)
+    out[..., :3] = rgb
+    return out
+
+
+def to_display(pixels: np.ndarray, src: str = "lin_rec709", display: str | None = None, view: str | None = None,
+               config: Any = None) -> np.ndarray:
+    """Display-referred RGB in 0–1 for thumbnails and contact sheets (OCIO display/view transform)."""
+    import PyOpenColorIO as ocio
+
+    config = config or get_config()
+    display = display or os.environ.get("FILMAI_DISPLAY") or config.getDefaultDisplay()
+    view = view or os.environ.get("FILMAI_VIEW") or config.getDefaultView(display)
+    rgb = np.array(pixels[..., :3] if pixels.shape[-1] >= 3 else np.repeat(pixels[..., :1], 3, -1),
+                   dtype=np.float32, copy=True)
+    rgb = np.ascontiguousarray(np.nan_to_num(rgb, nan=0.0, posinf=65504.0, neginf=0.0))
+    transform = ocio.DisplayViewTransform(src=canonical_colorspace(src, config), display=display, view=view)
+    config.getProcessor(transform).getDefaultCPUProcessor().applyRGB(rgb)
+    return np.clip(rgb, 0.0, 1.0)
+
+
+# ----- working encodings (numpy arrays or torch tensors) ---------------------------------------
+
+
+def _xp(x: Any):
+    if hasattr(x, "detach"):
+        import torch
+
+        return torch
+    return np
+
+
+def encode(x: Any, encoding: str = "log") -> Any:
+    """Scene-linear → the network's working encoding. Invertible; never clamps."""
+    if encoding == "linear":
+        return x
+    xp = _xp(x)
+    if encoding == "log":
+        return xp.sign(x) * xp.log1p(_LOG_GAIN * xp.abs(x)) / math.log1p(_LOG_GAIN)
+    if encoding == "srgb":  # for display-referred plates already in 0-1
+        a = xp.abs(x)
+        return xp.sign(x) * xp.where(a <= 0.0031308, 12.92 * a, 1.055 * a ** (1 / 2.4) - 0.055)
+    raise BadInput(f"unknown working encoding {encoding!r} (one of {', '.join(WORKING_ENCODINGS)})")
+
+
+def decode(y: Any, encoding: str = "log") -> Any:
+    """The working encoding → scene-linear (exact inverse of ``encode``)."""
+    if encoding == "linear":
+        return y
+    xp = _xp(y)
+    if encoding == "log":
+        return xp.sign(y) * xp.expm1(xp.abs(y) * math.log1p(_LOG_GAIN)) / _LOG_GAIN
+    if encoding == "srgb":
+        a = xp.abs(y)
+        return xp.sign(y) * xp.where(a <= 0.04045, a / 12.92, ((a + 0.055) / 1.055) ** 2.4)
+    raise BadInput(f"unknown working encoding {encoding!r} (one of {', '.join(WORKING_ENCODINGS)})")

@@ -1,0 +1,259 @@
+"""What a running node sees: its params, model, device, inputs and outputs, and the engine's services."""
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator
+
+import numpy as np
+
+from ..errors import BadInput, FrameError
+from ..frames.image import Frame
+from ..frames.io import WriteOptions, read_frame, write_frame
+from ..frames.sequence import SequencePattern
+from ..node import Node, Param
+from .cancel import CancelToken
+from .progress import Progress
+from .tiling import apply_tiled
+
+NONFINITE_POLICIES = ("error", "zero", "pass")
+
+#: Engine I/O options every frame node accepts; hosts draw them from this schema like node params.
+IO_OPTIONS: tuple[Param, ...] = (
+    Param("part", "string", "", help="EXR part (subimage) to read, by name or index; empty: the first part"),
+    Param("layer", "string", "", help="layer/AOV to read (e.g. 'diffuse' reads diffuse.R/G/B); empty: the main layer"),
+    Param("compression", "enum", "keep", choices=("keep", "none", "rle", "zip", "zips", "piz", "pxr24", "b44",
+                                                    "b44a", "dwaa", "dwab"),
+          help="EXR compression of written frames; keep: the input's (zip when unknown)"),
+    Param("pixel_type", "enum", "keep", choices=("keep", "half", "float"),
+          help="EXR pixel type of written frames; keep: the input's per channel (half for new channels, "
+               "float where half would clip)"),
+    Param("tile_size", "int", 1024, min=64, max=16384,
+          help="frames larger than this are processed in overlapping tiles (seamless) to bound memory"),
+    Param("nonfinite", "enum", "error", choices=NONFINITE_POLICIES,
+          help="NaN/Inf input pixels: error (name file and frame), zero (replace with 0), pass"),
+)
+
+
+@dataclass
+class IOOptions:
+    part: str = ""
+    layer: str = ""
+    compression: str = "keep"
+    pixel_type: str = "keep"
+    tile_size: int = 1024
+    nonfinite: str = "error"
+
+    @classmethod
+    def from_mapping(cls, values: dict[str, Any] | None) -> "IOOptions":
+        values = dict(values or {})
+        known = {p.name: p for p in IO_OPTIONS}
+        unknown = set(values) - set(known)
+        if unknown:
+            raise BadInput(f"unknown I/O option {', '.join(sorted(unknown))} (known: {', '.join(known)})")
+        parsed = {k: known[k].parse(v) for k, v in values.items() if v is not None}
+        return cls(**parsed)
+
+    def write_options(self, provenance: dict[str, Any]) -> WriteOptions:
+        return WriteOptions(compression=None if self.compression == "keep" else self.compression,
+                            pixel_type=self.pixel_type, provenance=provenance)
+
+    def to_json(self) -> dict[str, Any]:
+        return {p.name: getattr(self, p.name) for p in IO_OPTIONS}
+
+
+@dataclass
+class Timings:
+    """Seconds spent reading, computing and writing, summed over threads (they overlap in wall time)."""
+
+    read_s: float = 0.0
+    compute_s: float = 0.0
+    write_s: float = 0.0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, kind: str, seconds: float) -> None:
+        with self._lock:
+            setattr(self, kind, getattr(self, kind) + seconds)
+
+    def to_json(self) -> dict[str, float]:
+        return {"read_s": round(self.read_s, 4), "compute_s": round(self.compute_s, 4),
+                "write_s": round(self.write_s, 4)}
+
+
+@dataclass
+class RunContext:
+    """Handed to ``Node.setup/process/run_sequence``."""
+
+    node_cls: type[Node]
+    params: dict[str, Any]
+    inputs: dict[str, str]
+    outputs: dict[str, str]
+    frames: list[int]
+    io: IOOptions
+    progress: Progress
+    cancel: CancelToken
+    device: str | None = None
+    model: Any = None  # a Checkpoint for checkpoint nodes, else None
+    model_path: str | None = None
+    model_sha256: str | None = None
+    params_hash: str = ""
+    timings: Timings = field(default_factory=Timings)
+    written: dict[str, list[Any]] = field(default_factory=dict)  # port -> frames or files written
+    extra: dict[str, Any] = field(default_factory=dict)  # node results for the manifest (stats, summaries)
+
+    # ----- convenience -----------------------------------------------------------------------
+    @property
+    def node_id(self) -> str:
+        return self.node_cls.id
+
+    def check_cancel(self) -> None:
+        self.cancel.check()
+
+    def message(self, text: str, **data: Any) -> None:
+        self.progress.message(text, **data)
+
+    @property
+    def torch(self):
+        from .device import import_torch
+
+        return import_torch(self.node_id)
+
+    def _port(self, ports: dict[str, str], name: str | None, kind: str) -> tuple[str, str]:
+        if name is None:
+            declared = self.node_cls.inputs if kind == "input" else self.node_cls.outputs
+            for p in declared:
+                if p.name in ports:
+                    return p.name, ports[p.name]
+            if ports:
+                return next(iter(ports.items()))
+            raise BadInput(f"node {self.node_id}: no {kind} given")
+        if name not in ports:
+            raise BadInput(f"node {self.node_id}: {kind} {name!r} was not given")
+        return name, ports[name]
+
+    def input_path(self, port: str | None = None) -> str:
+        return self._port(self.inputs, port, "input")[1]
+
+    def output_path(self, port: str | None = None) -> str:
+        return self._port(self.outputs, port, "output")[1]
+
+    # ----- frames ----------------------------------------------------------------------------
+    def read_input(self, frame: int | None, port: str | None = None, *, channels: list[str] | None = None,
+                   layer: str | None = None) -> Frame:
+        """Read one input frame with the run's part/layer selection and the non-finite policy."""
+        pattern = SequencePattern(self.input_path(port))
+        path = pattern.path(frame) if pattern.is_sequence else pattern.pattern
+        t0 = time.perf_counter()
+        f = read_frame(path, part=self.io.part or None, layer=self.io.layer if layer is None else layer,
+                       channels=channels, frame=frame)
+        self.timings.add("read_s", time.perf_counter() - t0)
+        return self.check_frame(f)
+
+    def check_frame(self, f: Frame) -> Frame:
+        if self.node_cls.rejects_nonfinite and self.io.nonfinite != "pass":
+            bad = f.nonfinite_count()
+            if bad:
+                if self.io.nonfinite == "error":
+                    raise FrameError(f"{bad} NaN/Inf pixel values (node {self.node_id} needs finite input; "
+                                     "use --nonfinite zero to replace them)", f.path, f.number)
+                f.pixels = np.nan_to_num(f.pixels, nan=0.0, posinf=0.0, neginf=0.0)
+        return f
+
+    def provenance(self, frame: int | None, source: str | None = None) -> dict[str, Any]:
+        from .._version import __version__
+
+        prov: dict[str, Any] = {"node": self.node_id, "nodeVersion": self.node_cls.version,
+                                "params": self.params, "paramsHash": self.params_hash, "version": __version__}
+        if self.model_sha256:
+            prov["modelSha256"] = self.model_sha256
+        if frame is not None:
+            prov["frame"] = str(frame)
+        if source:
+            prov["source"] = os.path.basename(source)
+        return prov
+
+    def write_output(self, frame: Frame, number: int | None, port: str | None = None,
+                     source: str | None = None) -> str:
+        """Write one output frame atomically with provenance; returns its path."""
+        name, pattern_str = self._port(self.outputs, port, "output")
+        pattern = SequencePattern(pattern_str)
+        path = pattern.path(number) if pattern.is_sequence else pattern.pattern
+        t0 = time.perf_counter()
+        write_frame(path, frame, self.io.write_options(self.provenance(number, source)))
+        self.timings.add("write_s", time.perf_counter() - t0)
+        self.written.setdefault(name, []).append(number if pattern.is_sequence else path)
+        return path
+
+    def apply_tiled(self, fn: Callable[[np.ndarray], np.ndarray], pixels: np.ndarray, *, scale: int = 1,
+                    align: int = 1, batch: int = 1, receptive_field: int | None = None) -> np.ndarray:
+        """Run ``fn`` over ``pixels`` in seamless overlapping tiles of the run's tile size."""
+        rf = self.node_cls.receptive_field if receptive_field is None else receptive_field
+        return apply_tiled(fn, pixels, tile=self.io.tile_size, receptive_field=rf, scale=scale, align=align,
+                           batch=batch, check_cancel=self.check_cancel)
+
+    # ----- other files -----------------------------------------------------------------------
+    @contextlib.contextmanager
+    def atomic_output(self, path: str | None = None, mode: str = "w", port: str | None = None,
+                      encoding: str | None = "utf-8") -> Iterator[Any]:
+        """Open a non-frame output (OTIO, EDL, CSV …) for writing; it appears only when complete."""
+        name = port or (self.node_cls.outputs[0].name if self.node_cls.outputs else "output")
+        target = path or self.output_path(port)
+        folder = os.path.dirname(os.path.abspath(target))
+        tmp = os.path.join(folder, f".{os.path.basename(target)}.{secrets.token_hex(4)}.tmp")
+        kwargs = {} if "b" in mode else {"encoding": encoding, "newline": ""}
+        try:
+            with open(tmp, mode, **kwargs) as fh:
+                yield fh
+            os.replace(tmp, target)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+            raise
+        self.written.setdefault(name, []).append(target)
+
+    def record_output(self, path: str, port: str | None = None) -> None:
+        """Note a file the node wrote by other means (already complete) in the manifest."""
+        name = port or (self.node_cls.outputs[0].name if self.node_cls.outputs else "output")
+        self.written.setdefault(name, []).append(path)
+
+
+@dataclass
+class TrainContext(RunContext):
+    """Handed to ``Node.train``: inputs (``input``, and ``target`` for paired training), the frames to
+    learn from, training params, the checkpoint path, an optional initial model to fine-tune."""
+
+    out: str = ""
+    init_model: Any = None  # Checkpoint to start from (--model), or None
+    rank: int = 0
+    world_size: int = 1
+    checkpoints: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def is_main(self) -> bool:
+        """Only rank 0 writes checkpoints, contact sheets and the manifest."""
+        return self.rank == 0
+
+    @property
+    def work_dir(self) -> str:
+        """``shot.ckpt`` → ``shot.train/``: contact sheets, interval checkpoints, logs."""
+        stem = os.path.splitext(os.path.abspath(self.out))[0]
+        return stem + ".train"
+
+    def read_target(self, frame: int | None, *, channels: list[str] | None = None) -> Frame:
+        return self.read_input(frame, "target", channels=channels)
+
+    def save_checkpoint(self, tensors: dict[str, Any], meta: dict[str, Any], path: str | None = None) -> str:
+        """Save weights + metadata (node id/version added) atomically; ``path`` defaults to ``--out``."""
+        from ..training.checkpoint import save_checkpoint
+
+        target = path or self.out
+        full = {"node": self.node_id, "node_version": self.node_cls.version, **meta}
+        sha = save_checkpoint(target, tensors, full)
+        self.checkpoints.append({"path": os.path.abspath(target), "sha256": sha})
+        if target == self.out:
+            self.model_sha256 = sha
+        return sha

@@ -1,0 +1,438 @@
+"""Running and training nodes: the one execution path behind the CLI, the Python API, hosts and farms.
+
+Frame-scope nodes run through a pipeline: frames are read ahead on threads, processed on the
+calling thread, and written behind on threads, so file I/O overlaps compute. Every output is
+written atomically; cancel (Ctrl-C, SIGTERM, a host's button) lets writes under way finish and
+stops before the next frame, so no partial frame is ever left.
+"""
+from __future__ import annotations
+
+import collections
+import os
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, Callable, Mapping
+
+from ..errors import BadInput, Cancelled, FilmAIError, FrameError, RunFailure
+from ..frames.image import Frame
+from ..frames.io import read_frame, read_provenance
+from ..frames.sequence import SequencePattern, format_frames, parse_frames, same_file
+from ..manifest import SCHEMA, host_info, manifest_path_for, now_iso, versions, write_json_atomic
+from ..node import Node, Port
+from ..registry import get_registry
+from .cancel import CancelToken
+from .context import IOOptions, RunContext, TrainContext
+from .progress import Progress
+
+PortArg = str | Mapping[str, str] | None
+
+
+def _bind(ports: tuple[Port, ...], given: PortArg, kind: str, node_id: str, required: bool = True) -> dict[str, str]:
+    if given is None or given == "":
+        bound: dict[str, str] = {}
+    elif isinstance(given, Mapping):
+        bound = {str(k): os.fspath(v) for k, v in given.items() if v}
+    else:
+        if not ports:
+            raise BadInput(f"node {node_id} has no {kind}")
+        bound = {ports[0].name: os.fspath(given)}
+    names = {p.name for p in ports}
+    unknown = set(bound) - names
+    if unknown:
+        raise BadInput(f"node {node_id}: unknown {kind} {', '.join(sorted(unknown))} (has: {', '.join(sorted(names)) or 'none'})")
+    if required:
+        missing = [p.name for p in ports if not p.optional and p.name not in bound]
+        if missing:
+            flag = "--input" if kind == "input" else "--output"
+            raise BadInput(f"node {node_id} needs {kind} {', '.join(missing)} ({flag})")
+    return bound
+
+
+def _check_output_folder(path: str) -> None:
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as exc:
+        raise BadInput(f"cannot create output folder {folder}: {exc.strerror or exc}") from None
+    probe = os.path.join(folder, f".filmai-write-test-{os.getpid()}")
+    try:
+        with open(probe, "wb"):
+            pass
+        os.remove(probe)
+    except OSError as exc:
+        raise BadInput(f"output folder {folder} is not writable: {exc.strerror or exc}") from None
+
+
+def _check_no_overwrite(inputs: dict[str, str], outputs: dict[str, str], frames: list[int]) -> None:
+    for oname, opat in outputs.items():
+        out = SequencePattern(opat)
+        for iname, ipat in inputs.items():
+            inp = SequencePattern(ipat)
+            sample = frames or [None]
+            for f in sample:
+                if out.is_sequence and f is None:
+                    continue
+                op = out.path(f) if out.is_sequence else out.pattern
+                ip = inp.path(f) if inp.is_sequence and f is not None else inp.pattern
+                if not (inp.is_sequence and f is None) and same_file(op, ip):
+                    raise BadInput(f"output {opat!r} would overwrite input {ipat!r} ({op}); "
+                                   "write to another name or folder")
+
+
+def _load_model(cls: type[Node], model: str | None, stage: str) -> tuple[Any, str | None, str | None]:
+    """(checkpoint or None, path, sha256). Checkpoint nodes get a verified Checkpoint object."""
+    from ..training.checkpoint import file_sha256, load_checkpoint
+
+    path = model or (cls.default_model() if stage == "run" else None)
+    if not path:
+        if cls.model == "required" and stage == "run":
+            raise BadInput(f"node {cls.id} needs a model: --model FILE")
+        return None, None, None
+    if cls.model == "none":
+        raise BadInput(f"node {cls.id} takes no model (--model was given)")
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise BadInput(f"model file not found: {path}")
+    if cls.model_format == "checkpoint":
+        ckpt = load_checkpoint(path, expect_node=cls.id)
+        return ckpt, path, ckpt.sha256
+    return None, path, file_sha256(path)
+
+
+def _resolve_device(cls: type[Node], device: str) -> str | None:
+    if not cls.needs_torch:
+        return None
+    from .device import import_torch, resolve_device
+
+    import_torch(cls.id)
+    return resolve_device(device)
+
+
+def _resolve_input_frames(cls: type[Node], inputs: dict[str, str], frames: Any) -> list[int]:
+    """Frames to process: the spec, else those on disk for the first sequence input; missing ones raise."""
+    result: list[int] | None = None
+    for p in cls.inputs:
+        if p.name not in inputs:
+            continue
+        seq = SequencePattern(inputs[p.name])
+        if p.type == "Frames" and seq.is_sequence:
+            resolved = seq.resolve_frames(frames)
+            if result is None:
+                result = resolved
+        elif not os.path.exists(seq.pattern):
+            raise BadInput(f"input {p.name}: {seq.pattern} not found")
+    if result is None:
+        result = parse_frames(frames) if frames not in (None, "") else []
+    return result
+
+
+class _Run:
+    """Book-keeping shared by run and train: progress, cancel, manifest."""
+
+    def __init__(self, cls: type[Node], kind: str, progress: str | Progress, on_event: Callable | None,
+                 cancel: CancelToken | None):
+        self.cls = cls
+        self.kind = kind
+        self.progress = progress if isinstance(progress, Progress) else Progress(progress, node=cls.id, on_event=on_event)
+        self.cancel = cancel or CancelToken()
+        self.started = now_iso()
+        self.t0 = time.perf_counter()
+
+    def manifest(self, ctx: RunContext, status: str, error: str | None, skipped: list[int],
+                 extra: dict[str, Any]) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "schema": SCHEMA,
+            "kind": self.kind,
+            "status": status,
+            "node": {"id": self.cls.id, "version": self.cls.version, "family": self.cls.family},
+            "params": ctx.params,
+            "params_hash": ctx.params_hash,
+            "io": ctx.io.to_json(),
+            "inputs": {k: os.path.abspath(v) for k, v in ctx.inputs.items()},
+            "frames": format_frames(ctx.frames),
+            "model": {"path": os.path.abspath(ctx.model_path), "sha256": ctx.model_sha256} if ctx.model_path else None,
+            "timings": {"started": self.started, "finished": now_iso(),
+                        "wall_s": round(time.perf_counter() - self.t0, 4), **ctx.timings.to_json()},
+            "versions": versions(),
+            "host": host_info(ctx.device),
+            "error": error,
+        }
+        if self.kind == "run":
+            outs = {}
+            for port, pat in ctx.outputs.items():
+                written = ctx.written.get(port, [])
+                seq = SequencePattern(pat)
+                entry: dict[str, Any] = {"pattern": os.path.abspath(pat)}
+                if seq.is_sequence:
+                    entry["frames_written"] = format_frames([f for f in written if isinstance(f, int)])
+                    entry["frames_skipped"] = format_frames(skipped)
+                    entry["count"] = len(written)
+                else:
+                    entry["files"] = [os.path.abspath(f) for f in written]
+                outs[port] = entry
+            data["outputs"] = outs
+        data.update(extra)
+        return data
+
+
+def run_node(node_id: str, *, input: PortArg = None, output: PortArg = None, frames: Any = None,
+             model: str | None = None, params: Mapping[str, Any] | None = None, device: str = "auto",
+             progress: str | Progress = "none", skip_existing: bool = False,
+             io: IOOptions | Mapping[str, Any] | None = None, on_event: Callable[[dict], None] | None = None,
+             cancel: CancelToken | None = None, manifest: str | None = None, prefetch: int = 2) -> dict[str, Any]:
+    """Run a node over a frame range (or a whole sequence) and return its manifest."""
+    cls = get_registry().get(node_id)
+    io_opts = io if isinstance(io, IOOptions) else IOOptions.from_mapping(io)  # type: ignore[arg-type]
+    resolved = cls.resolve_params(params, "run")
+    inputs = _bind(cls.inputs, input, "input", cls.id)
+    outputs = _bind(cls.outputs, output, "output", cls.id)
+    ckpt, model_path, model_sha = _load_model(cls, model, "run")
+    device_name = _resolve_device(cls, device)
+    frame_list = _resolve_input_frames(cls, inputs, frames)
+    if cls.scope == "frame" and not frame_list and any(SequencePattern(v).is_sequence for v in outputs.values()):
+        raise BadInput(f"node {cls.id}: no frames to process (give --frames)")
+    _check_no_overwrite(inputs, outputs, frame_list)
+    for path in outputs.values():
+        _check_output_folder(path)
+    params_hash = cls.params_hash({**resolved, "_io": io_opts.to_json(),
+                                   "_inputs": sorted(os.path.abspath(v) for v in inputs.values())}, model_sha)
+    run = _Run(cls, "run", progress, on_event, cancel)
+    ctx = RunContext(node_cls=cls, params=resolved, inputs=inputs, outputs=outputs, frames=frame_list, io=io_opts,
+                     progress=run.progress, cancel=run.cancel, device=device_name, model=ckpt,
+                     model_path=model_path, model_sha256=model_sha, params_hash=params_hash)
+    first_out = next(iter(outputs.values()), None)
+    manifest_path = manifest or (manifest_path_for(first_out, frame_list) if first_out else None)
+
+    node = cls(resolved)
+    status, error, skipped = "complete", None, []
+    failure: BaseException | None = None
+    try:
+        if cls.scope == "frame":
+            skipped = _run_frames(node, ctx, skip_existing, prefetch)
+        else:
+            run.progress.start(total=len(frame_list) or 1, unit="frame" if frame_list else "step",
+                               frames=format_frames(frame_list))
+            node.setup(ctx)
+            try:
+                node.run_sequence(ctx)
+            finally:
+                node.teardown(ctx)
+    except KeyboardInterrupt:
+        status, error = "cancelled", "interrupted"
+        run.cancel.cancel("interrupted")
+    except Cancelled as exc:
+        status, error = "cancelled", str(exc)
+    except FilmAIError as exc:
+        status, error, failure = "failed", str(exc), exc
+    except Exception as exc:  # a node's own bug or a library failure: exit code 1, with the reason
+        status, error = "failed", f"{type(exc).__name__}: {exc}"
+        failure = RunFailure(f"node {cls.id} failed: {type(exc).__name__}: {exc}")
+        failure.__cause__ = exc
+    data = run.manifest(ctx, status, error, skipped, {"results": ctx.extra} if ctx.extra else {})
+    if manifest_path:
+        write_json_atomic(manifest_path, data)
+        data["manifest_path"] = manifest_path
+    if status == "complete":
+        run.progress.done(manifest=manifest_path, frames_written=len(ctx.written.get(next(iter(outputs), ""), [])),
+                          frames_skipped=len(skipped), wall_s=data["timings"]["wall_s"])
+        return data
+    if status == "cancelled":
+        run.progress.cancelled(error or "cancelled", manifest=manifest_path)
+        raise Cancelled(f"{cls.id}: cancelled ({error}); {_written_summary(ctx)}; manifest {manifest_path}")
+    assert failure is not None
+    run.progress.error(error or "failed", failure.exit_code if isinstance(failure, FilmAIError) else 1)
+    raise failure
+
+
+def _written_summary(ctx: RunContext) -> str:
+    n = sum(len(v) for v in ctx.written.values())
+    return f"{n} complete output{'s' if n != 1 else ''} kept, no partial files"
+
+
+def _existing_is_current(path: str, number: int, params_hash: str) -> bool:
+    """An output frame counts as done only if complete and made by the same node, params and model."""
+    if not os.path.isfile(path):
+        return False
+    try:
+        prov = read_provenance(path)
+        if prov.get("paramsHash") != params_hash:
+            return False
+        read_frame(path, frame=number)  # decodes every pixel: a truncated file fails here
+    except FilmAIError:
+        return False
+    return True
+
+
+def _run_frames(node: Node, ctx: RunContext, skip_existing: bool, prefetch: int) -> list[int]:
+    out_port = next(iter(ctx.outputs))
+    out_pattern = SequencePattern(ctx.outputs[out_port])
+    frames = ctx.frames or [None]  # type: ignore[list-item]
+    todo: list[Any] = list(frames)
+    skipped: list[int] = []
+    progress = ctx.progress
+    if skip_existing and out_pattern.is_sequence:
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            checks = list(pool.map(lambda f: _existing_is_current(out_pattern.path(f), f, ctx.params_hash), frames))
+        skipped = [f for f, ok in zip(frames, checks) if ok]
+        todo = [f for f, ok in zip(frames, checks) if not ok]
+    progress.start(total=len(frames), frames=format_frames([f for f in frames if f is not None]),
+                   todo=len(todo), output=ctx.outputs[out_port])
+    for i, f in enumerate(skipped):
+        progress.frame(f, out_pattern.path(f), i + 1, len(frames), 0.0, skipped=True)
+    done = len(skipped)
+    if not todo:
+        return skipped
+
+    in_port = next((p.name for p in node.inputs if p.name in ctx.inputs and p.type == "Frames"), None)
+    channels = node.input_channels(in_port) if in_port else None
+    node.setup(ctx)
+    reads: collections.deque[tuple[Any, Future]] = collections.deque()
+    writes: collections.deque[tuple[Any, float, Future]] = collections.deque()
+    rpool = ThreadPoolExecutor(max_workers=max(1, prefetch), thread_name_prefix="filmai-read")
+    wpool = ThreadPoolExecutor(max_workers=max(1, prefetch), thread_name_prefix="filmai-write")
+    pending = iter(todo)
+    reference: Frame | None = None
+
+    def submit_read() -> None:
+        f = next(pending, _END)
+        if f is not _END:
+            reads.append((f, rpool.submit(ctx.read_input, f, in_port, channels=channels)
+                          if in_port else _done_future(None)))
+
+    def finish_write() -> None:
+        nonlocal done
+        f, t_start, fut = writes.popleft()
+        path = fut.result()
+        done += 1
+        progress.frame(f, path, done, len(frames), time.perf_counter() - t_start)
+
+    try:
+        for _ in range(prefetch + 1):
+            submit_read()
+        while reads:
+            ctx.check_cancel()
+            f, fut = reads.popleft()
+            t_start = time.perf_counter()
+            frame = fut.result()
+            submit_read()
+            if frame is not None:
+                if reference is None:
+                    reference = frame
+                elif frame.display_window != reference.display_window:
+                    raise FrameError(
+                        f"mixed resolutions: display window {frame.display_window[2]}x{frame.display_window[3]} "
+                        f"but frame {reference.number} is {reference.display_window[2]}x{reference.display_window[3]}",
+                        frame.path, f)
+            t0 = time.perf_counter()
+            result = node.process(frame, ctx)  # type: ignore[arg-type]
+            ctx.timings.add("compute_s", time.perf_counter() - t0)
+            if not isinstance(result, Frame):
+                raise RunFailure(f"node {ctx.node_id}: process() returned {type(result).__name__}, not a Frame")
+            writes.append((f, t_start, wpool.submit(ctx.write_output, result, f, out_port,
+                                                    frame.path if frame is not None else None)))
+            while len(writes) > prefetch:
+                finish_write()
+        while writes:
+            finish_write()
+    finally:
+        for _, fut in reads:
+            fut.cancel()
+        rpool.shutdown(wait=True, cancel_futures=True)
+        # Writes already started complete (atomic rename) so a cancel never leaves a partial frame.
+        wpool.shutdown(wait=True)
+        for f, _, fut in writes:
+            if fut.done() and fut.exception() is None:
+                done += 1
+                progress.frame(f, fut.result(), done, len(frames), 0.0)
+        node.teardown(ctx)
+    return skipped
+
+
+_END = object()
+
+
+def _done_future(value: Any) -> Future:
+    fut: Future = Future()
+    fut.set_result(value)
+    return fut
+
+
+# ----------------------------------------------------------------------------------------------
+
+
+def train_node(node_id: str, *, input: PortArg = None, target: str | None = None, frames: Any = None,
+               out: str, params: Mapping[str, Any] | None = None, model: str | None = None,
+               device: str = "auto", progress: str | Progress = "none",
+               io: IOOptions | Mapping[str, Any] | None = None, on_event: Callable[[dict], None] | None = None,
+               cancel: CancelToken | None = None, nproc: int = 1, rank: int = 0, world_size: int = 1) -> dict[str, Any]:
+    """Train a node; writes the checkpoint ``out`` and a ``*.train.manifest.json`` beside it."""
+    cls = get_registry().get(node_id)
+    if not cls.trainable:
+        raise BadInput(f"node {cls.id} is not trainable")
+    io_opts = io if isinstance(io, IOOptions) else IOOptions.from_mapping(io)  # type: ignore[arg-type]
+    resolved = cls.resolve_params(params, "train")
+    inputs = _bind(cls.inputs, input, "input", cls.id)
+    if target:
+        inputs["target"] = os.fspath(target)
+    if not out:
+        raise BadInput("training needs --out CKPT")
+    out = os.fspath(out)
+    if nproc > 1:
+        if not cls.distributed:
+            raise BadInput(f"node {cls.id} does not support distributed training (--nproc)")
+        from ..training.distributed import launch  # provided by the training package
+
+        return launch(node_id=node_id, input=input, target=target, frames=frames, out=out, params=params,
+                      model=model, device=device, progress=progress, io=io_opts, nproc=nproc)
+    init, init_path, init_sha = _load_model(cls, model, "train")
+    device_name = _resolve_device(cls, device)
+    frame_list = _resolve_input_frames(cls, inputs, frames)
+    for path in inputs.values():
+        if same_file(out, path):
+            raise BadInput(f"--out {out} would overwrite an input")
+    _check_output_folder(out)
+    run = _Run(cls, "train", progress, on_event, cancel)
+    ctx = TrainContext(node_cls=cls, params=resolved, inputs=inputs, outputs={}, frames=frame_list, io=io_opts,
+                       progress=run.progress, cancel=run.cancel, device=device_name, model=None,
+                       model_path=None, model_sha256=None,
+                       params_hash=cls.params_hash(resolved, init_sha), out=out, init_model=init,
+                       rank=rank, world_size=world_size)
+    status, error = "complete", None
+    failure: BaseException | None = None
+    try:
+        cls.train(ctx)
+        if ctx.is_main and not ctx.checkpoints:
+            raise RunFailure(f"node {cls.id}: training finished without saving a checkpoint")
+    except KeyboardInterrupt:
+        status, error = "cancelled", "interrupted"
+    except Cancelled as exc:
+        status, error = "cancelled", str(exc)
+    except FilmAIError as exc:
+        status, error, failure = "failed", str(exc), exc
+    except Exception as exc:
+        status, error = "failed", f"{type(exc).__name__}: {exc}"
+        failure = RunFailure(f"node {cls.id} training failed: {type(exc).__name__}: {exc}")
+        failure.__cause__ = exc
+    if not ctx.is_main:
+        if failure is not None:
+            raise failure
+        return {}
+    data = run.manifest(ctx, status, error, [], {
+        "checkpoint": {"path": os.path.abspath(out), "sha256": ctx.model_sha256} if ctx.model_sha256 else None,
+        "checkpoints": ctx.checkpoints,
+        "init_model": {"path": os.path.abspath(init_path), "sha256": init_sha} if init_path else None,
+        "training": ctx.extra,
+    })
+    manifest_path = manifest_path_for(out, None, kind="train")
+    write_json_atomic(manifest_path, data)
+    data["manifest_path"] = manifest_path
+    if status == "complete":
+        run.progress.done(manifest=manifest_path, checkpoint=out, wall_s=data["timings"]["wall_s"])
+        return data
+    if status == "cancelled":
+        run.progress.cancelled(error or "cancelled", manifest=manifest_path)
+        kept = f"last checkpoint kept: {ctx.checkpoints[-1]['path']}" if ctx.checkpoints else "no checkpoint written"
+        raise Cancelled(f"{cls.id}: training cancelled ({error}); {kept}")
+    assert failure is not None
+    run.progress.error(error or "failed", failure.exit_code if isinstance(failure, FilmAIError) else 1)
+    raise failure

@@ -1,0 +1,1 @@
+"""Farm jobs: Open Job Description templates, local and Dask runners."""

@@ -1,0 +1,380 @@
+"""Reading and writing frames: OpenImageIO readers/writers, part/layer/channel selection, atomic writes.
+
+The functions at the bottom (``read_header``, ``read_frame``, ``write_frame``) ask the plug-in
+manager for a reader/writer (``filmai_frame_reader``/``filmai_frame_writer`` hooks); the
+OpenImageIO implementation here answers last, so packs can take over a format.
+"""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Protocol, Sequence
+
+import numpy as np
+
+from ..errors import BadInput, FrameError
+from ..hookspecs import hookimpl
+from .image import Frame, FrameHeader
+
+COMPRESSIONS = ("none", "rle", "zip", "zips", "piz", "pxr24", "b44", "b44a", "dwaa", "dwab")
+PIXEL_TYPES = ("keep", "half", "float")
+HALF_MAX = 65504.0
+# Attributes the writer sets itself or that describe the source file's layout, not its content.
+_LAYOUT_ATTRIBUTES = {"compression", "oiio:subimages", "oiio:subimagename", "openexr:dwaCompressionLevel",
+                      "openexr:chunkCount", "openexr:version", "tiledesc", "oiio:BitsPerSample",
+                      "oiio:UnassociatedAlpha", "smpte:TimeCode:1"}
+PROVENANCE_PREFIX = "filmai:"
+
+
+def max_pixels() -> int:
+    """Refuse headers declaring more pixel values than this (FILMAI_MAX_MEGAPIXELS, default 1024 Mpx·ch)."""
+    return int(float(os.environ.get("FILMAI_MAX_MEGAPIXELS", "1024")) * 1_000_000)
+
+
+class FrameReader(Protocol):
+    def header(self, path: str, *, part: str | int | None = None, frame: int | None = None) -> FrameHeader: ...
+
+    def read(self, path: str, *, part: str | int | None = None, layer: str | None = None,
+             channels: Sequence[str] | None = None, frame: int | None = None) -> Frame: ...
+
+
+@dataclass
+class WriteOptions:
+    """How to encode an output file. ``compression`` None keeps the input's, else zip."""
+
+    compression: str | None = None
+    pixel_type: str = "keep"  # keep | half | float
+    provenance: Mapping[str, Any] = field(default_factory=dict)
+    tile_size: int = 0  # 0: scanline
+
+
+class FrameWriter(Protocol):
+    def write(self, path: str, frame: Frame, options: WriteOptions) -> None: ...
+
+
+# ----------------------------------------------------------------------------------------------
+# OpenImageIO implementation
+
+
+def _oiio():
+    import OpenImageIO as oiio  # imported lazily: hosts listing nodes never pay for it
+
+    return oiio
+
+
+def _type_name(typedesc: Any) -> str:
+    name = str(typedesc)
+    return {"uint8": "uint8", "uint16": "uint16", "uint": "uint32", "half": "half", "float": "float"}.get(name, name)
+
+
+def _open(path: str, frame: int | None):
+    oiio = _oiio()
+    if not os.path.exists(path):
+        raise FrameError("file not found", path, frame)
+    if os.path.isdir(path):
+        raise FrameError("is a folder, not an image", path, frame)
+    inp = oiio.ImageInput.open(path)
+    if inp is None:
+        reason = oiio.geterror() or "not an image OpenImageIO can read"
+        raise FrameError(f"cannot open: {reason.strip()}", path, frame)
+    return inp
+
+
+def _parts(inp: Any) -> list[str]:
+    names = []
+    i = 0
+    while inp.seek_subimage(i, 0):
+        spec = inp.spec()
+        names.append(spec.getattribute("name") or spec.getattribute("oiio:subimagename") or str(i))
+        i += 1
+    inp.seek_subimage(0, 0)
+    return names
+
+
+def _select_part(inp: Any, path: str, part: str | int | None, frame: int | None) -> tuple[int, list[str]]:
+    names = _parts(inp)
+    if part is None or part == "":
+        index = 0
+    elif isinstance(part, int) or (isinstance(part, str) and part.isdigit() and part not in names):
+        index = int(part)
+        if not 0 <= index < len(names):
+            raise FrameError(f"no part {index} (file has {len(names)} parts: {', '.join(names)})", path, frame)
+    elif part in names:
+        index = names.index(part)
+    else:
+        raise FrameError(f"no part named {part!r} (parts: {', '.join(names)})", path, frame)
+    if not inp.seek_subimage(index, 0):
+        raise FrameError(f"cannot seek to part {index}: {inp.geterror()}", path, frame)
+    return index, names
+
+
+def _header_from_spec(path: str, spec: Any, parts: list[str], index: int, fmt: str) -> FrameHeader:
+    nch = spec.nchannels
+    formats = list(spec.channelformats) or [spec.format] * nch
+    attributes: dict[str, Any] = {}
+    types: dict[str, str] = {}
+    for a in spec.extra_attribs:
+        attributes[a.name] = a.value
+        types[a.name] = str(a.type)
+    return FrameHeader(
+        path=path, width=spec.width, height=spec.height, channels=list(spec.channelnames),
+        pixel_types=[_type_name(f) for f in formats],
+        data_window=(spec.x, spec.y, spec.width, spec.height),
+        display_window=(spec.full_x, spec.full_y, spec.full_width, spec.full_height),
+        attributes=attributes, attribute_types=types, parts=parts, part_index=index,
+        tiled=spec.tile_width > 0, format_name=fmt)
+
+
+def _check_dimensions(h: FrameHeader, frame: int | None) -> None:
+    values = h.width * h.height * max(len(h.channels), 1)
+    if h.width <= 0 or h.height <= 0 or h.width > 1 << 17 or h.height > 1 << 17 or values > max_pixels():
+        raise FrameError(
+            f"header declares absurd dimensions {h.width}x{h.height}x{len(h.channels)} "
+            f"(limit {max_pixels() // 1_000_000} Mpx·channels, FILMAI_MAX_MEGAPIXELS); refusing to allocate",
+            h.path, frame)
+
+
+def resolve_channels(available: Sequence[str], layer: str | None, channels: Sequence[str] | None,
+                     path: str, frame: int | None) -> tuple[list[int], list[str]]:
+    """Indices into ``available`` and the names the frame will carry (layer prefix stripped).
+
+    ``layer`` picks an AOV (``diffuse`` → ``diffuse.R`` …; nested names like ``left.forward`` work).
+    ``channels`` names channels within the layer, or whole names; None takes all channels of the layer.
+    """
+    avail = list(available)
+    if layer:
+        prefix = layer + "."
+        in_layer = [(i, n[len(prefix):]) for i, n in enumerate(avail) if n.startswith(prefix)]
+        if not in_layer:
+            layers = sorted({n.rsplit(".", 1)[0] for n in avail if "." in n})
+            raise FrameError(f"no layer {layer!r} (layers: {', '.join(layers) or 'none'}; "
+                             f"channels: {', '.join(avail)})", path, frame)
+    else:
+        in_layer = list(enumerate(avail))
+    if channels is None:
+        return [i for i, _ in in_layer], [n for _, n in in_layer]
+    names = {n: i for i, n in in_layer}
+    full = {n: i for i, n in enumerate(avail)}
+    idx, out = [], []
+    for c in channels:
+        if c in names:
+            idx.append(names[c])
+        elif c in full:
+            idx.append(full[c])
+        else:
+            raise FrameError(f"no channel {c!r}" + (f" in layer {layer!r}" if layer else "")
+                             + f" (channels: {', '.join(avail)})", path, frame)
+        out.append(c[len(layer) + 1:] if layer and c.startswith(layer + ".") else c)
+    return idx, out
+
+
+class OIIOReader:
+    """Reads every format OpenImageIO reads: EXR scanline/tiled/multi-part, PNG, TIFF, JPEG, DPX …"""
+
+    def header(self, path: str, *, part: str | int | None = None, frame: int | None = None) -> FrameHeader:
+        inp = _open(path, frame)
+        try:
+            index, names = _select_part(inp, path, part, frame)
+            h = _header_from_spec(path, inp.spec(), names, index, inp.format_name())
+        finally:
+            inp.close()
+        return h
+
+    def read(self, path: str, *, part: str | int | None = None, layer: str | None = None,
+             channels: Sequence[str] | None = None, frame: int | None = None) -> Frame:
+        inp = _open(path, frame)
+        try:
+            index, names = _select_part(inp, path, part, frame)
+            spec = inp.spec()
+            h = _header_from_spec(path, spec, names, index, inp.format_name())
+            _check_dimensions(h, frame)
+            idx, out_names = resolve_channels(h.channels, layer, channels, path, frame)
+            lo, hi = min(idx), max(idx) + 1
+            pixels = inp.read_image(index, 0, lo, hi, "float")
+            if pixels is None:
+                err = (inp.geterror() or _oiio().geterror() or "unknown error").strip()
+                raise FrameError(f"corrupt or truncated image: {err}", path, frame)
+        finally:
+            inp.close()
+        pixels = np.asarray(pixels, dtype=np.float32)
+        if pixels.ndim == 2:
+            pixels = pixels[:, :, None]
+        rel = [i - lo for i in idx]
+        if rel != list(range(hi - lo)):
+            pixels = pixels[:, :, rel]
+        return Frame(pixels=np.ascontiguousarray(pixels), channels=out_names, data_window=h.data_window,
+                     display_window=h.display_window, attributes=h.attributes,
+                     attribute_types=h.attribute_types, pixel_types=[h.pixel_types[i] for i in idx],
+                     layer=layer or "", path=path, number=frame)
+
+
+def _typedesc(oiio: Any, type_name: str):
+    td = oiio.TypeDesc(type_name)
+    if str(td) == "unknown" and type_name.startswith("rational"):
+        return oiio.TypeRational
+    return td if str(td) != "unknown" else None
+
+
+class OIIOWriter:
+    """Writes EXR (half/float, any compression, windows, attributes) and other OpenImageIO formats."""
+
+    def write(self, path: str, frame: Frame, options: WriteOptions) -> None:
+        oiio = _oiio()
+        ext = os.path.splitext(path)[1].lower()
+        is_exr = ext == ".exr"
+        pixels = frame.pixels
+        data_window, display_window = frame.data_window, frame.display_window
+        if not is_exr and data_window != display_window:
+            pixels = frame.to_display_window()  # formats without data windows get the full image
+            data_window = display_window
+        h, w, c = pixels.shape
+        if is_exr:
+            types = self._exr_types(frame, options.pixel_type, pixels)
+            spec = oiio.ImageSpec(w, h, c, "half" if all(t == "half" for t in types) else "float")
+            if len(set(types)) > 1:
+                spec.channelformats = tuple(oiio.TypeDesc(t) for t in types)
+        else:
+            fmt = {".png": "uint8", ".tif": "uint16", ".tiff": "uint16", ".dpx": "uint16"}.get(ext, "uint8")
+            if options.pixel_type in ("half", "float") and ext in (".tif", ".tiff"):
+                fmt = options.pixel_type
+            spec = oiio.ImageSpec(w, h, c, fmt)
+        spec.x, spec.y = data_window[0], data_window[1]
+        spec.full_x, spec.full_y, spec.full_width, spec.full_height = display_window
+        names = [f"{frame.layer}.{n}" if frame.layer and is_exr else n for n in frame.channels]
+        spec.channelnames = tuple(names)
+        if "A" in frame.channels:
+            spec.alpha_channel = frame.channels.index("A")
+        for name, value in frame.attributes.items():
+            if name in _LAYOUT_ATTRIBUTES or name.startswith(PROVENANCE_PREFIX):
+                continue
+            td = _typedesc(oiio, frame.attribute_types.get(name, ""))
+            try:
+                if td is not None:
+                    spec.attribute(name, td, value)
+                else:
+                    spec.attribute(name, value)
+            except Exception:  # an attribute OIIO cannot re-encode is not worth losing the frame over
+                continue
+        compression = options.compression or str(frame.attributes.get("compression") or "zip")
+        if is_exr:
+            base = compression.split(":")[0]
+            if base not in COMPRESSIONS:
+                raise BadInput(f"unknown EXR compression {compression!r} (one of {', '.join(COMPRESSIONS)})")
+            spec.attribute("compression", compression)
+            if options.tile_size:
+                spec.tile_width = spec.tile_height = options.tile_size
+        for key, value in options.provenance.items():
+            spec.attribute(PROVENANCE_PREFIX + key, value if isinstance(value, str) else json.dumps(value, sort_keys=True))
+        out = oiio.ImageOutput.create(path)
+        if out is None:
+            raise BadInput(f"{path}: no writer for {ext or 'files without extension'}: {oiio.geterror()}")
+        target = _temp_name(path)
+        try:
+            if not out.open(target, spec):
+                raise OSError(out.geterror() or oiio.geterror())
+            if not out.write_image(np.ascontiguousarray(pixels, dtype=np.float32)):
+                raise OSError(out.geterror())
+            if not out.close():
+                raise OSError(out.geterror())
+            os.replace(target, path)
+        except BaseException:
+            try:
+                out.close()
+            except Exception:
+                pass
+            _remove_quietly(target)
+            raise
+
+    @staticmethod
+    def _exr_types(frame: Frame, pixel_type: str, pixels: np.ndarray) -> list[str]:
+        c = pixels.shape[2]
+        if pixel_type in ("half", "float"):
+            return [pixel_type] * c
+        if pixel_type != "keep":
+            raise BadInput(f"unknown pixel type {pixel_type!r} (one of {', '.join(PIXEL_TYPES)})")
+        known = frame.pixel_types if frame.pixel_types and len(frame.pixel_types) == c else None
+        types = []
+        for i in range(c):
+            t = known[i] if known else "half"
+            if t not in ("half", "float"):
+                t = "float" if t == "uint32" else "half"
+            if t == "half":
+                # New channels default to half like a compositor's Write; keep float where half would clip.
+                ch = pixels[:, :, i]
+                finite = ch[np.isfinite(ch)]
+                if finite.size and float(np.abs(finite).max()) > HALF_MAX:
+                    t = "float"
+            types.append(t)
+        return types
+
+
+def _temp_name(path: str) -> str:
+    # Hidden, and without the image extension last, so no sequence scan or viewer ever picks it up.
+    head, base = os.path.split(path)
+    return os.path.join(head, f".{base}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
+
+
+def _remove_quietly(path: str) -> None:
+    try:
+        os.remove(path)
+    except OSError:
+        pass
+
+
+class BuiltinFrameIO:
+    """The core's frame I/O plug-in; answers last so other plug-ins can claim a format first."""
+
+    reader = OIIOReader()
+    writer = OIIOWriter()
+
+    @hookimpl(trylast=True)
+    def filmai_frame_reader(self, path: str) -> FrameReader:
+        return self.reader
+
+    @hookimpl(trylast=True)
+    def filmai_frame_writer(self, path: str) -> FrameWriter:
+        return self.writer
+
+
+# ----------------------------------------------------------------------------------------------
+# The functions everything else calls
+
+
+def _reader(path: str) -> FrameReader:
+    from ..registry import get_registry
+
+    reader = get_registry().frame_reader(str(path))
+    if reader is None:  # pragma: no cover - the built-in reader always answers
+        raise FrameError("no frame reader for this file", str(path))
+    return reader
+
+
+def read_header(path: str, *, part: str | int | None = None, frame: int | None = None) -> FrameHeader:
+    return _reader(path).header(str(path), part=part, frame=frame)
+
+
+def read_frame(path: str, *, part: str | int | None = None, layer: str | None = None,
+               channels: Sequence[str] | None = None, frame: int | None = None) -> Frame:
+    return _reader(path).read(str(path), part=part, layer=layer, channels=channels, frame=frame)
+
+
+def write_frame(path: str, frame: Frame, options: WriteOptions | None = None) -> None:
+    """Write atomically: a hidden temporary file in the same folder, renamed into place."""
+    from ..registry import get_registry
+
+    path = str(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise BadInput(f"output folder {folder} does not exist")
+    writer = get_registry().frame_writer(path)
+    if writer is None:  # pragma: no cover
+        raise BadInput(f"{path}: no frame writer for this format")
+    writer.write(path, frame, options or WriteOptions())
+
+
+def read_provenance(path: str) -> dict[str, str]:
+    """The ``filmai:*`` attributes of a file written by FilmAI (empty when there are none)."""
+    h = read_header(path)
+    return {k[len(PROVENANCE_PREFIX):]: v for k, v in h.attributes.items() if k.startswith(PROVENANCE_PREFIX)}

@@ -1,0 +1,7 @@
+"""LSTM family: cut detection and recommendation (nodes arrive with the LSTM issue)."""
+from filmai_plugins.hookspecs import hookimpl
+
+
+@hookimpl
+def filmai_register_nodes(registry):
+    pass
