@@ -219,3 +219,20 @@ def reset_registry(registry: Registry | None = None) -> None:
     global _registry
     with _lock:
         _registry = registry
+
+
+def register_package_nodes(registry: NodeRegistrar, package: str) -> None:
+    """Register the ``NODES`` of every public module in ``package`` (a helper any pack may use).
+
+    Modules whose names start with ``_`` are skipped: that is where networks and other torch code
+    live, imported only when a node runs, so listing nodes never imports torch.
+    """
+    import pkgutil
+
+    pkg = importlib.import_module(package)
+    for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda m: m.name):
+        if info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{package}.{info.name}")
+        for cls in getattr(module, "NODES", ()):
+            registry.add(cls)

@@ -1,9 +1,12 @@
-"""CNN family: image-to-image networks (TorchScript/ONNX runner; copycat and denoise arrive with the CNN issue)."""
+"""CNN family: image-to-image networks (cnn.torchscript, cnn.copycat, cnn.denoise).
+
+Every public module here defines ``NODES``; networks and other torch code live in private ``_*.py``
+modules imported only when a node runs.
+"""
 from filmai_plugins.hookspecs import hookimpl
+from filmai_plugins.registry import register_package_nodes
 
 
 @hookimpl
 def filmai_register_nodes(registry):
-    from .torchscript import TorchScriptNode
-
-    registry.add(TorchScriptNode)
+    register_package_nodes(registry, __name__)

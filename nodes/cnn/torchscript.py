@@ -171,3 +171,5 @@ class TorchScriptNode(Node):
             by_name = dict(zip(frame.channels, frame.pixel_types))
             types = [by_name.get(n, "half") for n in names]
         return frame.with_pixels(y, names, scale=self.scale, pixel_types=types)
+
+NODES = (TorchScriptNode,)

@@ -1,7 +1,12 @@
-"""GAN family: plate up-res and video content generation (nodes arrive with the GAN issue)."""
+"""GAN family: plate up-res (gan.upres) and video content generation (gan.generate).
+
+Every public module here defines ``NODES``; networks and other torch code live in private ``_*.py``
+modules imported only when a node runs.
+"""
 from filmai_plugins.hookspecs import hookimpl
+from filmai_plugins.registry import register_package_nodes
 
 
 @hookimpl
 def filmai_register_nodes(registry):
-    pass
+    register_package_nodes(registry, __name__)

@@ -63,3 +63,5 @@ def autocrop(frame: Frame) -> Frame:
     out = frame.with_pixels(frame.pixels[r0:r1, c0:c1])
     out.data_window = (x0 + int(c0), y0 + int(r0), int(c1 - c0), int(r1 - r0))
     return out
+
+NODES = (ConvertNode,)
