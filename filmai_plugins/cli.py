@@ -19,6 +19,7 @@ from .errors import BadInput, Cancelled, FilmAIError
 # Sub-commands that live with the part they belong to; each module defines register_cli(subparsers).
 EXTENSION_COMMANDS = (
     "filmai_plugins.demo",
+    "filmai_plugins.export",
     "filmai_plugins.publish.cli",
     "filmai_plugins.farm.cli",
     "filmai_plugins.hosts.cli",
