@@ -24,7 +24,9 @@ def write_exr(path: str, pixels: np.ndarray, channels: Sequence[str] | None = No
     if pixels.ndim == 2:
         pixels = pixels[:, :, None]
     h, w, c = pixels.shape
-    channels = list(channels or ["R", "G", "B", "A"][:c] if c <= 4 else [f"c{i}" for i in range(c)])
+    if channels is None:
+        channels = ["R", "G", "B", "A"][:c] if c <= 4 else [f"c{i}" for i in range(c)]
+    channels = list(channels)
     spec = oiio.ImageSpec(w, h, c, pixel_type)
     spec.channelnames = tuple(channels)
     if data_window:
