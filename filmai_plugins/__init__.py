@@ -21,15 +21,18 @@ from .errors import BadInput, Cancelled, FilmAIError, FrameError, ParamError, Ru
 from .hookspecs import hookimpl
 from .node import Node, Param, Port
 
-__all__ = ["__version__", "hookimpl", "Node", "Param", "Port", "nodes", "get_node", "run", "train",
+__all__ = ["__version__", "hookimpl", "Node", "Param", "Port", "nodes", "list_nodes", "get_node", "run", "train",
            "FilmAIError", "BadInput", "FrameError", "ParamError", "RunFailure", "Cancelled"]
 
 
-def nodes() -> dict[str, type[Node]]:
+def list_nodes() -> dict[str, type[Node]]:
     """Every registered node class by id."""
     from .registry import get_registry
 
     return dict(sorted(get_registry().nodes.items()))
+
+
+nodes = list_nodes  # the package filmai_plugins.nodes, once imported, stays callable with this meaning
 
 
 def get_node(node_id: str) -> type[Node]:
