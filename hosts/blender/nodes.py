@@ -1,0 +1,271 @@
+"""The node list and everything generated from it: property groups, operators and panels per node.
+
+The schema comes from where nodes run (``filmai nodes --json`` in the worker, or in process) and is
+cached in the extension's user folder; "Reload nodes" asks again and re-registers the generated classes.
+No node has hand-written UI: params become properties (ranges, enums, file paths), ports become sources.
+"""
+from __future__ import annotations
+
+import json
+import os
+
+import bpy
+from bpy.props import (BoolProperty, EnumProperty, FloatProperty, FloatVectorProperty, IntProperty,
+                       PointerProperty, StringProperty)
+
+from . import prefs, worker
+
+INT_LIMIT = 2**31 - 1
+
+
+class _State:
+    """What is registered now: the schema, the generated classes, the jobs running in this session."""
+
+    def __init__(self):
+        self.schema: dict | None = None
+        self.error = ""
+        self.source = ""
+        self.classes: list = []
+        self.jobs: dict = {}  # "run:<node id>" / "train:<node id>" -> jobs.HostJob
+        self.skipped: list[str] = []  # nodes Blender refused, with the reason
+
+    def nodes(self) -> list[dict]:
+        return list(self.schema.get("nodes", [])) if self.schema else []
+
+    def node(self, node_id: str) -> dict:
+        return worker.find_node(self.schema or {}, node_id)
+
+    def io_options(self) -> list[dict]:
+        return list(self.schema.get("io_options", [])) if self.schema else []
+
+    def status_line(self) -> str:
+        if self.error:
+            return f"no nodes: {self.error}"
+        if not self.schema:
+            return "nodes not loaded"
+        return f"{len(self.nodes())} nodes, filmai-plugins {self.schema.get('version', '?')} ({self.source})"
+
+
+STATE = _State()
+
+
+# ----- schema -------------------------------------------------------------------------------------
+
+
+def _cache_path() -> str:
+    folder = bpy.utils.extension_path_user(prefs.PACKAGE, path="", create=True)
+    return os.path.join(folder, "nodes.json")
+
+
+def _config_key(config: worker.WorkerConfig) -> str:
+    return json.dumps([config.python, config.mode, sorted(config.env.items())])
+
+
+def load_schema(refresh: bool = False) -> None:
+    """Fill STATE.schema from the cache (same worker settings) or by asking the worker."""
+    config = prefs.worker_config()
+    key = _config_key(config)
+    STATE.error = ""
+    path = _cache_path()
+    if not refresh and os.path.isfile(path):
+        try:
+            with open(path, encoding="utf-8") as f:
+                cached = json.load(f)
+            if cached.get("key") == key:
+                STATE.schema, STATE.source = cached["schema"], "cached"
+                return
+        except (OSError, ValueError, KeyError):
+            pass  # a damaged cache is rebuilt below
+    try:
+        schema = worker.query_schema(config)
+    except worker.WorkerError as exc:
+        STATE.schema, STATE.error = None, str(exc)
+        print(f"FilmAI: {exc}")
+        return
+    STATE.schema = schema
+    STATE.source = "in process" if config.runs_in_process() else "worker process"
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump({"key": key, "schema": schema}, f)
+    os.replace(tmp, path)
+
+
+# ----- params → properties ------------------------------------------------------------------------
+
+
+def _clamp_int(v):
+    return None if v is None else max(-INT_LIMIT, min(INT_LIMIT, int(v)))
+
+
+def param_property(p: dict):
+    """One schema param as a bpy property: hard range → min/max, soft range → slider, enum, paths, colours."""
+    kind = p["type"]
+    common = {"name": p.get("label") or p["name"], "description": p.get("help", "")}
+    if not p.get("animatable"):
+        common["options"] = set()  # not animatable: one value per job
+    if kind in ("int", "float"):
+        conv = _clamp_int if kind == "int" else (lambda v: None if v is None else float(v))
+        kw = dict(common)
+        for key in ("min", "max", "soft_min", "soft_max"):
+            if p.get(key) is not None:
+                kw[key] = conv(p[key])
+        default = p.get("default")
+        if default is not None:
+            kw["default"] = conv(default)
+        return IntProperty(**kw) if kind == "int" else FloatProperty(precision=4, **kw)
+    if kind == "bool":
+        return BoolProperty(default=bool(p.get("default")), **common)
+    if kind == "enum":
+        items = [(c, c.replace("_", " ").capitalize(), "") for c in p["choices"]]
+        return EnumProperty(items=items, default=p.get("default") or p["choices"][0], **common)
+    if kind == "path":
+        subtype = "DIR_PATH" if p.get("path_kind") == "directory" else "FILE_PATH"
+        return StringProperty(default=p.get("default") or "", subtype=subtype, **common)
+    if kind == "color":
+        size = int(p.get("size", 3))
+        default = tuple(p.get("default") or (0.0,) * size)
+        return FloatVectorProperty(subtype="COLOR", size=size, default=default, **common)
+    return StringProperty(default=p.get("default") or "", **common)
+
+
+def property_value(pg, prop: str, p: dict):
+    """The value of a generated property as the worker expects it (colour as a tuple)."""
+    value = getattr(pg, prop)
+    if p["type"] == "color":
+        return tuple(value)
+    if p["type"] == "path" and value:
+        return bpy.path.abspath(value)
+    return value
+
+
+# ----- static property groups ---------------------------------------------------------------------
+
+SOURCE_KINDS = [
+    ("IMAGE", "Image", "An image or image-sequence datablock (a generated or painted image is saved to EXR first)"),
+    ("STRIP", "Strip", "An image or movie strip of the Video Sequencer"),
+    ("RENDER", "Render", "This scene's rendered sequence (Output Properties path)"),
+    ("FILES", "Files", "A file or sequence on disk: plate.####.exr, plate.%04d.exr or one frame of it"),
+]
+
+
+class FILMAI_PG_source(bpy.types.PropertyGroup):
+    """Where one input port reads from."""
+
+    kind: EnumProperty(name="Source", items=SOURCE_KINDS, default="IMAGE")
+    image: PointerProperty(name="Image", type=bpy.types.Image)
+    strip: StringProperty(name="Strip", description="Name of a VSE image or movie strip")
+    path: StringProperty(name="Path", subtype="FILE_PATH")
+
+
+FRAME_MODES = [("ALL", "All", "Every frame of the source"),
+               ("SCENE", "Scene range", "The scene's frame range"),
+               ("CUSTOM", "Custom", "Frame numbers of the source: 1001-1100, 1001-1100x2, 1,5,9-12")]
+BRING_BACK = [("IMAGE", "Image", "Load the result as an image sequence datablock"),
+              ("STRIP", "Strip", "Add the result as a VSE strip above the source"),
+              ("COMPOSITOR", "Compositor", "Add an Image node with the result to the scene's compositor"),
+              ("NONE", "Files only", "Leave the result on disk")]
+
+
+def node_property_group(node: dict, io_options: list[dict]):
+    """The property group holding one node's settings in the scene (saved in the .blend)."""
+    ann = {}
+    for port in node["inputs"]:
+        ann[f"in_{port['name']}"] = PointerProperty(type=FILMAI_PG_source, name=port["name"],
+                                                    description=port.get("help", ""))
+    ann["frame_mode"] = EnumProperty(name="Frames", items=FRAME_MODES, default="ALL")
+    ann["frames"] = StringProperty(name="Frames", description="Frame numbers of the source: 1001-1100x2, 1,5,9-12")
+    ann["out_dir"] = StringProperty(name="Output folder", subtype="DIR_PATH",
+                                    description="Empty: the add-on's output folder. Each run writes a new version folder")
+    ann["bring_back"] = EnumProperty(name="Result", items=BRING_BACK, default="IMAGE")
+    ann["skip_existing"] = BoolProperty(name="Skip frames already done",
+                                        description="Keep output frames already made with the same params and model")
+    if node.get("model", "none") != "none":
+        ann["model"] = StringProperty(name="Model", subtype="FILE_PATH",
+                                      description="Checkpoint (empty: the node's shipped model, where it has one)")
+    for p in node["params"]:
+        ann[f"p_{p['name']}"] = param_property(p)
+    if any(port["type"] == "Frames" for port in node["inputs"]):
+        for p in io_options:
+            ann[f"io_{p['name']}"] = param_property(p)
+    if node.get("trainable"):
+        ann["target"] = PointerProperty(type=FILMAI_PG_source, name="target",
+                                        description="What the input should become (paired training)")
+        ann["pair_frames"] = StringProperty(name="Training frames",
+                                            description="Frames of the source to learn from, e.g. 1001,1040,1075")
+        ann["checkpoint"] = StringProperty(name="Checkpoint", subtype="FILE_PATH",
+                                           description="Where training writes (empty: a new version in the output folder)")
+        ann["train_from_model"] = BoolProperty(name="Continue from model",
+                                               description="Start training from the node's current model (fine-tune)")
+    return type(f"FILMAI_PG_node_{worker.node_slug(node['id'])}", (bpy.types.PropertyGroup,), {"__annotations__": ann})
+
+
+def scene_property_group(node_groups: dict):
+    ann = {slug: PointerProperty(type=cls) for slug, cls in node_groups.items()}
+    ann["jobs_json"] = StringProperty(
+        name="Jobs", description="The last job of each node as JSON (read by `filmai blender jobs FILE.blend`)")
+    ann["timelines_json"] = StringProperty(name="Timelines", description="Timeline results by node (JSON)")
+    return type("FILMAI_PG_scene", (bpy.types.PropertyGroup,), {"__annotations__": ann})
+
+
+def node_settings(scene, node_id: str):
+    return getattr(scene.filmai, worker.node_slug(node_id))
+
+
+# ----- registration -------------------------------------------------------------------------------
+
+
+def register_generated() -> None:
+    """Register property groups, operators and panels for every node of STATE.schema.
+
+    A node whose classes Blender refuses is left out and listed (like a broken pack in the registry);
+    the other nodes still work."""
+    from . import operators, ui
+
+    registered: list = []
+    node_groups = {}
+    usable = []
+    STATE.skipped = []
+    for node in STATE.nodes():
+        try:
+            group = node_property_group(node, STATE.io_options())
+            bpy.utils.register_class(group)
+        except Exception as exc:  # a schema Blender cannot express: report it, keep the rest
+            STATE.skipped.append(f"{node['id']}: {exc}")
+            continue
+        registered.append(group)
+        node_groups[worker.node_slug(node["id"])] = group
+        usable.append(node)
+    scene_group = scene_property_group(node_groups)
+    bpy.utils.register_class(scene_group)
+    registered.append(scene_group)
+    bpy.types.Scene.filmai = PointerProperty(type=scene_group)
+    for node in list(usable):
+        done = []
+        try:
+            for cls in operators.node_operators(node):
+                bpy.utils.register_class(cls)
+                done.append(cls)
+        except Exception as exc:
+            for cls in reversed(done):
+                bpy.utils.unregister_class(cls)
+            STATE.skipped.append(f"{node['id']}: {exc}")
+            usable.remove(node)
+            continue
+        registered += done
+    for cls in ui.panels(usable):
+        bpy.utils.register_class(cls)
+        registered.append(cls)
+    for line in STATE.skipped:
+        print(f"FilmAI: node left out: {line}")
+    STATE.classes = registered
+
+
+def unregister_generated() -> None:
+    if hasattr(bpy.types.Scene, "filmai"):
+        del bpy.types.Scene.filmai
+    for cls in reversed(STATE.classes):
+        bpy.utils.unregister_class(cls)
+    STATE.classes = []
+
+
+CLASSES = (FILMAI_PG_source,)

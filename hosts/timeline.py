@@ -1,0 +1,191 @@
+"""Editorial timelines for the hosts: shots and cuts of an OTIO file, and OTIO → EDL/CSV/OTIO exports.
+
+Runs where the nodes run (it needs OpenTimelineIO and the CMX 3600 adapter package); the DCC adapters
+call it through ``filmai timeline cuts|convert`` so neither Blender's nor Nuke's Python needs OTIO.
+
+Positions are reported two ways: ``offset`` counts frames from the start of the timeline's first video
+track (= from the first analysed frame, whatever numbering the media uses), ``source_frame`` is the
+frame number in the media (an EXR sequence's 1001, a movie's 0-based frame). Hosts place cuts with
+``offset``; summaries show ``source_frame``.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+import re
+import secrets
+from typing import Any
+
+from filmai_plugins.errors import BadInput
+
+WRITABLE = {".otio": "otio_json", ".edl": "cmx_3600", ".csv": None}
+_NUMBER = re.compile(r"(?<![\w.])(0(?:\.\d+)?|1(?:\.0+)?|\.\d+)(?![\w.])")
+
+
+def _otio():
+    try:
+        import opentimelineio as otio
+    except ImportError:  # pragma: no cover - a core dependency
+        raise BadInput("OpenTimelineIO is not installed in this environment (pip install opentimelineio)") from None
+    return otio
+
+
+def read_timeline(path: str, rate: float | None = None):
+    otio = _otio()
+    if not os.path.isfile(path):
+        raise BadInput(f"{path}: timeline not found")
+    kwargs = {"rate": rate} if rate and path.lower().endswith(".edl") else {}
+    try:
+        tl = otio.adapters.read_from_file(path, **kwargs)
+    except Exception as exc:  # OTIO raises many types for a bad file
+        raise BadInput(f"{path}: not a readable timeline ({type(exc).__name__}: {exc})") from None
+    if not isinstance(tl, otio.schema.Timeline):
+        raise BadInput(f"{path}: holds a {type(tl).__name__}, not a timeline")
+    return tl
+
+
+def _find_confidence(obj: Any) -> float | None:
+    """A ``confidence`` value anywhere in an OTIO object's metadata (any namespace)."""
+    stack = [getattr(obj, "metadata", None)]
+    while stack:
+        item = stack.pop()
+        if hasattr(item, "items"):
+            for key, value in item.items():
+                if str(key).lower() in ("confidence", "probability", "score") and isinstance(value, (int, float)):
+                    return float(value)
+                stack.append(value)
+    return None
+
+
+def _marker_confidence(clip: Any, at: Any) -> tuple[float | None, str]:
+    """Confidence and name of a marker placed at the clip's first frame (where its cut is)."""
+    for marker in getattr(clip, "markers", []):
+        if marker.marked_range.start_time.to_frames() != at.to_frames():
+            continue
+        conf = _find_confidence(marker)
+        if conf is None:
+            m = _NUMBER.search(marker.name or "")
+            conf = float(m.group(1)) if m else None
+        return conf, marker.name or ""
+    return None, ""
+
+
+def _source_frame(clip: Any, t: Any) -> int:
+    otio = _otio()
+    ref = clip.media_reference
+    if isinstance(ref, otio.schema.ImageSequenceReference):
+        try:
+            return int(ref.frame_for_time(t))
+        except Exception:  # a time outside the reference's range: fall back to the time itself
+            pass
+    return int(round(t.to_frames()))
+
+
+def cuts_summary(path: str, rate: float | None = None) -> dict[str, Any]:
+    """Shots and the boundaries between them on the first non-empty video track."""
+    otio = _otio()
+    tl = read_timeline(path, rate)
+    tracks = [t for t in tl.video_tracks() if len(t)]
+    if not tracks:
+        raise BadInput(f"{path}: the timeline has no video track with clips")
+    track = tracks[0]
+    shots: list[dict[str, Any]] = []
+    cuts: list[dict[str, Any]] = []
+    pending_transition = None
+    track_rate = None
+    for index, item in enumerate(track):
+        if isinstance(item, otio.schema.Transition):
+            pending_transition = item
+            continue
+        rng = track.range_of_child_at_index(index)
+        track_rate = track_rate or rng.start_time.rate
+        start = int(round(rng.start_time.to_frames()))
+        length = int(round(rng.duration.to_frames()))
+        if isinstance(item, otio.schema.Clip):
+            src = item.source_range or item.available_range()
+            first_src = _source_frame(item, src.start_time)
+            shot = {"index": len(shots) + 1, "name": item.name, "start": start, "end": start + length,
+                    "source_start": first_src, "source_end": first_src + length,
+                    "confidence": _find_confidence(item)}
+            if shots or cuts or start > 0:
+                conf, marker = _marker_confidence(item, src.start_time)
+                if conf is None:
+                    conf = _find_confidence(pending_transition) if pending_transition is not None else None
+                if conf is None:
+                    conf = shot["confidence"]
+                kind = "cut"
+                duration = 0
+                if pending_transition is not None:
+                    kind = str(pending_transition.transition_type or "transition").replace("SMPTE_", "").lower()
+                    duration = int(round((pending_transition.in_offset + pending_transition.out_offset).to_frames()))
+                cuts.append({"offset": start, "source_frame": first_src, "kind": kind, "duration": duration,
+                             "confidence": conf, "marker": marker, "shot": item.name})
+            shots.append(shot)
+        pending_transition = None
+    total = int(round(track.duration().to_frames()))
+    return {"timeline": tl.name, "path": os.path.abspath(path), "rate": float(track_rate or 24.0),
+            "duration": total, "shots": shots, "cuts": cuts}
+
+
+def summary_text(summary: dict[str, Any]) -> str:
+    """The frame-range summary an artist reads: one line per shot, with the confidence of its cut."""
+    lines = [f"{summary['timeline'] or os.path.basename(summary['path'])}: {len(summary['shots'])} shots, "
+             f"{len(summary['cuts'])} cuts, {summary['duration']} frames at {summary['rate']:g} fps"]
+    by_start = {c["offset"]: c for c in summary["cuts"]}
+    for shot in summary["shots"]:
+        cut = by_start.get(shot["start"])
+        why = ""
+        if cut is not None:
+            conf = "" if cut["confidence"] is None else f", confidence {cut['confidence']:.2f}"
+            dur = f" {cut['duration']}f" if cut["duration"] else ""
+            why = f"  after {cut['kind']}{dur}{conf}"
+        lines.append(f"  {shot['index']:>3}  {shot['source_start']}-{shot['source_end'] - 1}"
+                     f"  ({shot['end'] - shot['start']} frames)  {shot['name']}{why}")
+    return "\n".join(lines)
+
+
+def _csv_text(summary: dict[str, Any]) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["shot", "name", "first_frame", "last_frame", "frames", "cut_kind", "cut_frames", "confidence"])
+    by_start = {c["offset"]: c for c in summary["cuts"]}
+    for s in summary["shots"]:
+        cut = by_start.get(s["start"]) or {}
+        conf = cut.get("confidence")
+        w.writerow([s["index"], s["name"], s["source_start"], s["source_end"] - 1, s["end"] - s["start"],
+                    cut.get("kind", ""), cut.get("duration", ""),
+                    "" if conf is None or (isinstance(conf, float) and math.isnan(conf)) else f"{conf:.4f}"])
+    return buf.getvalue()
+
+
+def convert(source: str, target: str, rate: float | None = None, overwrite: bool = False) -> str:
+    """Write ``target`` from the timeline ``source``: .otio, .edl (CMX 3600) or .csv (one row per shot).
+
+    Written atomically; an existing target is kept unless ``overwrite`` (an artist confirmed it).
+    """
+    ext = os.path.splitext(target)[1].lower()
+    if ext not in WRITABLE:
+        raise BadInput(f"{target}: cannot write {ext or 'files without extension'} (one of {', '.join(WRITABLE)})")
+    if os.path.exists(target) and not overwrite:
+        raise BadInput(f"{target} exists; choose another name (nothing was overwritten)")
+    folder = os.path.dirname(os.path.abspath(target))
+    os.makedirs(folder, exist_ok=True)
+    tmp = os.path.join(folder, f".{os.path.splitext(os.path.basename(target))[0]}.{secrets.token_hex(4)}{ext}")
+    try:
+        if ext == ".csv":
+            text = _csv_text(cuts_summary(source, rate))
+            with open(tmp, "w", encoding="utf-8", newline="") as f:
+                f.write(text)
+        else:
+            tl = read_timeline(source, rate)
+            try:
+                _otio().adapters.write_to_file(tl, tmp, adapter_name=WRITABLE[ext])
+            except Exception as exc:
+                raise BadInput(f"{target}: cannot write {WRITABLE[ext]} ({type(exc).__name__}: {exc})") from None
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return target

@@ -1,0 +1,762 @@
+"""The worker client both DCC adapters use: schema, command lines, running, progress, cancel, manifest.
+
+Hosts are UI and data movers; node work runs in the headless host. This module starts it and talks
+to it, the same way from Blender and from Nuke:
+
+* **in process** when ``filmai_plugins`` (and torch, for nodes that need it) import inside the DCC's
+  Python: the engine runs on a background thread with a cancel token, and its progress events are
+  queued for the host's main thread;
+* otherwise as a **worker process** in a configured Python environment,
+  ``<python> -m filmai_plugins run ... --progress json``, whose stdout is one JSON event per line (the
+  events of ``filmai_plugins.engine.progress``). Cancel sends SIGTERM: the engine finishes the writes
+  under way and leaves no partial frame. The DCC's own numpy and site-packages are never touched.
+
+Both paths are driven by one :class:`JobSpec` (what to run) and one :class:`Job` (polling, cancel,
+the manifest), and a job spec is also the JSON a host stores in its scene file so a farm can rebuild
+the command line. This file is deliberately standard-library only and runs on Python 3.9+ (Nuke 15
+ships 3.10): the Blender extension zip and the Nuke plug-in folder carry a copy of it.
+"""
+from __future__ import annotations
+
+import collections
+import contextlib
+import importlib.util
+import io
+import json
+import os
+import queue
+import re
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional
+
+#: Events the engine emits (filmai_plugins/engine/progress.py); "log" and "exit" are added here for
+#: worker stdout lines that are not JSON and for the end of the job.
+ENGINE_EVENTS = ("start", "frame", "skip", "step", "message", "done", "error", "cancelled")
+FINAL_STATES = ("done", "failed", "cancelled")
+EXIT_CANCELLED = 130
+# Variables of the DCC's own Python that would break a worker built on another Python/numpy.
+_DCC_PYTHON_VARS = ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "PYTHONEXECUTABLE")
+
+
+class WorkerError(Exception):
+    """The worker cannot be started or answered something unusable; the message says what to fix."""
+
+
+# ----------------------------------------------------------------------------------------------
+# configuration
+
+
+@dataclass
+class WorkerConfig:
+    """Where node work runs.
+
+    ``python``: an interpreter with ``filmai_plugins`` installed (a venv's ``bin/python``); empty means
+    in process when possible, else the ``filmai`` command on PATH. ``mode``: ``auto``, ``process`` or
+    ``in_process``. ``env``: extra environment for the worker (e.g. ``FILMAI_PLUGIN_MODULES``,
+    ``CUDA_VISIBLE_DEVICES``, ``PYTHONPATH`` of a studio pack). ``device``: auto, cpu, cuda, cuda:N, mps.
+    """
+
+    python: str = ""
+    mode: str = "auto"
+    env: Dict[str, str] = field(default_factory=dict)
+    device: str = "auto"
+    cancel_grace_s: float = 60.0
+
+    @classmethod
+    def from_env(cls, environ: Optional[Mapping[str, str]] = None) -> "WorkerConfig":
+        """``FILMAI_PYTHON``, ``FILMAI_WORKER_MODE``, ``FILMAI_DEVICE``, ``FILMAI_WORKER_ENV`` (KEY=VALUE;...)."""
+        environ = os.environ if environ is None else environ
+        return cls(python=environ.get("FILMAI_PYTHON", ""), mode=environ.get("FILMAI_WORKER_MODE", "auto") or "auto",
+                   env=parse_env_text(environ.get("FILMAI_WORKER_ENV", "")),
+                   device=environ.get("FILMAI_DEVICE", "auto") or "auto")
+
+    def command(self) -> List[str]:
+        """The command that starts the headless host in a worker process."""
+        if self.python:
+            if not (os.path.isfile(self.python) and os.access(self.python, os.X_OK)):
+                raise WorkerError(f"worker Python {self.python!r} does not exist or is not executable; set it to the "
+                                  "python of an environment where `pip install filmai-plugins` was run")
+            return [self.python, "-m", "filmai_plugins"]
+        found = shutil.which("filmai")
+        if found:
+            return [found]
+        raise WorkerError("no worker Python configured and no `filmai` command on PATH: set the worker Python "
+                          "(Blender: add-on preferences; Nuke: FILMAI_PYTHON) to an environment with filmai-plugins")
+
+    def process_env(self) -> Dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if k not in _DCC_PYTHON_VARS}
+        env.update(self.env)
+        env["PYTHONUNBUFFERED"] = "1"
+        return env
+
+    def runs_in_process(self, needs_torch: bool = False) -> bool:
+        if self.mode not in ("auto", "process", "in_process"):
+            raise WorkerError(f"unknown worker mode {self.mode!r} (auto, process, in_process)")
+        if self.mode == "process":
+            return False
+        available = in_process_available(needs_torch)
+        if self.mode == "in_process":
+            if not available:
+                raise WorkerError("in-process mode needs filmai_plugins" + (" and torch" if needs_torch else "")
+                                  + " importable in this application's Python; use the worker process instead")
+            return True
+        return not self.python and available
+
+
+def parse_env_text(text: str) -> Dict[str, str]:
+    """``"A=1; B=2"`` or one ``KEY=VALUE`` per line → dict. Blank entries and ``#`` comments are ignored."""
+    out: Dict[str, str] = {}
+    for raw in text.replace(";", "\n").splitlines():
+        item = raw.strip()
+        if not item or item.startswith("#"):
+            continue
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise WorkerError(f"worker environment entry {item!r} is not KEY=VALUE")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def in_process_available(needs_torch: bool = False) -> bool:
+    try:
+        if importlib.util.find_spec("filmai_plugins") is None:
+            return False
+        return not needs_torch or importlib.util.find_spec("torch") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+# ----------------------------------------------------------------------------------------------
+# schema
+
+
+def query_schema(config: WorkerConfig, timeout: float = 180.0) -> Dict[str, Any]:
+    """``filmai nodes --json`` (nodes, engine I/O options, packs, failed packs) from where nodes will run."""
+    if config.runs_in_process():
+        from filmai_plugins import cli  # type: ignore[import-not-found]
+
+        buf = io.StringIO()
+        with contextlib.redirect_stdout(buf):
+            code = cli.main(["nodes", "--json"])
+        text = buf.getvalue()
+        if code:
+            raise WorkerError(f"`filmai nodes --json` failed in process (exit {code})")
+    else:
+        cmd = config.command() + ["nodes", "--json"]
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=config.process_env(),
+                                  stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired:
+            raise WorkerError(f"{shlex.join(cmd)} did not answer within {timeout:.0f} s") from None
+        except OSError as exc:
+            raise WorkerError(f"cannot start {shlex.join(cmd)}: {exc}") from None
+        if proc.returncode != 0:
+            tail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
+            raise WorkerError(f"{shlex.join(cmd)} failed (exit {proc.returncode}): " + " | ".join(tail))
+        text = proc.stdout
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise WorkerError(f"the worker's node list is not JSON ({exc}); is it a filmai-plugins environment?") from None
+    if not isinstance(data, dict) or not isinstance(data.get("nodes"), list):
+        raise WorkerError("the worker's node list has no 'nodes' (incompatible filmai-plugins version?)")
+    return data
+
+
+def node_slug(node_id: str) -> str:
+    """``cnn.copycat`` → ``cnn_copycat``: a name usable in Blender idnames and Nuke node names."""
+    return node_id.replace(".", "_")
+
+
+def find_node(schema: Mapping[str, Any], node_id: str) -> Dict[str, Any]:
+    for node in schema.get("nodes", []):
+        if node["id"] == node_id:
+            return node
+    known = ", ".join(n["id"] for n in schema.get("nodes", [])) or "(none)"
+    raise WorkerError(f"node {node_id!r} is not registered in the worker environment (known: {known})")
+
+
+def params_for(node: Mapping[str, Any], stage: str) -> List[Dict[str, Any]]:
+    """The node's params that apply when running (``run``) or training (``train``)."""
+    return [p for p in node.get("params", []) if p.get("stage", "run") in (stage, "both")]
+
+
+def frame_ports(ports: Iterable[Mapping[str, Any]]) -> List[Dict[str, Any]]:
+    return [dict(p) for p in ports if p.get("type") == "Frames"]
+
+
+def check_value(param: Mapping[str, Any], value: Any) -> Any:
+    """Validate a host value against the schema (hard range, choices, type); returns it normalised.
+
+    DCC sliders only enforce soft ranges (Nuke's setRange sets the slider only), so the adapters check
+    here before a job starts; the engine checks again. Raises ValueError with a message naming the param.
+    """
+    name, kind = param["name"], param["type"]
+    try:
+        if kind == "int":
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise ValueError("expected a whole number")
+            value = int(value)
+        elif kind == "float":
+            value = float(value)
+            if value != value or value in (float("inf"), float("-inf")):
+                raise ValueError("must be finite")
+        elif kind == "bool":
+            if isinstance(value, str):
+                if value.strip().lower() not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+                    raise ValueError("expected true/false")
+                value = value.strip().lower() in ("1", "true", "yes", "on")
+            value = bool(value)
+        elif kind == "enum":
+            value = str(value)
+            if value not in param.get("choices", []):
+                raise ValueError(f"expected one of {', '.join(param.get('choices', []))}")
+        elif kind in ("string", "path"):
+            value = "" if value is None else str(value)
+        elif kind == "color":
+            comps = [float(c) for c in value]
+            if len(comps) != int(param.get("size", 3)):
+                raise ValueError(f"expected {param.get('size', 3)} components")
+            value = tuple(comps)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"param {name!r}: {value!r} is not a valid {kind}: {exc}") from None
+    if kind in ("int", "float"):
+        lo, hi = param.get("min"), param.get("max")
+        if lo is not None and value < lo:
+            raise ValueError(f"param {name!r}: {value} is below the minimum {lo}")
+        if hi is not None and value > hi:
+            raise ValueError(f"param {name!r}: {value} is above the maximum {hi}")
+    return value
+
+
+def format_value(param: Mapping[str, Any], value: Any) -> str:
+    """A checked value as the text ``--set name=value`` takes (the same text both backends pass on)."""
+    value = check_value(param, value)
+    kind = param["type"]
+    if kind == "bool":
+        return "true" if value else "false"
+    if kind == "float":
+        return repr(float(value))
+    if kind == "color":
+        return ",".join(repr(float(c)) for c in value)
+    return str(value)
+
+
+# ----------------------------------------------------------------------------------------------
+# frames and sequence paths (the adapters' side of filmai_plugins.frames.sequence, without its deps)
+
+_PAD_RE = re.compile(r"(#+|@+|%0?(\d*)d)")
+_DIGITS_RE = re.compile(r"(\d+)(?!.*\d)")
+
+
+def expand_frames(spec: str) -> List[int]:
+    """``"1001-1004,1010,1-9x2"`` → frame numbers (a manifest's ``frames_written``, a host's frame field)."""
+    frames: List[int] = []
+    for part in str(spec or "").replace(" ", "").split(","):
+        if not part:
+            continue
+        m = re.fullmatch(r"(-?\d+)(?:-(-?\d+)(?:[x:](\d+))?)?", part)
+        if not m:
+            raise ValueError(f"bad frame spec {part!r} (examples: 1001-1100, 1001-1100x2, 1,5,9-12)")
+        first = int(m.group(1))
+        last = int(m.group(2)) if m.group(2) is not None else first
+        step = int(m.group(3) or 1)
+        if step < 1:
+            raise ValueError(f"bad frame step in {part!r}")
+        frames.extend(range(first, last + 1, step) if last >= first else range(first, last - 1, -step))
+    return list(dict.fromkeys(frames))
+
+
+def format_frames(frames: Iterable[int]) -> str:
+    """[1001, 1002, 1003, 1010] → ``"1001-1003,1010"``."""
+    ordered = sorted(set(int(f) for f in frames))
+    runs: List[str] = []
+    i = 0
+    while i < len(ordered):
+        j = i
+        while j + 1 < len(ordered) and ordered[j + 1] == ordered[j] + 1:
+            j += 1
+        runs.append(str(ordered[i]) if i == j else f"{ordered[i]}-{ordered[j]}")
+        i = j + 1
+    return ",".join(runs)
+
+
+def is_sequence_pattern(pattern: str) -> bool:
+    return bool(_PAD_RE.search(os.path.basename(pattern)))
+
+
+def sequence_path(pattern: str, frame: int) -> str:
+    """``plate.####.exr`` / ``plate.%04d.exr`` / ``plate.@@@@.exr`` at ``frame``."""
+    folder, base = os.path.split(pattern)
+    m = _PAD_RE.search(base)
+    if not m:
+        return pattern
+    token = m.group(1)
+    width = int(m.group(2) or 1) if token.startswith("%") else len(token)
+    number = f"-{abs(frame):0{width}d}" if frame < 0 else f"{frame:0{width}d}"
+    return os.path.join(folder, base[: m.start()] + number + base[m.end():])
+
+
+def pattern_from_file(path: str) -> "tuple[str, Optional[int]]":
+    """``/x/plate.1001.exr`` → (``/x/plate.####.exr``, 1001): the last number in the file name becomes the
+    frame field, keeping its width. A name without digits gives (path, None)."""
+    folder, base = os.path.split(path)
+    stem, ext = os.path.splitext(base)
+    m = _DIGITS_RE.search(stem)
+    if not m:
+        return path, None
+    return os.path.join(folder, stem[: m.start()] + "#" * len(m.group(1)) + stem[m.end():] + ext), int(m.group(1))
+
+
+# ----------------------------------------------------------------------------------------------
+# what to run
+
+
+@dataclass
+class JobSpec:
+    """One ``filmai run`` or ``filmai train`` invocation, as data.
+
+    ``inputs``/``outputs`` map port names to patterns or files; ``params`` and ``io`` hold values as the
+    CLI text (see :func:`format_value`). The same spec becomes a command line, an in-process call, the
+    JSON a host stores in its scene file, and a farm template.
+    """
+
+    node: str
+    kind: str = "run"
+    inputs: Dict[str, str] = field(default_factory=dict)
+    outputs: Dict[str, str] = field(default_factory=dict)
+    target: str = ""
+    out: str = ""
+    frames: str = ""
+    params: Dict[str, str] = field(default_factory=dict)
+    io: Dict[str, str] = field(default_factory=dict)
+    model: str = ""
+    device: str = "auto"
+    skip_existing: bool = False
+    manifest: str = ""
+
+    @classmethod
+    def from_values(cls, node: Mapping[str, Any], kind: str, values: Mapping[str, Any],
+                    io_options: Iterable[Mapping[str, Any]] = (), io_values: Optional[Mapping[str, Any]] = None,
+                    **fields: Any) -> "JobSpec":
+        """Build a spec from host values of the schema's params (every param of the stage, checked)."""
+        if kind not in ("run", "train"):
+            raise WorkerError(f"unknown job kind {kind!r}")
+        errors, params = [], {}
+        for p in params_for(node, kind):
+            if p["name"] in values:
+                try:
+                    params[p["name"]] = format_value(p, values[p["name"]])
+                except ValueError as exc:
+                    errors.append(str(exc))
+        io_text = {}
+        io_values = io_values or {}
+        for p in io_options:
+            if p["name"] in io_values and io_values[p["name"]] != p.get("default"):
+                try:
+                    io_text[p["name"]] = format_value(p, io_values[p["name"]])
+                except ValueError as exc:
+                    errors.append(str(exc))
+        if errors:
+            raise WorkerError(f"{node['id']}: " + "; ".join(errors))
+        return cls(node=node["id"], kind=kind, params=params, io=io_text, **fields)
+
+    def argv(self, progress: str = "json") -> List[str]:
+        """Arguments after the ``filmai`` command."""
+        args = [self.kind, self.node]
+        for port, pattern in self.inputs.items():
+            if pattern:
+                args += ["--input", f"{port}={pattern}"]
+        if self.kind == "run":
+            for port, pattern in self.outputs.items():
+                if pattern:
+                    args += ["--output", f"{port}={pattern}"]
+        else:
+            if self.target:
+                args += ["--target", self.target]
+            if not self.out:
+                raise WorkerError(f"training {self.node} needs a checkpoint path (out)")
+            args += ["--out", self.out]
+        if self.frames:
+            args += ["--frames", self.frames]
+        for name, value in self.params.items():
+            args += ["--set", f"{name}={value}"]
+        for name, value in self.io.items():
+            args += ["--" + name.replace("_", "-"), str(value)]
+        if self.model:
+            args += ["--model", self.model]
+        if self.device and self.device != "auto":
+            args += ["--device", self.device]
+        if self.kind == "run":
+            if self.skip_existing:
+                args.append("--skip-existing")
+            if self.manifest:
+                args += ["--manifest", self.manifest]
+        if progress:
+            args += ["--progress", progress]
+        return args
+
+    def command_line(self, config: Optional[WorkerConfig] = None) -> str:
+        """The shell command a TD or farm would run (``filmai ...`` when no worker Python is set)."""
+        prefix = [config.python, "-m", "filmai_plugins"] if config and config.python else ["filmai"]
+        return shlex.join(prefix + self.argv(progress=""))
+
+    def to_json(self) -> Dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> "JobSpec":
+        known = set(cls.__dataclass_fields__)  # type: ignore[attr-defined]
+        unknown = set(data) - known
+        if unknown:
+            raise WorkerError(f"job spec has unknown fields {', '.join(sorted(unknown))}")
+        return cls(**dict(data))
+
+
+# ----------------------------------------------------------------------------------------------
+# running
+
+
+class Job:
+    """A running (or finished) node job. Poll it from the host's main thread; never blocks unless asked.
+
+    ``state``: pending, running, done, failed, cancelled. ``progress``: 0..1. ``status``: one line for a
+    status bar or ProgressTask. ``manifest``: the run manifest (dict) once the engine wrote it.
+    """
+
+    def __init__(self, spec: JobSpec, config: Optional[WorkerConfig] = None, needs_torch: bool = False):
+        self.spec = spec
+        self.config = config or WorkerConfig()
+        if spec.device == "auto" and self.config.device not in ("", "auto"):
+            spec.device = self.config.device
+        self.in_process = self.config.runs_in_process(needs_torch)
+        self.state = "pending"
+        self.exit_code: Optional[int] = None
+        self.events: List[Dict[str, Any]] = []
+        self.progress = 0.0
+        self.status = ""
+        self.error = ""
+        self.manifest_path = spec.manifest or ""
+        self.stderr_tail: collections.deque = collections.deque(maxlen=60)
+        self.started = 0.0
+        self.finished = 0.0
+        self._queue: "queue.Queue[Dict[str, Any]]" = queue.Queue()
+        self._proc: Optional[subprocess.Popen] = None
+        self._token: Any = None
+        self._cancel_requested = 0.0
+        self._manifest: Optional[Dict[str, Any]] = None
+
+    # ----- lifecycle -----------------------------------------------------------------------
+    def start(self) -> "Job":
+        if self.state != "pending":
+            raise WorkerError("job already started")
+        self.started = time.time()
+        self.state = "running"
+        if self.in_process:
+            self._start_thread()
+        else:
+            self._start_process()
+        return self
+
+    @property
+    def command(self) -> List[str]:
+        if self.in_process:
+            return ["(in process)", "filmai"] + self.spec.argv()
+        return self.config.command() + self.spec.argv()
+
+    def _start_process(self) -> None:
+        cmd = self.command
+        kwargs: Dict[str, Any] = {}
+        if os.name == "posix":
+            kwargs["start_new_session"] = True  # a Ctrl-C in the DCC's terminal must not reach the worker
+        else:  # pragma: no cover - Windows
+            kwargs["creationflags"] = getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)
+        try:
+            self._proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                                          text=True, bufsize=1, env=self.config.process_env(), **kwargs)
+        except OSError as exc:
+            self.state = "failed"
+            self.exit_code = 1
+            self.error = f"cannot start the worker {shlex.join(cmd)}: {exc}"
+            raise WorkerError(self.error) from None
+        proc = self._proc
+
+        def read_stdout() -> None:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                line = line.rstrip("\n")
+                if not line.strip():
+                    continue
+                try:
+                    event = json.loads(line)
+                    if not isinstance(event, dict) or "event" not in event:
+                        raise ValueError
+                except ValueError:
+                    event = {"event": "log", "message": line}
+                self._queue.put(event)
+
+        def read_stderr() -> None:
+            assert proc.stderr is not None
+            for line in proc.stderr:
+                self.stderr_tail.append(line.rstrip("\n"))
+
+        readers = [threading.Thread(target=read_stdout, daemon=True, name="filmai-worker-stdout"),
+                   threading.Thread(target=read_stderr, daemon=True, name="filmai-worker-stderr")]
+        for t in readers:
+            t.start()
+
+        def wait() -> None:
+            code = proc.wait()
+            for t in readers:
+                t.join()
+            self._queue.put({"event": "exit", "exit_code": code})
+
+        threading.Thread(target=wait, daemon=True, name="filmai-worker-wait").start()
+
+    def _start_thread(self) -> None:
+        from filmai_plugins.engine.cancel import CancelToken  # type: ignore[import-not-found]
+        from filmai_plugins.errors import FilmAIError  # type: ignore[import-not-found]
+
+        self._token = CancelToken()
+        spec = self.spec
+
+        def body() -> None:
+            from filmai_plugins.engine.runner import run_node, train_node  # type: ignore[import-not-found]
+
+            code = 0
+            try:
+                common = dict(frames=spec.frames or None, model=spec.model or None, params=dict(spec.params),
+                              device=spec.device or "auto", progress="none", io=dict(spec.io),
+                              on_event=self._queue.put, cancel=self._token)
+                if spec.kind == "run":
+                    run_node(spec.node, input=dict(spec.inputs), output=dict(spec.outputs),
+                             skip_existing=spec.skip_existing, manifest=spec.manifest or None, **common)
+                else:
+                    train_node(spec.node, input=dict(spec.inputs), target=spec.target or None, out=spec.out, **common)
+            except FilmAIError as exc:
+                code = exc.exit_code
+                self._queue.put({"event": "log", "message": f"filmai: {exc}", "level": "error"})
+            except BaseException as exc:  # a crash must reach the host as a failed job, not kill its thread silently
+                code = 1
+                self._queue.put({"event": "log", "message": f"{type(exc).__name__}: {exc}", "level": "error"})
+            self._queue.put({"event": "exit", "exit_code": code})
+
+        threading.Thread(target=body, daemon=True, name=f"filmai-{spec.node}").start()
+
+    # ----- polling -------------------------------------------------------------------------
+    def poll(self) -> List[Dict[str, Any]]:
+        """Events that arrived since the last poll (applied to state/progress/status). Never blocks."""
+        new: List[Dict[str, Any]] = []
+        while True:
+            try:
+                event = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            self._apply(event)
+            new.append(event)
+        if self.state == "running" and self._cancel_requested and self._proc is not None:
+            if time.time() - self._cancel_requested > self.config.cancel_grace_s and self._proc.poll() is None:
+                self._proc.kill()  # the worker ignored SIGTERM for too long
+        return new
+
+    def _apply(self, event: Dict[str, Any]) -> None:
+        self.events.append(event)
+        kind = event.get("event")
+        if kind in ("frame", "skip"):
+            total = event.get("total") or 0
+            self.progress = (event.get("done") or 0) / total if total else self.progress
+        elif kind == "step":
+            total = event.get("total") or 0
+            self.progress = (event.get("step") or 0) / total if total else self.progress
+        elif kind == "error":
+            self.error = str(event.get("message", ""))
+        elif kind == "log" and event.get("level") == "error":
+            self.error = self.error or str(event.get("message", ""))
+        if kind in ("done", "cancelled") and event.get("manifest"):
+            self.manifest_path = str(event["manifest"])
+        if kind == "done":
+            self.progress = 1.0
+        if kind == "exit":
+            self.exit_code = int(event.get("exit_code", 1))
+            self.finished = time.time()
+            if self.exit_code == 0:
+                self.state = "done"
+            elif self.exit_code == EXIT_CANCELLED or self._cancel_requested:
+                self.state = "cancelled"
+            else:
+                self.state = "failed"
+                if not self.error:
+                    tail = [line for line in self.stderr_tail if line.strip()]
+                    self.error = tail[-1] if tail else f"worker exited with code {self.exit_code}"
+        text = describe_event(event)
+        if text:
+            self.status = text
+
+    @property
+    def finished_ok(self) -> bool:
+        return self.state == "done"
+
+    @property
+    def done(self) -> bool:
+        return self.state in FINAL_STATES
+
+    def wait(self, timeout: Optional[float] = None, on_event: Optional[Callable[[Dict[str, Any]], None]] = None,
+             interval: float = 0.05) -> str:
+        """Block until the job ends (headless hosts, farm, tests); ``on_event`` sees every event."""
+        deadline = None if timeout is None else time.time() + timeout
+        while not self.done:
+            for event in self.poll():
+                if on_event:
+                    on_event(event)
+            if self.done:
+                break
+            if deadline is not None and time.time() > deadline:
+                raise WorkerError(f"{self.spec.node}: still running after {timeout:.0f} s")
+            time.sleep(interval)
+        return self.state
+
+    def cancel(self) -> None:
+        """Ask the job to stop: the engine finishes writes under way, keeps complete frames, removes nothing else."""
+        if self.done or self._cancel_requested:
+            return
+        self._cancel_requested = time.time()
+        if self._token is not None:
+            self._token.cancel("cancelled from the host")
+        elif self._proc is not None and self._proc.poll() is None:
+            if os.name == "posix":
+                self._proc.send_signal(signal.SIGTERM)
+            else:  # pragma: no cover - Windows: no catchable SIGTERM; frames are still written atomically
+                self._proc.terminate()
+
+    # ----- results -------------------------------------------------------------------------
+    @property
+    def manifest(self) -> Optional[Dict[str, Any]]:
+        if self._manifest is None and self.manifest_path and os.path.isfile(self.manifest_path):
+            with open(self.manifest_path, encoding="utf-8") as f:
+                self._manifest = json.load(f)
+        return self._manifest
+
+    def outputs(self) -> Dict[str, Dict[str, Any]]:
+        """Per output port: ``pattern`` plus ``frames_written`` (sequences) or ``files``, from the manifest."""
+        return dict((self.manifest or {}).get("outputs") or {})
+
+    def summary(self) -> str:
+        secs = (self.finished or time.time()) - self.started if self.started else 0.0
+        where = "in process" if self.in_process else "worker process"
+        if self.state == "done":
+            return f"{self.spec.node}: done in {secs:.1f} s ({where})"
+        if self.state == "cancelled":
+            return f"{self.spec.node}: cancelled after {secs:.1f} s; complete frames kept, no partial files"
+        if self.state == "failed":
+            return f"{self.spec.node}: failed (exit {self.exit_code}): {self.error}"
+        return f"{self.spec.node}: {self.state} {self.progress:.0%} {self.status}"
+
+
+def describe_event(event: Mapping[str, Any]) -> str:
+    """One human line per event, for a status bar, a ProgressTask message or a log."""
+    kind = event.get("event")
+    if kind == "start":
+        return f"starting: {event.get('total', '?')} {event.get('unit', 'frame')}s"
+    if kind in ("frame", "skip"):
+        verb = "kept" if kind == "skip" else "frame"
+        secs = f" {event.get('seconds', 0):.2f} s" if kind == "frame" else ""
+        return f"{verb} {event.get('frame')} ({event.get('done')}/{event.get('total')}){secs}"
+    if kind == "step":
+        metrics = " ".join(f"{k} {v:.4g}" for k, v in event.items()
+                           if k not in ("event", "node", "time", "step", "total") and isinstance(v, (int, float))
+                           and not isinstance(v, bool))
+        return f"step {event.get('step')}/{event.get('total')}" + (f" {metrics}" if metrics else "")
+    if kind in ("message", "log"):
+        return str(event.get("message", ""))
+    if kind == "done":
+        return "done"
+    if kind == "error":
+        return f"error: {event.get('message', '')}"
+    if kind == "cancelled":
+        return f"cancelled: {event.get('message', '')}"
+    return ""
+
+
+def run(spec: JobSpec, config: Optional[WorkerConfig] = None, *, needs_torch: bool = False,
+        on_event: Optional[Callable[[Dict[str, Any]], None]] = None, timeout: Optional[float] = None) -> Job:
+    """Start a job and wait for it (farm wrappers, ``nuke -t``, headless Blender)."""
+    job = Job(spec, config, needs_torch=needs_torch).start()
+    job.wait(timeout=timeout, on_event=on_event)
+    return job
+
+
+# ----------------------------------------------------------------------------------------------
+# tools the adapters call in the worker environment (timelines, farm)
+
+
+def tool(config: WorkerConfig, args: List[str], timeout: float = 300.0) -> str:
+    """Run a short ``filmai`` sub-command where the nodes run; return its stdout (WorkerError on failure)."""
+    if config.runs_in_process():
+        from filmai_plugins import cli  # type: ignore[import-not-found]
+
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = cli.main(list(args))
+            except SystemExit as exc:  # argparse usage errors
+                code = int(exc.code or 0)
+        if code:
+            raise WorkerError(f"filmai {shlex.join(args)} failed (exit {code}): {err.getvalue().strip()}")
+        return out.getvalue()
+    cmd = config.command() + list(args)
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=config.process_env(),
+                              stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        raise WorkerError(f"{shlex.join(cmd)} did not finish within {timeout:.0f} s") from None
+    except OSError as exc:
+        raise WorkerError(f"cannot start {shlex.join(cmd)}: {exc}") from None
+    if proc.returncode:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+        raise WorkerError(f"{shlex.join(cmd)} failed (exit {proc.returncode}): " + " | ".join(tail))
+    return proc.stdout
+
+
+def timeline_cuts(config: WorkerConfig, path: str) -> Dict[str, Any]:
+    """Shots and cuts of an OTIO timeline (``filmai timeline cuts PATH --json``, read with OpenTimelineIO)."""
+    return json.loads(tool(config, ["timeline", "cuts", path, "--json"]))
+
+
+def timeline_convert(config: WorkerConfig, source: str, target: str, rate: Optional[float] = None,
+                     overwrite: bool = False) -> str:
+    """Write ``target`` (.edl, .otio, .csv) from an OTIO timeline; an existing file is kept unless ``overwrite``
+    (the artist confirmed it in a file browser)."""
+    args = ["timeline", "convert", source, target]
+    if rate:
+        args += ["--rate", repr(float(rate))]
+    if overwrite:
+        args.append("--overwrite")
+    tool(config, args)
+    return target
+
+
+def farm_template(config: WorkerConfig, spec: JobSpec, path: str, chunk: int = 10) -> str:
+    """Write the OpenJD job template for ``spec`` with ``filmai farm template`` (the headless host's own)."""
+    if spec.kind != "run":
+        raise WorkerError("farm templates are made for run jobs")
+    args = ["farm", "template"] + spec.argv(progress="")[1:] + ["--chunk", str(int(chunk))]
+    try:
+        text = tool(config, args)
+    except WorkerError as exc:
+        raise WorkerError(f"{exc}\nThe equivalent command: filmai {shlex.join(args)} > {path}") from None
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    if os.path.exists(path):
+        raise WorkerError(f"{path} exists; farm templates are never overwritten")
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, path)
+    return path
