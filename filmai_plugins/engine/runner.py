@@ -257,6 +257,8 @@ def _existing_is_current(path: str, number: int, params_hash: str) -> bool:
         prov = read_provenance(path)
         if prov.get("paramsHash") != params_hash:
             return False
+        if prov.get("frame") not in (None, str(number)):  # another frame copied over this one ("hold" hacks)
+            return False
         read_frame(path, frame=number)  # decodes every pixel: a truncated file fails here
     except FilmAIError:
         return False
