@@ -1,0 +1,26 @@
+"""Collect: decode every frame of each rendered sequence once; the validators check what was found."""
+import pyblish.api
+
+from filmai_plugins.publish import lib
+
+
+class FilmAICollectFrames(pyblish.api.InstancePlugin):
+    """Reads every expected frame completely (threads), recording size, channels, pixel types,
+    NaN/Inf count, peak value, colourspace and provenance, or the reason it cannot be read."""
+
+    label = "FilmAI: read every frame"
+    order = pyblish.api.CollectorOrder + 0.3
+    families = ["render"]
+
+    def process(self, instance):
+        info, missing = lib.scan_sequence(instance.data["pattern"], instance.data.get("frames_expected") or [])
+        instance.data["frame_info"] = info
+        instance.data["frames_missing"] = missing
+        readable = [i for i in info.values() if "error" not in i]
+        if readable:
+            first = readable[0]
+            dw = first["display_window"]
+            instance.data["resolution"] = [dw[2], dw[3]]
+            instance.data["channels"] = first["channels"]
+            instance.data["pixel_types"] = first["pixel_types"]
+            instance.data["bytes"] = sum(i["size"] for i in readable)
