@@ -315,6 +315,47 @@ def pattern_from_file(path: str) -> "tuple[str, Optional[int]]":
     return os.path.join(folder, stem[: m.start()] + "#" * len(m.group(1)) + stem[m.end():] + ext), int(m.group(1))
 
 
+#: File extension of an output per port type; Frames outputs are EXR sequences.
+PORT_EXTENSIONS = {"Frames": ".####.exr", "Timeline": ".otio", "Table": ".csv", "Model": ".ckpt"}
+
+
+def version_folder(root: str, name: str, reuse_last: bool = False) -> str:
+    """``root/name/v001``, ``v002`` … : a new folder per job, so results are never overwritten (two jobs
+    racing get two versions), or the last one to resume an interrupted job."""
+    base = os.path.join(root, name)
+    os.makedirs(base, exist_ok=True)
+    versions = sorted(int(m.group(1)) for m in (re.fullmatch(r"v(\d+)", d) for d in os.listdir(base)) if m)
+    if reuse_last and versions:
+        return os.path.join(base, f"v{versions[-1]:03d}")
+    number = (versions[-1] if versions else 0) + 1
+    while True:
+        path = os.path.join(base, f"v{number:03d}")
+        try:
+            os.mkdir(path)
+            return path
+        except FileExistsError:
+            number += 1
+
+
+def remove_if_empty(folder: str) -> None:
+    """Drop a version folder that received nothing (the job never started), and its staging folders."""
+    for sub in ("_sources", "_input"):
+        with contextlib.suppress(OSError):
+            os.rmdir(os.path.join(folder, sub))
+    with contextlib.suppress(OSError):
+        os.rmdir(folder)
+
+
+def output_paths(node: Mapping[str, Any], folder: str, stem: str) -> Dict[str, str]:
+    """One path per output port: ``folder/<stem>_<node>.####.exr``, ``.otio``, ``.csv`` …"""
+    slug = node_slug(node["id"])
+    outs = {}
+    for port in node.get("outputs", []):
+        suffix = "" if len(node["outputs"]) == 1 else f"_{port['name']}"
+        outs[port["name"]] = os.path.join(folder, f"{stem}_{slug}{suffix}{PORT_EXTENSIONS.get(port['type'], '')}")
+    return outs
+
+
 # ----------------------------------------------------------------------------------------------
 # what to run
 

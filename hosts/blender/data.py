@@ -273,35 +273,6 @@ def job_frames(scene, mode: str, custom: str, source: Source) -> str:
 
 # ----- outputs ------------------------------------------------------------------------------------
 
-PORT_EXTENSIONS = {"Frames": ".####.exr", "Timeline": ".otio", "Table": ".csv", "Model": ".ckpt"}
-
-
-def version_folder(root: str, name: str, reuse_last: bool = False) -> str:
-    """``root/name/v001`` … a new version per run (two runs racing get two), or the last one to resume."""
-    base = os.path.join(root, name)
-    os.makedirs(base, exist_ok=True)
-    versions = sorted(int(m.group(1)) for m in (re.fullmatch(r"v(\d+)", d) for d in os.listdir(base)) if m)
-    if reuse_last and versions:
-        return os.path.join(base, f"v{versions[-1]:03d}")
-    number = (versions[-1] if versions else 0) + 1
-    while True:
-        path = os.path.join(base, f"v{number:03d}")
-        try:
-            os.mkdir(path)
-            return path
-        except FileExistsError:
-            number += 1
-
-
-def output_paths(node: dict, folder: str, stem: str) -> dict[str, str]:
-    slug = worker.node_slug(node["id"])
-    outs = {}
-    for port in node["outputs"]:
-        suffix = "" if len(node["outputs"]) == 1 else f"_{port['name']}"
-        outs[port["name"]] = os.path.join(folder, f"{stem}_{slug}{suffix}{PORT_EXTENSIONS.get(port['type'], '')}")
-    return outs
-
-
 def free_channel(scene, start: int, end: int, above: int = 0) -> int:
     se = scene.sequence_editor
     for channel in range(max(1, above + 1), 129):

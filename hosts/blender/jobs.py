@@ -47,7 +47,7 @@ class HostJob:
         main = ports[0] if ports else None
         stem = data.source_label(getattr(pg, f"in_{main['name']}"), main) if main else "job"
         root = data.abspath(pg.out_dir or prefs.get().output_root or "//filmai/")
-        folder = data.version_folder(root, f"{stem}_{worker.node_slug(node['id'])}",
+        folder = worker.version_folder(root, f"{stem}_{worker.node_slug(node['id'])}",
                                      reuse_last=kind == "run" and pg.skip_existing)
         try:
             staging = os.path.join(folder, "_sources")
@@ -73,7 +73,7 @@ class HostJob:
             if node.get("model", "none") != "none" and pg.model and (kind == "run" or pg.train_from_model):
                 fields["model"] = data.abspath(pg.model)
             if kind == "run":
-                fields["outputs"] = data.output_paths(node, folder, stem)
+                fields["outputs"] = worker.output_paths(node, folder, stem)
                 fields["frames"] = data.job_frames(scene, pg.frame_mode, pg.frames, main_source) if main_source else (
                     pg.frames.strip() if pg.frame_mode == "CUSTOM" else "")
                 fields["skip_existing"] = bool(pg.skip_existing)
@@ -87,7 +87,7 @@ class HostJob:
                     folder, f"{stem}_{worker.node_slug(node['id'])}.ckpt")
             spec = worker.JobSpec.from_values(node, kind, values, nodes.STATE.io_options(), io_values, **fields)
         except BaseException:
-            _remove_if_empty(folder)
+            worker.remove_if_empty(folder)
             raise
         return spec, folder
 
@@ -111,7 +111,7 @@ class HostJob:
             return "WARNING", f"{self.job.summary()} (scene {self.scene_name!r} is gone; files are on disk)"
         self._store(scene, self.job.state)
         if self.job.state == "failed":
-            _remove_if_empty(self.folder)
+            worker.remove_if_empty(self.folder)
             return "ERROR", self.job.summary()
         made = []
         if self.kind == "train":
@@ -160,11 +160,3 @@ class HostJob:
                           "time": time.strftime("%Y-%m-%dT%H:%M:%S"), "folder": self.folder}
         scene.filmai.jobs_json = json.dumps(jobs, indent=1)
 
-
-def _remove_if_empty(folder: str) -> None:
-    """A version folder that received nothing (bad input) is not left behind."""
-    for path in (os.path.join(folder, "_sources"), folder):
-        try:
-            os.rmdir(path)
-        except OSError:
-            pass

@@ -1,0 +1,885 @@
+"""STAND-IN for Foundry's ``nuke`` Python module — NOT Nuke. Used only by tests/test_nuke.py.
+
+Nuke cannot be installed here, so this module implements exactly the API surface the FilmAI adapter
+(hosts/nuke) calls, with Nuke's documented names and behaviour: nodes created through ``nuke.nodes.X``
+and ``createNode``, groups with ``begin``/``end`` and Input/Output nodes, knobs (Int, Double, Boolean,
+Enumeration, String, File, Color/AColor, PyScript, Text, Tab) with ``setRange`` limiting only the slider,
+flags, menus, ``execute`` of a Write, ``ProgressTask``, ``executeInMainThread``, ``knobChanged``
+callbacks, ``thisNode``/``thisKnob``, ``scriptOpen``/``scriptSave``, ``root()``, ``frame()``, ``message``,
+``tprint``, ``pluginAddPath`` and ``env``.
+
+Pixels are real: a Read reads EXR files with OpenImageIO and ``execute`` renders a Write's upstream
+(Read, Switch, Group, Input, Output) into real EXR files, so the adapter's temp-Write → worker → Read
+path runs on real data. Scripts are saved as JSON, not the .nk format. Names starting with ``_`` are
+test controls of the stand-in (startup, event loop, cancel) that real Nuke does not have; the adapter
+never uses them.
+"""
+from __future__ import annotations
+
+import json
+import os
+import queue
+import re
+import sys
+import threading
+from typing import Any, Callable, Dict, List, Optional
+
+import numpy as np
+
+STANDIN = True
+env: Dict[str, Any] = {"gui": False, "NukeVersionMajor": 15, "NukeVersionMinor": 1}
+
+INVISIBLE = 0x400
+STARTLINE = 0x1000
+NO_ANIMATION = 0x100
+ENDLINE = 0x2000
+
+_PAD = re.compile(r"(#+|%0?(\d*)d)")
+
+
+# ----- knobs --------------------------------------------------------------------------------------
+
+
+class Knob:
+    default: Any = ""
+
+    def __init__(self, name: str, label: Optional[str] = None, *args: Any):
+        self._name = name
+        self._label = name if label is None else label
+        self._value = self.default
+        self._flags = 0
+        self._tooltip = ""
+        self._node: Optional["Node"] = None
+        self._user = False
+
+    def name(self) -> str:
+        return self._name
+
+    def label(self) -> str:
+        return self._label
+
+    def node(self) -> Optional["Node"]:
+        return self._node
+
+    def value(self, index: Optional[int] = None) -> Any:
+        return self._value
+
+    def getValue(self) -> Any:
+        return self.value()
+
+    def evaluate(self) -> Any:
+        return self.value()
+
+    def setValue(self, value: Any, index: Optional[int] = None) -> bool:
+        self._value = self._convert(value)
+        self._changed()
+        return True
+
+    def _convert(self, value: Any) -> Any:
+        return value
+
+    def _changed(self) -> None:
+        if self._node is not None:
+            _fire_knob_changed(self._node, self)
+
+    def setFlag(self, flag: int) -> None:
+        self._flags |= flag
+
+    def clearFlag(self, flag: int) -> None:
+        self._flags &= ~flag
+
+    def getFlag(self, flag: int) -> bool:
+        return bool(self._flags & flag)
+
+    def setTooltip(self, text: str) -> None:
+        self._tooltip = text
+
+    def tooltip(self) -> str:
+        return self._tooltip
+
+    def _state(self) -> Dict[str, Any]:
+        return {"value": self._value}
+
+    def _restore(self, state: Dict[str, Any]) -> None:
+        self._value = state["value"]
+
+
+class Tab_Knob(Knob):
+    pass
+
+
+class Text_Knob(Knob):
+    def __init__(self, name: str, label: Optional[str] = None, text: str = ""):
+        super().__init__(name, label)
+        self._value = text
+
+
+class String_Knob(Knob):
+    def __init__(self, name: str, label: Optional[str] = None, text: str = ""):
+        super().__init__(name, label)
+        self._value = text
+
+    def _convert(self, value: Any) -> Any:
+        return "" if value is None else str(value)
+
+
+class Multiline_Eval_String_Knob(String_Knob):
+    pass
+
+
+class File_Knob(String_Knob):
+    def evaluate(self) -> str:
+        return self._value  # no TCL expressions in the stand-in
+
+
+class Boolean_Knob(Knob):
+    default = False
+
+    def _convert(self, value: Any) -> bool:
+        return bool(value)
+
+
+class Array_Knob(Knob):
+    """Int/Double/Color knobs: ``setRange`` sets the slider only; any value can be set."""
+
+    default = 0.0
+    size = 1
+
+    def __init__(self, name: str, label: Optional[str] = None, *args: Any):
+        super().__init__(name, label)
+        self._values = [self.default] * self.size
+        self._range = (0.0, 1.0)
+
+    def setRange(self, lo: float, hi: float) -> None:
+        self._range = (lo, hi)
+
+    def range(self):
+        return self._range
+
+    def value(self, index: Optional[int] = None) -> Any:
+        if index is None:
+            return self._values[0] if self.size == 1 else list(self._values)
+        return self._values[index]
+
+    def setValue(self, value: Any, index: Optional[int] = None) -> bool:
+        if index is None and isinstance(value, (list, tuple)):
+            self._values = [self._one(v) for v in value]
+        elif index is None:
+            self._values = [self._one(value)] * self.size
+        else:
+            self._values[index] = self._one(value)
+        self._changed()
+        return True
+
+    def _one(self, v: Any) -> Any:
+        return float(v)
+
+    def _state(self) -> Dict[str, Any]:
+        return {"value": list(self._values), "range": list(self._range)}
+
+    def _restore(self, state: Dict[str, Any]) -> None:
+        self._values = list(state["value"])
+        self._range = tuple(state.get("range", self._range))
+
+
+class Int_Knob(Array_Knob):
+    default = 0
+
+    def _one(self, v: Any) -> int:
+        return int(v)
+
+
+class Double_Knob(Array_Knob):
+    pass
+
+
+class Color_Knob(Array_Knob):
+    size = 3
+
+
+class AColor_Knob(Array_Knob):
+    size = 4
+
+
+class Enumeration_Knob(Knob):
+    def __init__(self, name: str, label: Optional[str] = None, items: Optional[List[str]] = None):
+        super().__init__(name, label)
+        self._items = list(items or [])
+        self._value = self._items[0] if self._items else ""
+
+    def values(self) -> List[str]:
+        return list(self._items)
+
+    def _convert(self, value: Any) -> str:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return self._items[value]
+        if str(value) not in self._items:
+            raise ValueError(f"{self._name}: {value!r} is not one of {self._items}")
+        return str(value)
+
+    def _state(self) -> Dict[str, Any]:
+        return {"value": self._value, "items": self._items}
+
+    def _restore(self, state: Dict[str, Any]) -> None:
+        self._items = list(state.get("items", self._items))
+        self._value = state["value"]
+
+
+class PyScript_Knob(Knob):
+    def __init__(self, name: str, label: Optional[str] = None, command: str = ""):
+        super().__init__(name, label)
+        self._value = command
+
+    def execute(self) -> None:
+        with _this(self._node, self):
+            exec(self._value, {"nuke": sys.modules[__name__]})
+
+
+class Script_Knob(PyScript_Knob):
+    """A button with a built-in action (Read's reload)."""
+
+    def __init__(self, name: str, label: Optional[str] = None, action: Optional[Callable[[], None]] = None):
+        super().__init__(name, label, "")
+        self._action = action
+
+    def execute(self) -> None:
+        if self._action:
+            self._action()
+
+
+KNOB_CLASSES = {c.__name__: c for c in (Tab_Knob, Text_Knob, String_Knob, Multiline_Eval_String_Knob, File_Knob,
+                                        Boolean_Knob, Int_Knob, Double_Knob, Color_Knob, AColor_Knob,
+                                        Enumeration_Knob, PyScript_Knob)}
+
+
+# ----- nodes --------------------------------------------------------------------------------------
+
+
+class Node:
+    _builtin: Dict[str, Callable[[], Knob]] = {}
+
+    def __init__(self, cls: str, parent: Optional["Node"]):
+        self._class = cls
+        self._parent = parent
+        self._knobs: Dict[str, Knob] = {}
+        self._inputs: List[Optional[Node]] = []
+        self._name = ""
+        for name, make in [("name", lambda: String_Knob("name")), ("label", lambda: String_Knob("label")),
+                           ("selected", lambda: Boolean_Knob("selected")), ("disable", lambda: Boolean_Knob("disable"))]:
+            self._attach(make())
+        for make in BUILTIN_KNOBS.get(cls, ()):
+            self._attach(make(self))
+
+    def _attach(self, knob: Knob) -> None:
+        knob._node = self
+        self._knobs[knob.name()] = knob
+
+    # names
+    def name(self) -> str:
+        return self._name
+
+    def setName(self, name: str, uniquify: bool = False, updateExpressions: bool = False) -> None:
+        siblings = {n.name() for n in _children(self._parent) if n is not self}
+        if name in siblings:
+            if not uniquify:
+                raise ValueError(f"name {name!r} already in use")
+            stem = re.sub(r"\d+$", "", name)
+            i = 1
+            while f"{stem}{i}" in siblings:
+                i += 1
+            name = f"{stem}{i}"
+        self._name = name
+        self._knobs["name"]._value = name
+
+    def fullName(self) -> str:
+        if self._parent is None or self._parent is _ROOT:
+            return self._name
+        return f"{self._parent.fullName()}.{self._name}"
+
+    def Class(self) -> str:
+        return self._class
+
+    # knobs
+    def knob(self, name: str) -> Optional[Knob]:
+        return self._knobs.get(name)
+
+    def __getitem__(self, name: str) -> Knob:
+        if name not in self._knobs:
+            raise NameError(f"knob {name} does not exist")
+        return self._knobs[name]
+
+    def knobs(self) -> Dict[str, Knob]:
+        return dict(self._knobs)
+
+    def addKnob(self, knob: Knob) -> None:
+        if knob.name() in self._knobs:
+            raise ValueError(f"{self._name}: knob {knob.name()!r} already exists")
+        knob._user = True
+        self._attach(knob)
+
+    def removeKnob(self, knob: Knob) -> None:
+        self._knobs.pop(knob.name(), None)
+
+    # inputs
+    def input(self, i: int) -> Optional["Node"]:
+        return self._inputs[i] if i < len(self._inputs) else None
+
+    def setInput(self, i: int, node: Optional["Node"]) -> bool:
+        while len(self._inputs) <= i:
+            self._inputs.append(None)
+        self._inputs[i] = node
+        return True
+
+    def inputs(self) -> int:
+        return len(self._inputs)
+
+    def maxInputs(self) -> int:
+        if self._class == "Group":
+            return sum(1 for n in self._children if n.Class() == "Input")
+        return {"Read": 0, "Switch": 2}.get(self._class, 1)
+
+    # frame range
+    def firstFrame(self) -> int:
+        return self._range()[0]
+
+    def lastFrame(self) -> int:
+        return self._range()[1]
+
+    def _range(self):
+        c = self._class
+        if c == "Read":
+            return int(self["first"].value()), int(self["last"].value())
+        if c == "Group":
+            out = next((n for n in self._children if n.Class() == "Output"), None)
+            return out._range() if out is not None else _root_range()
+        if c == "Input":
+            up = self._parent.input(int(self["number"].value()))
+            return up._range() if up is not None else _root_range()
+        if c == "Switch":
+            up = self.input(int(self["which"].value()))
+            return up._range() if up is not None else _root_range()
+        up = self.input(0)
+        return up._range() if up is not None else _root_range()
+
+    def __repr__(self) -> str:
+        return f"<stand-in {self._class} {self.fullName()}>"
+
+
+class GroupNode(Node):
+    def __init__(self, cls: str, parent: Optional[Node]):
+        self._children: List[Node] = []
+        super().__init__(cls, parent)
+
+    def begin(self) -> "GroupNode":
+        _context.append(self)
+        return self
+
+    def end(self) -> None:
+        if _context[-1] is not self:
+            raise RuntimeError(f"end() of {self.fullName()} without its begin()")
+        _context.pop()
+
+    def __enter__(self):
+        return self.begin()
+
+    def __exit__(self, *exc):
+        self.end()
+
+    def nodes(self) -> List[Node]:
+        return list(self._children)
+
+    def name(self) -> str:
+        if self is _ROOT:
+            return self["name"].value() or "Root"
+        return super().name()
+
+
+def _reload_read(node: Node) -> None:
+    node._cache = {}
+
+
+BUILTIN_KNOBS: Dict[str, tuple] = {
+    "Root": (lambda n: Int_Knob("first_frame"), lambda n: Int_Knob("last_frame"), lambda n: Double_Knob("fps"),
+             lambda n: Int_Knob("frame")),
+    "Read": (lambda n: File_Knob("file"), lambda n: Int_Knob("first"), lambda n: Int_Knob("last"),
+             lambda n: Int_Knob("origfirst"), lambda n: Int_Knob("origlast"), lambda n: Boolean_Knob("raw"),
+             lambda n: Enumeration_Knob("on_error", "missing frames", ["error", "black", "checkerboard", "nearest frame"]),
+             lambda n: Script_Knob("reload", "Reload", lambda: _reload_read(n))),
+    "Write": (lambda n: File_Knob("file"), lambda n: Enumeration_Knob("file_type", "file type", ["", "exr", "png", "dpx", "tiff"]),
+              lambda n: Enumeration_Knob("datatype", "datatype", ["16 bit half", "32 bit float"]),
+              lambda n: Enumeration_Knob("compression", "compression", ["none", "Zip (1 scanline)", "Zip (16 scanlines)",
+                                                                        "PIZ Wavelet (32 scanlines)", "DWAA"]),
+              lambda n: Enumeration_Knob("channels", "channels", ["rgb", "rgba", "all"]),
+              lambda n: Enumeration_Knob("metadata", "metadata", ["default metadata", "all metadata", "no metadata"]),
+              lambda n: Boolean_Knob("raw")),
+    "Switch": (lambda n: Int_Knob("which"),),
+    "Input": (lambda n: Int_Knob("number"),),
+}
+
+
+_ROOT: GroupNode
+_context: List[GroupNode] = []
+_callbacks: Dict[str, List[tuple]] = {"knobChanged": []}
+_this_stack: List[tuple] = []
+_menus: Dict[str, "Menu"] = {}
+_main_queue: "queue.Queue[tuple]" = queue.Queue()
+_messages: List[str] = []
+_lock = threading.RLock()
+
+
+def _root_range():
+    return int(_ROOT["first_frame"].value()), int(_ROOT["last_frame"].value())
+
+
+def _children(parent: Optional[Node]) -> List[Node]:
+    return list(parent._children) if isinstance(parent, GroupNode) else []
+
+
+def _current() -> GroupNode:
+    return _context[-1]
+
+
+def _create(cls: str, knobs: Optional[Dict[str, Any]] = None, inputs: Optional[List[Node]] = None) -> Node:
+    parent = _current()
+    node = GroupNode(cls, parent) if cls == "Group" else Node(cls, parent)
+    if cls == "Input":
+        node["number"]._value = sum(1 for n in parent._children if n.Class() == "Input")
+    parent._children.append(node)
+    node.setName(f"{cls}1", uniquify=True)
+    for key, value in (knobs or {}).items():
+        if key == "name":
+            node.setName(str(value), uniquify=True)
+        else:
+            node[key].setValue(value)
+    for i, n in enumerate(inputs or []):
+        node.setInput(i, n)
+    return node
+
+
+class _NodeFactory:
+    def __getattr__(self, cls: str) -> Callable[..., Node]:
+        if cls.startswith("_"):
+            raise AttributeError(cls)
+
+        def make(**knobs: Any) -> Node:
+            inputs = knobs.pop("inputs", None)
+            return _create(cls, knobs, inputs)
+
+        return make
+
+
+nodes = _NodeFactory()
+
+
+def createNode(node: str, knobs: str = "", inpanel: bool = True) -> Node:
+    """Like Nuke: connects the new node to the selected one and selects it."""
+    selected = [n for n in _current()._children if n["selected"].value()]
+    new = _create(node)
+    if selected:
+        new.setInput(0, selected[-1])
+    for n in selected:
+        n["selected"]._value = False
+    new["selected"]._value = True
+    return new
+
+
+def toNode(name: str) -> Optional[Node]:
+    parts = name.split(".")
+    group: Optional[Node] = _current() if len(parts) == 1 else _ROOT
+    if parts[0] == "root" and len(parts) > 1:
+        parts = parts[1:]
+    for part in parts:
+        group = next((n for n in _children(group) if n.name() == part), None)
+        if group is None:
+            return None
+    return group
+
+
+def allNodes(filter: Optional[str] = None, group: Optional[Node] = None) -> List[Node]:
+    return [n for n in _children(group or _current()) if filter is None or n.Class() == filter]
+
+
+def delete(node: Node) -> None:
+    parent = node._parent
+    parent._children.remove(node)
+    for other in _children(parent):
+        other._inputs = [None if i is node else i for i in other._inputs]
+
+
+def root() -> GroupNode:
+    return _ROOT
+
+
+def thisNode() -> Node:
+    if not _this_stack:
+        raise RuntimeError("thisNode() outside a callback")
+    return _this_stack[-1][0]
+
+
+def thisKnob() -> Optional[Knob]:
+    return _this_stack[-1][1] if _this_stack else None
+
+
+class _this:
+    def __init__(self, node: Optional[Node], knob: Optional[Knob]):
+        self.item = (node, knob)
+
+    def __enter__(self):
+        _this_stack.append(self.item)
+
+    def __exit__(self, *exc):
+        _this_stack.pop()
+
+
+def frame(f: Optional[int] = None) -> int:
+    if f is not None:
+        _ROOT["frame"].setValue(f)
+    return int(_ROOT["frame"].value())
+
+
+def message(text: str) -> None:
+    _messages.append(str(text))
+
+
+def tprint(*args: Any, **kw: Any) -> None:
+    print(*args, **kw)
+
+
+# ----- callbacks ----------------------------------------------------------------------------------
+
+
+def addKnobChanged(call: Callable, args=(), kwargs=None, nodeClass: str = "*") -> None:
+    _callbacks["knobChanged"].append((call, tuple(args), dict(kwargs or {}), nodeClass))
+
+
+def _fire_knob_changed(node: Node, knob: Knob) -> None:
+    for call, args, kwargs, node_class in list(_callbacks["knobChanged"]):
+        if node_class in ("*", node.Class()):
+            with _this(node, knob):
+                call(*args, **kwargs)
+
+
+def executeInMainThread(call: Callable, args=(), kwargs=None) -> None:
+    _main_queue.put((call, tuple(args), dict(kwargs or {})))
+
+
+def pluginAddPath(path: str, addToSysPath: bool = True) -> None:
+    if addToSysPath and path not in sys.path:
+        sys.path.insert(0, path)
+    init = os.path.join(path, "init.py")
+    if os.path.isfile(init):
+        _exec_file(init)
+
+
+def _exec_file(path: str) -> None:
+    with open(path, encoding="utf-8") as f:
+        code = compile(f.read(), path, "exec")
+    exec(code, {"__file__": path, "__name__": "__main__", "nuke": sys.modules[__name__]})
+
+
+# ----- menus --------------------------------------------------------------------------------------
+
+
+class MenuItem:
+    def __init__(self, name: str, script: str):
+        self._name, self._script = name, script
+
+    def name(self) -> str:
+        return self._name
+
+    def script(self) -> str:
+        return self._script
+
+    def invoke(self) -> None:
+        exec(self._script, {"nuke": sys.modules[__name__]})
+
+
+class Menu:
+    def __init__(self, name: str):
+        self._name = name
+        self._items: List[Any] = []
+
+    def name(self) -> str:
+        return self._name
+
+    def items(self) -> List[Any]:
+        return list(self._items)
+
+    def addMenu(self, name: str, icon: str = "") -> "Menu":
+        head, _, rest = name.partition("/")
+        sub = next((i for i in self._items if isinstance(i, Menu) and i.name() == head), None)
+        if sub is None:
+            sub = Menu(head)
+            self._items.append(sub)
+        return sub.addMenu(rest) if rest else sub
+
+    def addCommand(self, name: str, command: str = "", shortcut: str = "", icon: str = "", **kw: Any) -> MenuItem:
+        head, _, leaf = name.rpartition("/")
+        menu = self.addMenu(head) if head else self
+        item = MenuItem(leaf, command)
+        menu._items = [i for i in menu._items if i.name() != leaf] + [item]
+        return item
+
+    def findItem(self, name: str):
+        item: Any = self
+        for part in name.split("/"):
+            item = next((i for i in item.items() if i.name() == part), None) if isinstance(item, Menu) else None
+            if item is None:
+                return None
+        return item
+
+    def clearMenu(self) -> None:
+        self._items = []
+
+
+def menu(name: str) -> Menu:
+    return _menus.setdefault(name, Menu(name))
+
+
+# ----- progress -----------------------------------------------------------------------------------
+
+
+class ProgressTask:
+    """Nuke's progress dialog. ``_cancel_at`` (stand-in control): report cancelled once progress reaches it."""
+
+    _cancel_at: Optional[int] = None
+    _instances: List["ProgressTask"] = []
+
+    def __init__(self, name: str):
+        self.name = name
+        self.progress = 0
+        self.messages: List[str] = []
+        ProgressTask._instances.append(self)
+
+    def setProgress(self, value: int) -> None:
+        self.progress = int(value)
+
+    def setMessage(self, text: str) -> None:
+        self.messages.append(str(text))
+
+    def isCancelled(self) -> bool:
+        return self._cancel_at is not None and self.progress >= self._cancel_at
+
+
+# ----- pixels -------------------------------------------------------------------------------------
+
+
+def _frame_path(pattern: str, f: int) -> str:
+    m = _PAD.search(os.path.basename(pattern))
+    if not m:
+        return pattern
+    width = int(m.group(2) or 1) if m.group(1).startswith("%") else len(m.group(1))
+    folder, base = os.path.split(pattern)
+    return os.path.join(folder, base[: m.start()] + f"{f:0{width}d}" + base[m.end():])
+
+
+def _render(node: Node, f: int):
+    """(pixels HxWxC float32, channel names) of ``node`` at frame ``f``."""
+    import OpenImageIO as oiio
+
+    c = node.Class()
+    if c == "Read":
+        first, last = int(node["first"].value()), int(node["last"].value())
+        path = _frame_path(node["file"].value(), f)
+        if not first <= f <= last or not os.path.isfile(path):
+            if node["on_error"].value() == "black":
+                ref = _render_size(node)
+                return np.zeros(ref[0], np.float32), ref[1]
+            raise RuntimeError(f"{node.fullName()}: Read error: {path}: No such file or directory")
+        inp = oiio.ImageInput.open(path)
+        if inp is None:
+            raise RuntimeError(f"{node.fullName()}: Read error: {oiio.geterror()}")
+        spec = inp.spec()
+        pixels = inp.read_image(0, 0, 0, spec.nchannels, "float")
+        inp.close()
+        return np.asarray(pixels, np.float32).reshape(spec.height, spec.width, spec.nchannels), list(spec.channelnames)
+    if c == "Group":
+        out = next((n for n in node._children if n.Class() == "Output"), None)
+        if out is None:
+            raise RuntimeError(f"{node.fullName()}: group has no Output")
+        return _render(out, f)
+    if c == "Input":
+        up = node._parent.input(int(node["number"].value()))
+        if up is None:
+            raise RuntimeError(f"{node._parent.fullName()}: input {node.name()} is not connected")
+        return _render(up, f)
+    if c == "Switch":
+        return _render(node.input(int(node["which"].value())), f)
+    if c in ("Output", "Write"):
+        up = node.input(0)
+        if up is None:
+            raise RuntimeError(f"{node.fullName()}: nothing connected")
+        return _render(up, f)
+    raise RuntimeError(f"the nuke stand-in cannot render {c} nodes")
+
+
+def _render_size(read: Node):
+    import OpenImageIO as oiio
+
+    for f in range(int(read["first"].value()), int(read["last"].value()) + 1):
+        path = _frame_path(read["file"].value(), f)
+        if os.path.isfile(path):
+            inp = oiio.ImageInput.open(path)
+            spec = inp.spec()
+            inp.close()
+            return (spec.height, spec.width, spec.nchannels), list(spec.channelnames)
+    raise RuntimeError(f"{read.fullName()}: Read error: no frames on disk")
+
+
+def execute(node: Any, start: int, end: Optional[int] = None, incr: int = 1, views=None, continueOnError=False):
+    """Render a Write over start..end (like Nuke, anything else "cannot be executed")."""
+    import OpenImageIO as oiio
+
+    node = toNode(node) if isinstance(node, str) else node
+    if node is None or node.Class() != "Write":
+        raise RuntimeError(f"{getattr(node, 'name', lambda: node)()} cannot be executed")
+    end = start if end is None else end
+    pattern = node["file"].value()
+    for f in range(int(start), int(end) + 1, int(incr)):
+        pixels, names = _render(node, f)
+        if node["channels"].value() in ("rgb", "rgba"):
+            keep = [i for i, n in enumerate(names) if n in ("R", "G", "B") or (n == "A" and node["channels"].value() == "rgba")]
+            pixels, names = pixels[:, :, keep], [names[i] for i in keep]
+        path = _frame_path(pattern, f)
+        if not os.path.isdir(os.path.dirname(path)):
+            raise RuntimeError(f"{node.name()}: Can't write {path}: No such file or directory")
+        spec = oiio.ImageSpec(pixels.shape[1], pixels.shape[0], pixels.shape[2],
+                              "float" if node["datatype"].value() == "32 bit float" else "half")
+        spec.channelnames = tuple(names)
+        spec.attribute("compression", {"none": "none", "Zip (1 scanline)": "zips", "Zip (16 scanlines)": "zip",
+                                       "PIZ Wavelet (32 scanlines)": "piz", "DWAA": "dwaa"}[node["compression"].value()])
+        out = oiio.ImageOutput.create(path)
+        if not (out.open(path, spec) and out.write_image(np.ascontiguousarray(pixels))):
+            raise RuntimeError(f"{node.name()}: {out.geterror()}")
+        out.close()
+
+
+# ----- scripts ------------------------------------------------------------------------------------
+
+
+def _dump(node: Node) -> Dict[str, Any]:
+    data: Dict[str, Any] = {"class": node.Class(), "name": node.name(),
+                            "inputs": [None if i is None else i.name() for i in node._inputs], "knobs": {}}
+    for name, knob in node._knobs.items():
+        if name == "name":
+            continue
+        entry = {"type": type(knob).__name__, "label": knob.label(), "flags": knob._flags, "tooltip": knob._tooltip,
+                 "user": knob._user, **knob._state()}
+        data["knobs"][name] = entry
+    if isinstance(node, GroupNode) and node is not _ROOT:
+        data["children"] = [_dump(c) for c in node._children]
+    return data
+
+
+def _load_into(parent: GroupNode, items: List[Dict[str, Any]]) -> None:
+    made = []
+    parent.begin()
+    try:
+        for item in items:
+            node = _create(item["class"])
+            node.setName(item["name"])
+            for name, entry in item["knobs"].items():
+                knob = node.knob(name)
+                if knob is None and entry["user"]:
+                    cls = KNOB_CLASSES[entry["type"]]
+                    knob = cls(name, entry["label"], *([entry.get("items", [])] if cls is Enumeration_Knob else []))
+                    node.addKnob(knob)
+                if knob is not None:
+                    knob._restore(entry)
+                    knob._flags, knob._tooltip = entry["flags"], entry["tooltip"]
+            if "children" in item:
+                _load_into(node, item["children"])
+            made.append((node, item["inputs"]))
+        for node, inputs in made:
+            for i, name in enumerate(inputs):
+                node.setInput(i, None if name is None else toNode(name))
+    finally:
+        parent.end()
+
+
+def scriptSaveAs(filename: str, overwrite: int = -1) -> None:
+    _ROOT["name"]._value = filename
+    with open(filename, "w", encoding="utf-8") as f:
+        json.dump({"standin_script": 1, "root": _dump(_ROOT)["knobs"], "nodes": [_dump(n) for n in _ROOT._children]},
+                  f, indent=1)
+
+
+def scriptSave(filename: str = "") -> bool:
+    scriptSaveAs(filename or _ROOT.name())
+    return True
+
+
+def scriptClear() -> None:
+    _reset_graph()
+
+
+def scriptOpen(filename: str) -> None:
+    with open(filename, encoding="utf-8") as f:
+        data = json.load(f)
+    _reset_graph()
+    for name, entry in data["root"].items():
+        if _ROOT.knob(name) is not None:
+            _ROOT.knob(name)._restore(entry)
+    _ROOT["name"]._value = filename
+    _load_into(_ROOT, data["nodes"])
+
+
+# ----- stand-in controls (not Nuke API) -----------------------------------------------------------
+
+
+def _reset_graph() -> None:
+    global _ROOT
+    _ROOT = GroupNode("Root", None)
+    _ROOT["name"]._value = ""
+    _ROOT["first_frame"]._values = [1]
+    _ROOT["last_frame"]._values = [100]
+    _ROOT["fps"]._values = [24.0]
+    _ROOT["frame"]._values = [1]
+    _context[:] = [_ROOT]
+
+
+def _reset(gui: bool = False) -> None:
+    """A fresh session: empty script, no callbacks, menus or queued calls."""
+    _reset_graph()
+    _callbacks["knobChanged"].clear()
+    _menus.clear()
+    _messages.clear()
+    ProgressTask._cancel_at = None
+    ProgressTask._instances.clear()
+    while not _main_queue.empty():
+        _main_queue.get_nowait()
+    env["gui"] = gui
+
+
+def _startup(plugin_paths: List[str], gui: bool) -> None:
+    """What Nuke does at start: each NUKE_PATH folder on sys.path, every init.py, then (GUI) every menu.py."""
+    _reset(gui)
+    for path in plugin_paths:
+        if path not in sys.path:
+            sys.path.insert(0, path)
+    for path in plugin_paths:
+        if os.path.isfile(os.path.join(path, "init.py")):
+            _exec_file(os.path.join(path, "init.py"))
+    if gui:
+        for path in plugin_paths:
+            if os.path.isfile(os.path.join(path, "menu.py")):
+                _exec_file(os.path.join(path, "menu.py"))
+
+
+def _run_main_thread(until: Callable[[], bool], timeout: float = 60.0) -> None:
+    """The GUI event loop: run calls queued with executeInMainThread until ``until()`` or timeout."""
+    import time
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            call, args, kwargs = _main_queue.get(timeout=0.05)
+            call(*args, **kwargs)
+        except queue.Empty:
+            pass
+        if until():
+            return
+    raise TimeoutError("stand-in main loop: condition not reached")
+
+
+_reset_graph()
