@@ -78,8 +78,8 @@ def _source_frame(clip: Any, t: Any) -> int:
     if isinstance(ref, otio.schema.ImageSequenceReference):
         try:
             return int(ref.frame_for_time(t))
-        except Exception:  # a time outside the reference's range: fall back to the time itself
-            pass
+        except Exception:  # no available_range: time 0 is the reference's start frame
+            return int(ref.start_frame + round(t.to_frames()))
     return int(round(t.to_frames()))
 
 
