@@ -114,6 +114,12 @@ def _json_default(value: Any) -> Any:
 
 def _sniff(path: str, head: bytes, size: int) -> int:
     """Return the safetensors header length, or raise with a clear reason."""
+    # Safetensors first: its 8-byte little-endian header length starts with 0x80 whenever the header
+    # is 128 bytes long modulo 256, which the pickle test below would otherwise mistake for a pickle.
+    if len(head) >= 9 and head[8:9] == b"{":
+        n = struct.unpack("<Q", head[:8])[0]
+        if 0 < n <= min(_MAX_HEADER, size - 8):
+            return n
     if head[:1] == b"\x80" or head[:2] in (b"(d", b"(l", b"}q", b"]q"):
         raise CheckpointError(f"{path}: this is a Python pickle; FilmAI never unpickles model files "
                               "(they can run arbitrary code). Convert it to a FilmAI checkpoint (safetensors).")
