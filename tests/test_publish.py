@@ -1,0 +1,226 @@
+"""Publishing with the real Pyblish: collect, validate (every problem at once, with repairs),
+extract review media (OCIO, PyAV) and integrate into immutable, checksummed versions."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import OpenImageIO as oiio
+import pytest
+
+import filmai_plugins as fa
+from filmai_plugins.cli import main
+from filmai_plugins.publish import integrate, publish
+from helpers import plate, write_exr, write_sequence
+
+TESTS = os.path.dirname(os.path.abspath(__file__))
+CONTEXT = {"project": "demo", "shot": "sh010", "task": "comp"}
+LIN709 = {"colorInteropID": "lin_rec709_scene"}
+
+
+def _render(tmp_path, frames=range(1001, 1007), name="plate", **params):
+    src = write_sequence(str(tmp_path / "in"), name, frames, attributes=LIN709)
+    out = str(tmp_path / "out" / f"{name}.####.exr")
+    manifest = fa.run("util.convert", input=src, output=out, frames=f"{min(frames)}-{max(frames)}", **params)
+    return manifest["manifest_path"], out
+
+
+def _problems(result):
+    return {(p["plugin"], line) for inst in result.to_json()["instances"] for p in inst["problems"]
+            for line in p["message"].splitlines()}
+
+
+def test_full_publish_of_a_convert_run(tmp_path):
+    manifest, out = _render(tmp_path)
+    root = tmp_path / "pub"
+    result = publish([manifest], root=str(root), **CONTEXT)
+    assert result.ok, result.format()
+    [inst] = result.instances
+    version = root / "demo" / "sh010" / "comp" / "plate" / "v001"
+    assert inst.published["path"] == str(version) and inst.published["version"] == 1
+
+    record = integrate.read_record(str(version))
+    assert record["family"] == "render" and record["frames"] == "1001-1006" and record["frame_count"] == 6
+    assert record["colorspace"] == "Linear Rec.709 (sRGB)" and record["colorspace_source"] == "colorInteropID"
+    assert record["resolution"] == [96, 64] and record["channels"] == ["R", "G", "B", "A"]
+    assert record["node"]["id"] == "util.convert" and record["params_hash"]
+    assert {"FilmAIValidateFrameRange", "FilmAIValidateFramesReadable", "FilmAIValidateFrameFormat",
+            "FilmAIValidateFrameValues", "FilmAIValidateColorspace", "FilmAIValidateProvenance",
+            "FilmAIValidateNaming", "FilmAIValidateRunManifests", "FilmAIValidatePublishContext"} <= set(record["checks"])
+    frames = sorted(f["path"] for f in record["files"] if f["role"] == "frame")
+    assert frames == [f"sh010_comp_plate_v001.{n}.exr" for n in range(1001, 1007)]
+    # hard links: the published frame is the rendered file (no copy), and its checksum is recorded
+    assert os.stat(version / frames[0]).st_ino == os.stat(out.replace("####", "1001")).st_ino
+    assert integrate.verify_version(str(version)) == []
+    sums = (version / "SHA256SUMS").read_text().splitlines()
+    assert len(sums) == len(record["files"]) and all(len(line.split("  ")[0]) == 64 for line in sums)
+
+    thumb = oiio.ImageBuf(str(version / record["review"]["thumbnail"]))
+    assert (thumb.spec().width, thumb.spec().height) == (480, 320)
+    pixels = thumb.get_pixels(oiio.FLOAT)
+    assert 0.05 < float(pixels.mean()) < 0.95  # a picture through the display transform, not black or clipped
+    sheet = oiio.ImageBuf(str(version / record["review"]["sheet"]))
+    assert sheet.spec().width == 4 * 320 + 3 * 4
+
+    import av
+
+    with av.open(str(version / record["review"]["movie"])) as movie:
+        stream = movie.streams.video[0]
+        assert stream.codec_context.name == "h264" and (stream.width, stream.height) == (96, 64)
+        decoded = [f.to_ndarray(format="rgb24") for f in movie.decode(video=0)]
+    assert len(decoded) == 6 and float(np.std(decoded[0])) > 5
+
+    # A second publish is v002; v001 is not touched.
+    before = {p: (os.stat(p).st_mtime_ns, os.stat(p).st_size) for p in map(str, version.iterdir())}
+    again = publish([manifest], root=str(root), **CONTEXT)
+    assert again.ok and again.instances[0].published["version"] == 2
+    assert {p: (os.stat(p).st_mtime_ns, os.stat(p).st_size) for p in map(str, version.iterdir())} == before
+    assert integrate.verify_version(str(version)) == [] and integrate.read_record(str(version)) == record
+    assert not [p for p in os.listdir(version.parent) if p.startswith(".staging")]
+
+
+def test_every_problem_is_listed_at_once(tmp_path):
+    src = write_sequence(str(tmp_path / "in"), "plate", range(1001, 1007))  # no colourspace declared
+    nan = plate(1003)
+    nan[5, 5, 0] = np.nan
+    write_exr(str(tmp_path / "in" / "plate.1003.exr"), nan)
+    out = str(tmp_path / "out" / "beauty pass.####.exr")
+    manifest = fa.run("util.convert", input=src, output=out, frames="1001-1006")["manifest_path"]
+    os.remove(out.replace("####", "1005"))
+    with open(out.replace("####", "1002"), "r+b") as f:
+        f.truncate(2000)
+    fa.run("util.convert", input=src, output=out, frames="1004", data_window="display")  # other params
+
+    result = publish([manifest], root=str(tmp_path / "pub"), **CONTEXT)
+    assert not result.ok and result.stopped.startswith("extraction")
+    found = _problems(result)
+    text = "\n".join(line for _, line in found)
+    assert "name 'beauty pass' breaks the naming convention" in text
+    assert "1 of 6 frames missing: 1005" in text
+    assert "beauty pass.1002.exr (frame 1002): corrupt or truncated image" in text
+    assert "frame 1003): 1 NaN/Inf pixel values" in text
+    assert "colourspace not recorded on frames 1001,1003-1004,1006" in text
+    assert any("frames 1004: paramsHash is" in line for line in text.splitlines())
+    plugins = {p for p, _ in found}
+    assert {"FilmAIValidateNaming", "FilmAIValidateFrameRange", "FilmAIValidateFramesReadable",
+            "FilmAIValidateFrameValues", "FilmAIValidateColorspace", "FilmAIValidateProvenance"} <= plugins
+    repairs = {p["plugin"]: p.get("repair") for p in result.to_json()["instances"][0]["problems"]}
+    assert repairs["FilmAIValidateFrameRange"] and repairs["FilmAIValidateProvenance"] and repairs["FilmAIValidateNaming"]
+    assert not repairs["FilmAIValidateFrameValues"] and not repairs["FilmAIValidateColorspace"]
+    assert not (tmp_path / "pub").exists() or not any((tmp_path / "pub").rglob("v0*"))
+
+
+def test_repair_rerenders_and_renames_then_publishes(tmp_path, capsys):
+    manifest, out = _render(tmp_path, name="plate")
+    os.remove(out.replace("####", "1002"))
+    stale = out.replace("####", "1004")
+    shutil.copy(out.replace("####", "1001"), stale)  # frame 1001's file under 1004's name (a "hold" hack)
+    args = [manifest, "--root", str(tmp_path / "pub"), "--project", "demo", "--shot", "sh010", "--task", "comp",
+            "--name", "plate v2", "--no-movie"]
+    assert main(["publish", *args]) == 1
+    report = capsys.readouterr().out
+    assert "FilmAIValidateFrameRange: 1 of 6 frames missing: 1002" in report
+    assert "frame number in the file differs from its name" in report and "repair available (--repair)" in report
+
+    assert main(["publish", *args, "--repair", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["ok"] and data["instances"][0]["name"] == "plate_v2"
+    done = " ".join(r["done"] for r in data["repairs"])
+    assert "'plate v2' → 'plate_v2'" in done and "frames 1002,1004 made again, 4 kept" in done
+    record = integrate.read_record(data["instances"][0]["published"]["path"])
+    assert record["repairs"] and record["frames"] == "1001-1006"
+
+
+def test_two_publishers_racing_get_two_versions(tmp_path):
+    manifest, _ = _render(tmp_path)
+    root = tmp_path / "pub"
+    cmd = [sys.executable, "-m", "filmai_plugins", "publish", manifest, "--root", str(root), "--project", "demo",
+           "--shot", "sh010", "--task", "comp", "--no-movie", "--json"]
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    versions = sorted(json.loads(o)["instances"][0]["published"]["version"] for o, _ in outs)
+    assert versions == [1, 2]
+    folder = root / "demo" / "sh010" / "comp" / "plate"
+    for v in ("v001", "v002"):
+        assert integrate.verify_version(str(folder / v)) == []
+        assert integrate.read_record(str(folder / v))["version"] == int(v[1:])
+
+
+def test_version_claims_are_distinct_under_contention(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    folder = str(tmp_path / "plate")
+    os.makedirs(os.path.join(folder, "v003"))  # an existing version is never handed out again
+    with ThreadPoolExecutor(8) as pool:
+        numbers = list(pool.map(lambda _: integrate.claim_version(folder), range(16)))
+    assert sorted(numbers) == list(range(4, 20))
+
+
+def test_model_and_editorial_instances(tmp_path):
+    import opentimelineio as otio
+
+    from filmai_plugins.training.checkpoint import save_checkpoint
+
+    ckpt = str(tmp_path / "shot.ckpt")
+    save_checkpoint(ckpt, {"w": np.arange(12, dtype=np.float32).reshape(3, 4)},
+                    {"node": "cnn.copycat", "arch": {"width": 4}, "channels_in": ["R", "G", "B"]})
+    tl = otio.schema.Timeline(name="cuts")
+    track = otio.schema.Track(name="V1")
+    tl.tracks.append(track)
+    for i, (a, b) in enumerate([(0, 24), (24, 60)]):
+        track.append(otio.schema.Clip(name=f"sh{i + 1:03d}0", media_reference=otio.schema.ExternalReference(
+            target_url="file:///nowhere/plate.mov"), source_range=otio.opentime.TimeRange(
+            otio.opentime.RationalTime(a, 24), otio.opentime.RationalTime(b - a, 24))))
+    timeline = str(tmp_path / "cuts.otio")
+    otio.adapters.write_to_file(tl, timeline)
+
+    result = publish([ckpt, timeline], root=str(tmp_path / "pub"), **CONTEXT)
+    assert result.ok, result.format()
+    by_family = {i.family: i for i in result.instances}
+    model = integrate.read_record(by_family["model"].published["path"])
+    assert model["model"]["node"] == "cnn.copycat" and {f["role"] for f in model["files"]} >= {"checkpoint", "model_card"}
+    edit = integrate.read_record(by_family["editorial"].published["path"])
+    assert edit["timeline"]["clips"] == 2
+    names = {f["path"] for f in edit["files"]}
+    assert "sh010_comp_cuts_v001.otio" in names and "sh010_comp_cuts_v001.edl" in names
+    assert any("media /nowhere/plate.mov not found" in w for w in by_family["editorial"].warnings)
+
+    with open(ckpt, "r+b") as f:  # flip a weight byte: the checkpoint no longer matches its hash
+        f.seek(-3, os.SEEK_END)
+        byte = f.read(1)
+        f.seek(-3, os.SEEK_END)
+        f.write(bytes([byte[0] ^ 0xFF]))
+    bad = publish([ckpt], root=str(tmp_path / "pub"), **CONTEXT)
+    assert not bad.ok
+    assert "weights do not match their sha256" in bad.instances[0].problems[0].message
+
+
+def test_broken_studio_plugins_are_reported_and_studio_validators_run(tmp_path, monkeypatch):
+    studio = tmp_path / "studio_plugins"
+    studio.mkdir()
+    (studio / "validate_broken.py").write_text("import studio_module_that_is_missing\n")
+    (studio / "validate_duplicate.py").write_text(
+        "import pyblish.api\nclass FilmAIValidateFrameRange(pyblish.api.InstancePlugin):\n"
+        "    order = pyblish.api.ValidatorOrder\n    def process(self, instance):\n        pass\n")
+    (studio / "validate_shot_length.py").write_text(
+        "from dataclasses import dataclass\n"
+        "import pyblish.api\n"
+        "@dataclass\nclass Limit:\n    frames: int = 4\n"
+        "class StudioValidateShotLength(pyblish.api.InstancePlugin):\n"
+        "    order = pyblish.api.ValidatorOrder + 0.3\n    families = ['render']\n"
+        "    def process(self, instance):\n"
+        "        n = len(instance.data['frames_expected'])\n"
+        "        assert n <= Limit().frames, f'{n} frames is longer than the studio limit of {Limit().frames}'\n")
+    monkeypatch.setenv("FILMAI_PLUGIN_MODULES", "farm_testpack")
+    monkeypatch.setenv("FARMTEST_PUBLISH_PLUGINS", str(studio))
+    manifest, _ = _render(tmp_path)
+    result = publish([manifest], root=str(tmp_path / "pub"), **CONTEXT)
+    assert not result.ok
+    failed = {os.path.basename(f["file"]): f["error"] for f in result.discovery.failed}
+    assert failed == {"validate_broken.py": "ModuleNotFoundError: No module named 'studio_module_that_is_missing'"}
+    assert [d["name"] for d in result.discovery.duplicates] == ["FilmAIValidateFrameRange"]
+    assert ("StudioValidateShotLength", "6 frames is longer than the studio limit of 4") in _problems(result)
+    assert "plug-in not loaded" in result.format()
