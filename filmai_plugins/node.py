@@ -327,6 +327,12 @@ class Node:
         """Path of a checkpoint shipped with the pack, used when --model is not given."""
         return None
 
+    @classmethod
+    def default_model_for(cls, params: Mapping[str, Any]) -> str | None:
+        """The shipped checkpoint for these (resolved) run params; a node whose default depends on a
+        param (e.g. one model per up-res factor) overrides this. Defaults to ``default_model()``."""
+        return cls.default_model()
+
 
 def _jsonable(value: Any) -> Any:
     if isinstance(value, Mapping):

@@ -79,11 +79,12 @@ def _check_no_overwrite(inputs: dict[str, str], outputs: dict[str, str], frames:
                                    "write to another name or folder")
 
 
-def _load_model(cls: type[Node], model: str | None, stage: str) -> tuple[Any, str | None, str | None]:
+def _load_model(cls: type[Node], model: str | None, stage: str,
+                params: Mapping[str, Any] | None = None) -> tuple[Any, str | None, str | None]:
     """(checkpoint or None, path, sha256). Checkpoint nodes get a verified Checkpoint object."""
     from ..training.checkpoint import file_sha256, load_checkpoint
 
-    path = model or (cls.default_model() if stage == "run" else None)
+    path = model or (cls.default_model_for(dict(params or {})) if stage == "run" else None)
     if not path:
         if cls.model == "required" and stage == "run":
             raise BadInput(f"node {cls.id} needs a model: --model FILE")
@@ -186,7 +187,7 @@ def run_node(node_id: str, *, input: PortArg = None, output: PortArg = None, fra
     resolved = cls.resolve_params(params, "run")
     inputs = _bind(cls.inputs, input, "input", cls.id)
     outputs = _bind(cls.outputs, output, "output", cls.id)
-    ckpt, model_path, model_sha = _load_model(cls, model, "run")
+    ckpt, model_path, model_sha = _load_model(cls, model, "run", resolved)
     device_name = _resolve_device(cls, device)
     frame_list = _resolve_input_frames(cls, inputs, frames)
     if cls.scope == "frame" and not frame_list and any(SequencePattern(v).is_sequence for v in outputs.values()):
