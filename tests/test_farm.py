@@ -1,0 +1,197 @@
+"""Farm jobs with the real openjd CLI and a real Dask LocalCluster: templates generated from the node
+schema, chunks retried, publish only after every chunk, and reruns after SIGKILL that match an
+uninterrupted run exactly."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import yaml
+
+from filmai_plugins.cli import main
+from filmai_plugins.farm import build_template, make_job, run_job
+from filmai_plugins.farm.job import expand
+from filmai_plugins.frames.io import read_frame, read_provenance
+from filmai_plugins.publish import integrate
+from helpers import write_sequence
+
+TESTS = os.path.dirname(os.path.abspath(__file__))
+BIN = os.path.dirname(sys.executable)
+LIN709 = {"colorInteropID": "lin_rec709_scene"}
+
+
+@pytest.fixture
+def testpack(monkeypatch):
+    """The farmtest pack, in this process and in every filmai process a test starts."""
+    monkeypatch.setenv("FILMAI_PLUGIN_MODULES", "farm_testpack")
+    monkeypatch.setenv("PYTHONPATH", TESTS + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    monkeypatch.setenv("PATH", BIN + os.pathsep + os.environ.get("PATH", ""))
+    monkeypatch.delenv("FARMTEST_DELAY", raising=False)
+
+
+def _plates(tmp_path, frames=range(1001, 1007)):
+    return write_sequence(str(tmp_path / "in"), "plate", frames, attributes=LIN709)
+
+
+def test_template_parameters_come_from_the_node_schema(tmp_path, testpack):
+    src = _plates(tmp_path)
+    job = make_job("farmtest.gain", inputs=src, outputs=str(tmp_path / "out" / "plate.####.exr"),
+                   frames="1001-1011x2", chunk=2, params={"gain": "2.5", "mode": "luma", "clamp": "yes"},
+                   model=None, train=None)
+    template, values = build_template(job, str(tmp_path))
+    defs = {d["name"]: d for d in template["parameterDefinitions"]}
+    assert defs["NodeGain"].items() >= {"type": "FLOAT", "minValue": 0.0, "maxValue": 16.0, "default": 2.5}.items()
+    assert defs["NodeSteps"]["type"] == "INT" and (defs["NodeSteps"]["minValue"], defs["NodeSteps"]["maxValue"]) == (1, 64)
+    assert defs["NodeMode"]["allowedValues"] == ["rgb", "luma"] and defs["NodeMode"]["default"] == "luma"
+    assert defs["NodeClamp"]["userInterface"]["control"] == "CHECK_BOX" and defs["NodeClamp"]["default"] == "true"
+    assert defs["NodeLut"]["type"] == "PATH" and defs["NodeLut"]["dataFlow"] == "IN"
+    assert defs["NodeTint"].items() >= {"type": "STRING", "default": "1.0,1.0,1.0"}.items()
+    assert "TrainLearnRate" not in defs  # training params only with --train
+    assert defs["Frames"]["default"] == "1001-1011:2"  # OpenJD range syntax for a stepped range
+    assert defs["Input"]["default"] == os.path.join("in", "plate.####.exr")  # inside the template folder: relative
+    [render] = template["steps"]
+    assert render["parameterSpace"]["taskParameterDefinitions"][0]["type"] == "CHUNK[INT]"
+    assert template["extensions"] == ["TASK_CHUNKING"]
+
+    expanded = expand(template, values, str(tmp_path))
+    tasks = expanded.step("Render").tasks
+    # a stepped range cannot form contiguous chunks: one frame per task, every frame exactly once
+    assert [t.name for t in tasks] == [f"{f}-{f}" for f in range(1001, 1012, 2)]
+    argv = tasks[0].argv
+    assert argv[:3] == ["filmai", "run", "farmtest.gain"] and "--skip-existing" in argv
+    assert argv[argv.index("--frames") + 1] == "1001-1001" and "gain=2.5" in argv and "clamp=true" in argv
+    assert tasks[0].env == {"FILMAI_FARM_PROGRESS": "openjd"}
+
+    with pytest.raises(Exception, match="16.0|maximum"):
+        make_job("farmtest.gain", inputs=src, outputs=str(tmp_path / "o.####.exr"), frames="1001", params={"gain": 99})
+    with pytest.raises(Exception, match="not trainable|--model"):
+        make_job("util.convert", inputs=src, outputs=str(tmp_path / "o.####.exr"), frames="1001", train="1001")
+
+
+def test_template_passes_openjd_check_and_openjd_run_publishes(tmp_path, testpack, capsys, monkeypatch):
+    src = _plates(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    args = ["farm", "template", "util.convert", "--input", src, "--output", str(tmp_path / "out" / "plate.####.exr"),
+            "--frames", "1001-1006", "--chunk", "3", "--set", "data_window=display",
+            "--publish-root", str(tmp_path / "pub"), "--project", "demo", "--shot", "sh010", "--task", "comp"]
+    assert main(args) == 0
+    captured = capsys.readouterr()
+    (tmp_path / "job.yaml").write_text(captured.out)
+    assert "run locally with: openjd run" in captured.err
+    template = yaml.safe_load(captured.out)
+    assert [s["name"] for s in template["steps"]] == ["Render", "Publish"]
+    assert template["steps"][1]["dependencies"] == [{"dependsOn": "Render"}]
+
+    check = subprocess.run([os.path.join(BIN, "openjd"), "check", "job.yaml"], capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+    run = subprocess.run([os.path.join(BIN, "openjd"), "run", "job.yaml", "-p", f"FilmAICommand={BIN}/filmai"],
+                         capture_output=True, text=True, timeout=300)
+    log = run.stdout + run.stderr
+    assert run.returncode == 0, log
+    assert "openjd_progress: 100.0" in log and "openjd_status: util.convert 1004-1006" in log
+    manifests = sorted(p.name for p in (tmp_path / "out").glob("*.manifest.json"))
+    assert manifests == ["plate.1001-1003.manifest.json", "plate.1004-1006.manifest.json"]
+    record = integrate.read_record(str(tmp_path / "pub" / "demo" / "sh010" / "comp" / "plate" / "v001"))
+    assert record["targets"] == ["farm"] and record["frames"] == "1001-1006" and len(record["manifests"]) == 2
+    assert record["farm"]["render_hosts"]
+
+    # The same job as a Deadline Cloud bundle: every value in parameter_values.yaml, defaults only inside it.
+    bundle = tmp_path / "bundle"
+    assert main(args + ["--bundle", str(bundle)]) == 0
+    capsys.readouterr()
+    assert sorted(os.listdir(bundle)) == ["asset_references.yaml", "parameter_values.yaml", "template.yaml"]
+    values = {v["name"]: v["value"] for v in yaml.safe_load((bundle / "parameter_values.yaml").read_text())["parameterValues"]}
+    btemplate = yaml.safe_load((bundle / "template.yaml").read_text())
+    assert set(values) == {d["name"] for d in btemplate["parameterDefinitions"]}
+    assert values["Input"] == src and "default" not in {d["name"]: d for d in btemplate["parameterDefinitions"]}["Input"]
+    refs = yaml.safe_load((bundle / "asset_references.yaml").read_text())["assetReferences"]
+    assert refs["inputs"]["directories"] == [str(tmp_path / "in")]
+    check = subprocess.run([os.path.join(BIN, "openjd"), "check", str(bundle / "template.yaml")], capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_dask_retries_a_failing_chunk_then_publishes_after_every_chunk(tmp_path, testpack):
+    src = _plates(tmp_path)
+    marker = tmp_path / "failed-once"
+    job = make_job("farmtest.gain", inputs=src, outputs=str(tmp_path / "out" / "plate.####.exr"), frames="1001-1006",
+                   chunk=2, params={"gain": 2.0, "fail_frame": 1004, "fail_marker": str(marker)},
+                   publish_root=str(tmp_path / "pub"), project="demo", shot="sh010", task="comp")
+    result = run_job(job, engine="dask", workers=2, retries=1)
+    assert result.ok, result.format()
+    by_key = {r.key: r for r in result.results}
+    assert [a.exit_code for a in by_key["Render/1003-1004"].attempts] == [1, 0] and marker.exists()
+    assert all(len(by_key[k].attempts) == 1 for k in ("Render/1001-1002", "Render/1005-1006", "Publish/Publish"))
+    first_log = by_key["Render/1003-1004"].attempts[0].log
+    assert "deliberate failure on frame 1004" in open(first_log).read()
+
+    version = tmp_path / "pub" / "demo" / "sh010" / "comp" / "plate" / "v001"
+    record = integrate.read_record(str(version))
+    assert record["frames"] == "1001-1006" and len(record["manifests"]) == 3
+    assert record["created"] > max(m["finished"] for m in record["manifests"])
+    assert record["farm"]["environment"]["FILMAI_FARM_ENGINE"] == "dask"
+    frame = read_frame(str(version / "sh010_comp_plate_v001.1004.exr"))
+    source = read_frame(src.replace("####", "1004"))
+    np.testing.assert_allclose(frame.select(["R"]), source.select(["R"]) * 2.0, rtol=1e-3)
+    job_record = json.load(open(os.path.join(result.log_dir, "job.json")))
+    assert job_record["result"]["ok"] and job_record["parameters"]["NodeGain"] == "2.0"
+
+
+def test_publish_never_runs_when_a_chunk_keeps_failing(tmp_path, testpack, capsys):
+    src = _plates(tmp_path)
+    args = ["farm", "run", "farmtest.gain", "-i", src, "-o", str(tmp_path / "out" / "plate.####.exr"),
+            "-f", "1001-1006", "--chunk", "3", "--set", "fail_frame=1002", "--engine", "dask", "--workers", "2",
+            "--retries", "1", "--publish-root", str(tmp_path / "pub"), "--project", "demo", "--shot", "sh010",
+            "--task", "comp", "--json"]
+    assert main(args) == 1
+    data = json.loads(capsys.readouterr().out)
+    tasks = {t["key"]: t for t in data["tasks"]}
+    assert tasks["Render/1001-1003"]["status"] == "failed" and len(tasks["Render/1001-1003"]["attempts"]) == 2
+    assert tasks["Render/1004-1006"]["status"] == "succeeded"
+    assert tasks["Publish/Publish"]["status"] == "skipped" and tasks["Publish/Publish"]["attempts"] == []
+    assert not (tmp_path / "pub").exists()
+
+    # Bad input fails fast: exit code 2 is not retried.
+    bad = ["farm", "run", "util.convert", "-i", str(tmp_path / "missing.####.exr"), "-o",
+           str(tmp_path / "out2" / "x.####.exr"), "-f", "1001-1002", "--engine", "local", "--retries", "3", "--json"]
+    assert main(bad) == 1
+    [task] = json.loads(capsys.readouterr().out)["tasks"]
+    assert [a["exit_code"] for a in task["attempts"]] == [2] and task["reason"] == "bad input: not retried"
+
+
+def test_sigkilled_chunk_reruns_to_exactly_the_uninterrupted_frames(tmp_path, testpack):
+    src = _plates(tmp_path, range(1001, 1005))
+    reference = str(tmp_path / "ref" / "plate.####.exr")
+    killed = str(tmp_path / "out" / "plate.####.exr")
+    base = [os.path.join(BIN, "filmai"), "run", "farmtest.gain", "-i", src, "-f", "1001-1004", "--set", "gain=3",
+            "--skip-existing", "--progress", "none"]
+    subprocess.run(base + ["-o", reference], check=True, capture_output=True)
+
+    env = dict(os.environ, FARMTEST_DELAY="0.7")
+    proc = subprocess.Popen(base + ["-o", killed], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    first = killed.replace("####", "1001")
+    deadline = time.time() + 120
+    while not os.path.exists(first) and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    time.sleep(0.3)  # frame 1002 is being processed now
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    done = sorted(p for p in os.listdir(tmp_path / "out") if p.endswith(".exr"))
+    assert "plate.1001.exr" in done and len(done) < 4
+    for name in done:  # whatever is visible is complete
+        read_frame(str(tmp_path / "out" / name))
+    assert not list((tmp_path / "out").glob("*.manifest.json"))
+    kept = os.stat(first)
+
+    rerun = subprocess.run(base + ["-o", killed], capture_output=True, text=True)
+    assert rerun.returncode == 0, rerun.stderr
+    assert os.stat(first).st_ino == kept.st_ino and os.stat(first).st_mtime_ns == kept.st_mtime_ns  # kept, not redone
+    for f in range(1001, 1005):
+        a, b = reference.replace("####", str(f)), killed.replace("####", str(f))
+        assert read_provenance(a) == read_provenance(b)
+        np.testing.assert_array_equal(read_frame(a).pixels, read_frame(b).pixels)
+        assert open(a, "rb").read() == open(b, "rb").read()
