@@ -1,0 +1,354 @@
+"""Train the shipped ``lstm.cuts`` model (nodes/lstm/models/cuts.ckpt) on synthetic edits of real footage.
+
+    python bench/train_cuts.py                 # the shipped model (seed 0), about half an hour on 2 CPU cores
+    python bench/train_cuts.py --quick         # a smoke run: tiny data, a few steps, not for shipping
+
+Footage (../shared/data, never copied into the repo), split so the bench reports only on footage the
+model never saw:
+
+    training  Kodak24 kodim01-18; EXR stills ScanLines/{Cannon,Carrots,Desk,CandleGlass}, Tiles/GoldenGate,
+              MultiView/Fog (luminance only); video goldeneye-vfr-drop3.mp4 (its three shots, between the
+              known cuts at 90 and 210); the Beachball singlepart.0001-0008 EXR sequence
+    held out  Kodak24 kodim19-24, Set5, EXR stills LuminanceChroma/Garden and Chromaticities/Rec709, and the
+              clips testvideo.mp4, counter.mp4, fades.mp4 (bench/cuts.py evaluates on these)
+
+Stages: (1) render synthetic edits (96x54, averaged to the 48x27 analysis size, stored as uint8 with their
+hand-made features and per-frame targets) into a cache under bench/out/cuts-train/ — the expensive,
+model-independent part is done once; (2) train the CNN + BiLSTM end to end on random crops of the cached
+edits; (3) pick the decision threshold on a validation set rendered from the *training* footage with
+another seed; (4) write the FilmAI checkpoint (safetensors + JSON metadata). Everything is seeded.
+"""
+from __future__ import annotations
+
+import argparse
+import glob
+import hashlib
+import json
+import math
+import os
+import sys
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+DATA = os.path.normpath(os.path.join(REPO, "..", "shared", "data"))
+sys.path.insert(0, REPO)
+
+from filmai_plugins.frames.io import read_frame  # noqa: E402
+
+SPLIT = {
+    "train": {
+        "kodak": [f"kodim{i:02d}.png" for i in range(1, 19)],
+        "exr_stills": ["ScanLines/Cannon.exr", "ScanLines/Carrots.exr", "ScanLines/Desk.exr",
+                       "ScanLines/CandleGlass.exr", "Tiles/GoldenGate.exr", "MultiView/Fog.exr"],
+        "set5": [],
+        # (clip, shots as [first, last) frame numbers from PTS) — segments between the known cuts
+        "clips": {"goldeneye-vfr-drop3.mp4": [(0, 90), (90, 210), (210, 240)]},
+        "sequences": ["Beachball/singlepart.####.exr"],
+    },
+    "eval": {
+        "kodak": [f"kodim{i:02d}.png" for i in range(19, 25)],
+        "exr_stills": ["LuminanceChroma/Garden.exr", "Chromaticities/Rec709.exr"],
+        "set5": ["baby.png", "bird.png", "butterfly.png", "head.png", "woman.png"],
+        # testvideo is a slideshow of four stills; counter shows flat colours with a frame counter
+        "clips": {"testvideo.mp4": [(30, 180), (241, 331), (424, 529), (559, 664)],
+                  "counter.mp4": [(0, 10), (10, 20), (20, 30)]},
+        "sequences": [],
+    },
+}
+
+RENDER_SIZE = (96, 54)
+SEQ_LEN = 112
+ARCH_OVERRIDES: dict = {}
+
+
+def have_data() -> bool:
+    return os.path.isdir(os.path.join(DATA, "images", "Kodak24")) and os.path.isdir(os.path.join(DATA, "video"))
+
+
+# ----- footage ------------------------------------------------------------------------------------
+
+
+def _still_pixels(path: str, long_side: int) -> np.ndarray:
+    from nodes.lstm._cutframes import analysis_pixels
+
+    frame = read_frame(path, channels=None)
+    w, h = frame.display_window[2], frame.display_window[3]
+    s = min(1.0, long_side / max(w, h))
+    return analysis_pixels(frame, (max(8, round(w * s)), max(8, round(h * s))))
+
+
+def load_sources(split: str, still_side: int = 384, clip_width: int = 256) -> list:
+    """The footage of one split as synthesis sources (display-referred, 0–1)."""
+    from nodes.lstm._cutsynth import clip_source, still_source
+    from nodes.lstm._cutframes import to_uint8
+    from filmai_plugins.frames.movie import iter_movie_frames, probe_movie
+
+    spec = SPLIT[split]
+    sources = []
+    for name in spec["kodak"]:
+        sources.append(still_source(name, _still_pixels(os.path.join(DATA, "images", "Kodak24", name), still_side),
+                                    still_side))
+    for name in spec["set5"]:
+        sources.append(still_source(name, _still_pixels(os.path.join(DATA, "images", "Set5", name), still_side),
+                                    still_side))
+    for name in spec["exr_stills"]:
+        sources.append(still_source(name, _still_pixels(os.path.join(DATA, "exr", name), still_side), still_side))
+    for clip, shots in spec["clips"].items():
+        path = os.path.join(DATA, "video", clip)
+        info = probe_movie(path)
+        height = max(8, round(clip_width * info.height / info.width))
+        frames = list(iter_movie_frames(path, size=(clip_width, height)))
+        numbers = np.array([f.number for f in frames])
+        pixels = np.stack([f.pixels for f in frames])
+        for first, last in shots:
+            # one frame of margin on each side keeps the cut frames themselves out of the material
+            keep = (numbers >= first + 1) & (numbers < last - 1)
+            if keep.sum() >= 2:
+                sources.append(clip_source(f"{clip}[{first}:{last}]", to_uint8(pixels[keep])))
+    for pattern in spec["sequences"]:
+        paths = sorted(glob.glob(os.path.join(DATA, "exr", pattern.replace("####", "[0-9][0-9][0-9][0-9]"))))
+        pics = []
+        for p in paths:
+            frame = read_frame(p, channels=["R", "G", "B"])
+            from nodes.lstm._cutframes import analysis_pixels
+
+            w, h = frame.display_window[2], frame.display_window[3]
+            pics.append(analysis_pixels(frame, (clip_width, max(8, round(clip_width * h / w)))))
+        if pics:
+            sources.append(clip_source(pattern, to_uint8(np.stack(pics)), kind="sequence"))
+    return sources
+
+
+# ----- cached synthetic data ----------------------------------------------------------------------
+
+
+def render_set(sources: list, count: int, seed: int, length: int = SEQ_LEN, size=RENDER_SIZE,
+               log=print) -> dict[str, np.ndarray]:
+    import torch
+
+    from nodes.lstm._cutnet import hand_features
+    from nodes.lstm._cutsynth import EditSynth, targets, to_analysis
+
+    torch.manual_seed(seed)
+    synth = EditSynth(sources, size=size, seed=seed)
+    frames = np.zeros((count, length, 3, 27, 48), np.uint8)
+    hands, centres, masks, kinds, events = [], [], [], [], []
+    t0 = time.time()
+    for i in range(count):
+        with torch.no_grad():
+            rendered, evs = synth.edit(length)
+            small = to_analysis(rendered)
+            q = torch.clamp(torch.round(small * 255), 0, 255).to(torch.uint8)
+            frames[i] = q.numpy()
+            hands.append(hand_features((q.float() / 255.0)[None])[0].half().numpy())
+        tg = targets(evs, length)
+        centres.append(tg["centre"].half().numpy())
+        masks.append(tg["mask"].to(torch.uint8).numpy())
+        kinds.append(tg["kind"].to(torch.uint8).numpy())
+        events.append(evs)
+        if (i + 1) % 100 == 0:
+            log(f"  rendered {i + 1}/{count} edits ({time.time() - t0:.0f} s)")
+    return {"frames": frames, "hand": np.stack(hands), "centre": np.stack(centres), "mask": np.stack(masks),
+            "kind": np.stack(kinds), "events": np.array(json.dumps(events))}
+
+
+def cached_set(work: str, split_sources: list, count: int, seed: int, tag: str, log=print) -> dict[str, np.ndarray]:
+    key = hashlib.sha256(json.dumps({"n": count, "seed": seed, "len": SEQ_LEN, "size": RENDER_SIZE, "tag": tag,
+                                     "sources": [s.name for s in split_sources], "v": 3}).encode()).hexdigest()[:12]
+    path = os.path.join(work, f"{tag}-{key}.npz")
+    if os.path.isfile(path):
+        log(f"cached {tag} set: {path}")
+        with np.load(path) as z:
+            return {k: z[k] for k in z.files}
+    log(f"rendering {count} {tag} edits (seed {seed}) → {path}")
+    data = render_set(split_sources, count, seed, log=log)
+    os.makedirs(work, exist_ok=True)
+    tmp = path + ".tmp.npz"
+    np.savez(tmp, **data)
+    os.replace(tmp, path)
+    return data
+
+
+# ----- training -------------------------------------------------------------------------------------
+
+
+def losses(out, centre, mask, kind):
+    import torch
+    import torch.nn.functional as F
+
+    w_centre = 1.0 + 9.0 * centre
+    l_centre = F.binary_cross_entropy_with_logits(out["centre"], centre, weight=w_centre)
+    l_mask = F.binary_cross_entropy_with_logits(out["mask"], mask, pos_weight=torch.tensor(3.0))
+    sel = mask > 0.5
+    if sel.any():
+        l_kind = F.cross_entropy(out["kind"][sel], kind[sel])
+    else:
+        l_kind = out["kind"].sum() * 0.0
+    return l_centre, l_mask, l_kind
+
+
+def evaluate(net, data: dict, threshold: float | list[float] = 0.5, limit: int | None = None) -> dict:
+    """Overall/cut/gradual F1 (±2 frames) on a rendered set, for each threshold."""
+    import torch
+
+    from nodes.lstm._cutevents import decode, match
+    from nodes.lstm._cutnet import predict
+
+    thresholds = threshold if isinstance(threshold, list) else [threshold]
+    events = json.loads(str(data["events"]))
+    n = len(events) if limit is None else min(limit, len(events))
+    totals = {th: None for th in thresholds}
+    net.eval()
+    with torch.no_grad():
+        for i in range(n):
+            frames = np.transpose(data["frames"][i], (0, 2, 3, 1))
+            probs = predict(net, frames, window=96, context=24)
+            truth = [e for e in events[i] if not e["clipped"]]
+            ignore = [(e["start"], e["end"]) for e in events[i] if e["clipped"]]
+            for th in thresholds:
+                got = decode(probs, threshold=th)
+                m = match([b.frame for b in got], truth, 2, ignore)
+                cur = totals[th]
+                totals[th] = {k: m[k] for k in ("cut", "gradual", "all")} if cur is None else \
+                    {k: cur[k] + m[k] for k in ("cut", "gradual", "all")}
+    net.train()
+    return {th: {k: v.to_json() for k, v in s.items()} for th, s in totals.items()}
+
+
+def train(args) -> dict:
+    import torch
+
+    from filmai_plugins.training.checkpoint import save_checkpoint
+    from nodes.lstm._cutnet import CutNet, default_arch, state_to_numpy
+
+    t_start = time.time()
+    torch.manual_seed(args.seed)
+    np.random.seed(args.seed)
+    torch.set_num_threads(args.threads)
+    log_path = os.path.join(args.work, "train.log")
+    os.makedirs(args.work, exist_ok=True)
+    logf = open(log_path, "a", encoding="utf-8")
+
+    def log(msg: str) -> None:
+        line = f"[{time.time() - t_start:7.1f}s] {msg}"
+        print(line, flush=True)
+        logf.write(line + "\n")
+        logf.flush()
+
+    log(f"loading training footage from {DATA}")
+    sources = load_sources("train")
+    log(f"  {len(sources)} sources: {', '.join(s.name for s in sources)}")
+    n_train, n_val = (24, 8) if args.quick else (args.train_edits, args.val_edits)
+    data = cached_set(args.work, sources, n_train, args.seed, "train", log)
+    val = cached_set(args.work, sources, n_val, args.seed + 1000, "val", log)
+    t_data = time.time() - t_start
+
+    arch = {**default_arch(), **ARCH_OVERRIDES}
+    net = CutNet(arch)
+    n_params = sum(p.numel() for p in net.parameters())
+    log(f"model {arch['name']}: {n_params} parameters")
+    steps = 6 if args.quick else args.steps
+    opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=1e-4)
+    warm = min(50, steps // 10 + 1)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / warm) * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps))))
+    rng = np.random.default_rng(args.seed)
+    frames_all = torch.from_numpy(data["frames"])
+    hand_all = torch.from_numpy(data["hand"])
+    centre_all = torch.from_numpy(data["centre"])
+    mask_all = torch.from_numpy(data["mask"])
+    kind_all = torch.from_numpy(data["kind"])
+    n_seq, seq_len = frames_all.shape[:2]
+    running = np.zeros(3)
+    net.train()
+    history = []
+    for step in range(steps):
+        crop = int(rng.choice([48, 64, 80, 96]))
+        idx = rng.integers(0, n_seq, args.batch)
+        starts = rng.integers(0, seq_len - crop + 1, args.batch)
+        sl = [slice(int(s), int(s) + crop) for s in starts]
+        x = torch.stack([frames_all[i, s] for i, s in zip(idx, sl)]).float() / 255.0
+        hand = torch.stack([hand_all[i, s] for i, s in zip(idx, sl)]).float()
+        centre = torch.stack([centre_all[i, s] for i, s in zip(idx, sl)]).float()
+        mask = torch.stack([mask_all[i, s] for i, s in zip(idx, sl)]).float()
+        kind = torch.stack([kind_all[i, s] for i, s in zip(idx, sl)]).long()
+        # photometric jitter on the network's input keeps the CNN from memorising exposures; the hand
+        # features were computed before it, which is fine: they are near-invariant to small gains
+        if rng.random() < 0.5:
+            x = (x * float(rng.uniform(0.85, 1.15))).clamp(0, 1)
+        out = net(x, hand)
+        l_c, l_m, l_k = losses(out, centre, mask, kind)
+        loss = l_c + 0.5 * l_m + 0.5 * l_k
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        running = 0.95 * running + 0.05 * np.array([l_c.item(), l_m.item(), l_k.item()]) if step else \
+            np.array([l_c.item(), l_m.item(), l_k.item()])
+        if (step + 1) % 50 == 0 or step == steps - 1:
+            log(f"step {step + 1}/{steps} loss centre {running[0]:.4f} mask {running[1]:.4f} kind {running[2]:.4f} "
+                f"lr {sched.get_last_lr()[0]:.2e}")
+        if not args.quick and ((step + 1) % args.eval_every == 0):
+            res = evaluate(net, val, 0.5, limit=40)[0.5]
+            history.append({"step": step + 1, **{k: v["f1"] for k, v in res.items()}})
+            log(f"  val@0.5 (40 edits): F1 all {res['all']['f1']:.3f} cut {res['cut']['f1']:.3f} "
+                f"gradual {res['gradual']['f1']:.3f}")
+    t_train = time.time() - t_start - t_data
+
+    grid = [round(x, 2) for x in np.arange(0.2, 0.81, 0.05)]
+    sweep = evaluate(net, val, grid)
+    best = max(grid, key=lambda th: (sweep[th]["all"]["f1"], -abs(th - 0.5)))
+    log(f"validation threshold sweep: best {best} → {sweep[best]['all']}")
+    meta = {
+        "node": "lstm.cuts", "node_version": "1.0.0", "arch": arch,
+        "analysis_size": [48, 27], "window": 96, "context": 24, "min_frames": 16,
+        "threshold": float(best), "mask_threshold": 0.5, "kinds": arch["kinds"],
+        "colour": "display-referred RGB in 0-1: video as decoded, scene-linear frames through the OCIO view",
+        "training": {
+            "script": "bench/train_cuts.py", "seed": args.seed, "steps": steps, "batch": args.batch,
+            "lr": args.lr, "train_edits": n_train, "val_edits": n_val, "edit_length": SEQ_LEN,
+            "render_size": list(RENDER_SIZE), "parameters": n_params,
+            "footage": {k: v if not isinstance(v, dict) else {c: [list(r) for r in rr] for c, rr in v.items()}
+                        for k, v in SPLIT["train"].items()},
+            "held_out": {k: v if not isinstance(v, dict) else list(v) for k, v in SPLIT["eval"].items()},
+            "validation": {"threshold": float(best), **sweep[best]}, "history": history,
+            "seconds": {"data": round(t_data, 1), "train": round(t_train, 1),
+                        "total": round(time.time() - t_start, 1)},
+            "torch": torch.__version__, "quick": bool(args.quick),
+        },
+    }
+    sha = save_checkpoint(args.out, state_to_numpy(net), meta)
+    log(f"checkpoint {args.out} ({os.path.getsize(args.out) / 1e6:.2f} MB, sha256 {sha[:16]}…)")
+    logf.close()
+    return meta
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", default=os.path.join(REPO, "nodes", "lstm", "models", "cuts.ckpt"))
+    parser.add_argument("--work", default=os.path.join(HERE, "out", "cuts-train"))
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--steps", type=int, default=1500)
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--train-edits", type=int, default=1200)
+    parser.add_argument("--val-edits", type=int, default=100)
+    parser.add_argument("--eval-every", type=int, default=300)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--quick", action="store_true", help="smoke run: tiny data, a few steps")
+    args = parser.parse_args(argv)
+    if not have_data():
+        print(f"skipped: {DATA} not found (the training footage lives outside the repo)")
+        return 0
+    if args.quick and args.out == parser.get_default("out"):
+        args.out = os.path.join(args.work, "quick.ckpt")
+    train(args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
