@@ -224,3 +224,49 @@ def test_broken_studio_plugins_are_reported_and_studio_validators_run(tmp_path, 
     assert [d["name"] for d in result.discovery.duplicates] == ["FilmAIValidateFrameRange"]
     assert ("StudioValidateShotLength", "6 frames is longer than the studio limit of 4") in _problems(result)
     assert "plug-in not loaded" in result.format()
+
+
+def test_host_folders_load_without_their_host_modules():
+    from filmai_plugins.publish.discovery import discover
+    from filmai_plugins.publish.pack import builtin_plugin_paths
+
+    own = {"headless": "FilmAICollectHeadlessSession", "blender": "FilmAICollectBlenderScene",
+           "nuke": "FilmAICollectNukeScript"}
+    for host, collector in own.items():
+        report = discover(builtin_plugin_paths(host), host)
+        names = {p.__name__ for p in report.plugins}
+        assert report.ok, report.problems()
+        assert collector in names and "FilmAIIntegrateVersion" in names
+        assert not names & (set(own.values()) - {collector})
+        orders = [p.order for p in report.plugins]
+        assert orders == sorted(orders)
+
+
+BLENDER_PUBLISH = """
+import json, sys
+import bpy
+from filmai_plugins.publish import publish
+manifest, root, blend = sys.argv[1:4]
+bpy.context.scene.render.fps = 25
+options = dict(root=root, project="demo", shot="sh010", task="comp", host="blender")
+unsaved = publish([manifest], repair=True, **options)
+bpy.ops.wm.save_as_mainfile(filepath=blend)
+saved = publish([manifest], **options)
+print("RESULT" + json.dumps({"unsaved": unsaved.to_json(), "saved": saved.to_json()}))
+"""
+
+
+def test_blender_host_publish_checks_the_blend_and_uses_the_scene_rate(tmp_path):
+    manifest, _ = _render(tmp_path, frames=range(1001, 1004))
+    run = subprocess.run([sys.executable, "-c", BLENDER_PUBLISH, manifest, str(tmp_path / "pub"),
+                          str(tmp_path / "shot.blend")], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    data = json.loads(run.stdout.split("RESULT", 1)[1])
+    unsaved, saved = data["unsaved"], data["saved"]
+    assert not unsaved["ok"]
+    assert "never been saved" in json.dumps(unsaved["problems_before_repair"])
+    assert "repair failed" in json.dumps(unsaved["problems"]) or "no file name" in json.dumps(unsaved["repairs"])
+    assert saved["ok"], saved
+    record = integrate.read_record(saved["instances"][0]["published"]["path"])
+    assert record["session"]["host"] == "blender" and record["session"]["file"].endswith("shot.blend")
+    assert record["fps"] == 25.0

@@ -89,6 +89,20 @@ def manifests_for_sequence(pattern: str) -> list[str]:
     return found
 
 
+def manifests_listing(path: str) -> list[str]:
+    """Run manifests in ``path``'s folder that list it among their output files."""
+    target = os.path.normcase(os.path.abspath(path))
+    found = []
+    for p in sorted(glob.glob(os.path.join(os.path.dirname(target), "*.manifest.json"))):
+        data = _read_manifest_quietly(p)
+        if data is None or data.get("kind") != "run":
+            continue
+        files = [f for e in (data.get("outputs") or {}).values() for f in e.get("files", [])]
+        if any(os.path.normcase(os.path.abspath(f)) == target for f in files):
+            found.append(p)
+    return found
+
+
 def _new_instance(family: str, name: str, **data: Any) -> dict[str, Any]:
     return {"family": family, "families": ["filmai"], "name": name, "label": name, "manifests": [], **data}
 
@@ -110,6 +124,10 @@ def collect_instances(sources: Iterable[str], expected_frames: list[int] | None 
     output sequence (farm chunks write ``<stem>.<first>-<last>.manifest.json``) become one instance.
     """
     manifests: dict[str, dict[str, Any]] = {}
+    # For manifests found through one of their files (a timeline given by name), publish just that
+    # file; a manifest given itself (or through its folder or sequence) publishes every output.
+    only: dict[str, set[str]] = {}
+    everything: set[str] = set()
     direct: list[tuple[str, str]] = []
     for raw in sources:
         src = os.path.abspath(os.fspath(raw))
@@ -121,8 +139,10 @@ def collect_instances(sources: Iterable[str], expected_frames: list[int] | None 
                 raise BadInput(f"{raw}: no FilmAI run manifests in this folder")
             for p in usable:
                 manifests[p] = read_manifest(p)
+                everything.add(p)
         elif low.endswith(".manifest.json"):
             manifests[src] = read_manifest(src)
+            everything.add(src)
         elif low.endswith(CHECKPOINT_EXTENSIONS):
             if not os.path.isfile(src):
                 raise BadInput(f"{raw}: checkpoint not found")
@@ -134,7 +154,13 @@ def collect_instances(sources: Iterable[str], expected_frames: list[int] | None 
         elif low.endswith(TIMELINE_EXTENSIONS):
             if not os.path.isfile(src):
                 raise BadInput(f"{raw}: timeline not found")
-            direct.append((FAMILY_EDITORIAL, src))
+            listing = manifests_listing(src)
+            if listing:  # a node wrote it (cut detection): publish it with its run's provenance
+                for p in listing:
+                    manifests[p] = read_manifest(p)
+                    only.setdefault(p, set()).add(os.path.normcase(src))
+            else:
+                direct.append((FAMILY_EDITORIAL, src))
         elif SequencePattern(src).is_sequence:
             found = manifests_for_sequence(src)
             if not found:
@@ -142,6 +168,7 @@ def collect_instances(sources: Iterable[str], expected_frames: list[int] | None 
                                "needs the manifests `filmai run` writes next to its outputs)")
             for p in found:
                 manifests[p] = read_manifest(p)
+                only.setdefault(p, set()).add(sequence_key(src))
         else:
             raise BadInput(f"{raw}: not a run manifest, a folder of manifests, an output sequence, a checkpoint "
                            "(.ckpt/.safetensors) or a timeline (.otio)")
@@ -157,9 +184,12 @@ def collect_instances(sources: Iterable[str], expected_frames: list[int] | None 
                                                        checkpoint_sha256=ck.get("sha256")))
             inst["manifests"].append(path)
             continue
+        wanted = None if path in everything else only.get(path)
         for port, entry in (data.get("outputs") or {}).items():
             if "frames_written" in entry:
                 key = sequence_key(entry["pattern"])
+                if wanted is not None and key not in wanted:
+                    continue
                 inst = renders.get(key)
                 if inst is None:
                     seq = SequencePattern(entry["pattern"])
@@ -167,6 +197,8 @@ def collect_instances(sources: Iterable[str], expected_frames: list[int] | None 
                 inst["manifests"].append(path)
                 continue
             for f in entry.get("files", []):
+                if wanted is not None and os.path.normcase(os.path.abspath(f)) not in wanted:
+                    continue
                 low = f.lower()
                 family = (FAMILY_EDITORIAL if low.endswith(TIMELINE_EXTENSIONS) else
                           FAMILY_MODEL if low.endswith(CHECKPOINT_EXTENSIONS) else FAMILY_FILE)

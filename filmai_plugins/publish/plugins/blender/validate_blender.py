@@ -6,7 +6,8 @@ from filmai_plugins.publish.actions import FilmAIRepairAction
 
 
 class FilmAIValidateBlenderFileSaved(pyblish.api.ContextPlugin):
-    """A publish records the .blend it came from, so the file must be saved, without unsaved changes."""
+    """A publish records the .blend it came from, so the file must be saved, without unsaved changes
+    (in an interactive Blender; background sessions cannot tell)."""
 
     label = "FilmAI: .blend saved"
     order = pyblish.api.ValidatorOrder
@@ -19,7 +20,8 @@ class FilmAIValidateBlenderFileSaved(pyblish.api.ContextPlugin):
 
         if not bpy.data.filepath:
             lib.fail_if(["the .blend has never been saved: save it (File > Save As) before publishing"])
-        if bpy.data.is_dirty:
+        # Blender without a UI (bpy as a module, --background) never clears the dirty flag.
+        if bpy.data.is_dirty and not bpy.app.background:
             lib.fail_if([f"{bpy.data.filepath} has unsaved changes"])
 
     @classmethod

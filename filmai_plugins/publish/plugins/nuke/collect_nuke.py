@@ -17,5 +17,6 @@ class FilmAICollectNukeScript(pyblish.api.ContextPlugin):
         fps = float(root["fps"].value())
         context.data["filmai_host_fps"] = fps
         context.data["filmai_session"] = {
-            "host": "nuke", "version": nuke.NUKE_VERSION_STRING, "file": root.name(),
+            "host": "nuke", "file": root.name(),
+            "version": nuke.env.get("NukeVersionString") or f"{nuke.env.get('NukeVersionMajor')}.{nuke.env.get('NukeVersionMinor')}",
             "frame_range": [int(root["first_frame"].value()), int(root["last_frame"].value())], "fps": fps}
