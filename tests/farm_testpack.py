@@ -35,6 +35,20 @@ class FlakyGain(Node):
         Param("learn_rate", "float", 0.01, stage="train", min=0.0, max=1.0, help="a training-only param"),
     )
     rejects_nonfinite = False
+    trainable = True
+    model = "optional"
+
+    @classmethod
+    def train(cls, ctx):
+        """Learn the gain that maps the input's mean to the target's on the training frames."""
+        import numpy as np
+
+        ratio = [float(ctx.read_target(f).pixels[..., :3].mean() / max(1e-6, ctx.read_input(f).pixels[..., :3].mean()))
+                 for f in ctx.frames]
+        ctx.save_checkpoint({"gain": np.array([np.mean(ratio)], np.float32)}, {"arch": {"kind": "gain"}})
+
+    def setup(self, ctx):
+        self.model_gain = float(ctx.model.tensors["gain"][0]) if ctx.model is not None else 1.0
 
     def process(self, frame, ctx):
         delay = float(os.environ.get("FARMTEST_DELAY", "0") or 0)
@@ -49,7 +63,7 @@ class FlakyGain(Node):
                 raise RuntimeError(f"farmtest: deliberate failure on frame {frame.number}")
         idx = [frame.channels.index(c) for c in ("R", "G", "B") if c in frame.channels]
         pixels = frame.pixels.copy()
-        pixels[:, :, idx] *= self.params["gain"]
+        pixels[:, :, idx] *= self.params["gain"] * self.model_gain
         return frame.with_pixels(pixels)
 
 

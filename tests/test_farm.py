@@ -195,3 +195,26 @@ def test_sigkilled_chunk_reruns_to_exactly_the_uninterrupted_frames(tmp_path, te
         assert read_provenance(a) == read_provenance(b)
         np.testing.assert_array_equal(read_frame(a).pixels, read_frame(b).pixels)
         assert open(a, "rb").read() == open(b, "rb").read()
+
+
+def test_train_step_feeds_the_render_and_the_publish(tmp_path, testpack):
+    src = _plates(tmp_path)
+    ckpt = str(tmp_path / "models" / "gain.ckpt")
+    job = make_job("farmtest.gain", inputs=src, outputs=str(tmp_path / "out" / "plate.####.exr"), frames="1001-1006",
+                   chunk=3, model=ckpt, train="1001,1004", target=src, train_params={"learn_rate": "0.5"},
+                   publish_root=str(tmp_path / "pub"), project="demo", shot="sh010", task="comp", gpus=1)
+    template, values = build_template(job, str(tmp_path / "elsewhere"))
+    defs = {d["name"]: d for d in template["parameterDefinitions"]}
+    assert defs["Model"]["dataFlow"] == "OUT" and "default" not in defs["Model"]  # outside the template folder
+    assert defs["TrainLearnRate"]["default"] == 0.5 and defs["TrainFrames"]["default"] == "1001,1004"
+    expanded = expand(template, values, str(tmp_path / "elsewhere"))
+    assert [(s.name, s.depends_on, len(s.tasks)) for s in expanded.steps] == [
+        ("Train", [], 1), ("Render", ["Train"], 2), ("Publish", ["Render"], 1)]
+    train = expanded.step("Train").tasks[0].argv
+    assert train[1:3] == ["train", "farmtest.gain"] and train[train.index("--out") + 1] == ckpt
+    assert "learn_rate=0.5" in train and train[train.index("--frames") + 1] == "1001,1004"
+    render = expanded.step("Render").tasks[0].argv
+    assert render[render.index("--model") + 1] == ckpt
+    publish_argv = expanded.step("Publish").tasks[0].argv
+    assert ckpt in publish_argv and publish_argv[publish_argv.index("--targets") + 1] == "farm"
+    assert template["steps"][1]["hostRequirements"] == {"amounts": [{"name": "amount.worker.gpu", "min": 1}]}
