@@ -106,7 +106,9 @@ def read_blend_jobs(blend: str) -> list[dict[str, Any]]:
             raise BadInput(f"{blend}: cannot open ({exc})") from None
         out = []
         for scene in bpy.data.scenes:
-            group = scene.get("filmai")
+            # Blender 5.0 keeps add-on (bpy.props) properties apart from user ID properties
+            system = scene.bl_system_properties_get() if hasattr(scene, "bl_system_properties_get") else scene
+            group = system.get("filmai") if system is not None else None
             text = group.get("jobs_json", "") if group is not None else ""
             if not text:
                 continue

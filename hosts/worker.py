@@ -346,13 +346,17 @@ def remove_if_empty(folder: str) -> None:
         os.rmdir(folder)
 
 
-def output_paths(node: Mapping[str, Any], folder: str, stem: str) -> Dict[str, str]:
-    """One path per output port: ``folder/<stem>_<node>.####.exr``, ``.otio``, ``.csv`` …"""
+def output_paths(node: Mapping[str, Any], folder: str, stem: str, single_frame: bool = False) -> Dict[str, str]:
+    """One path per output port: ``folder/<stem>_<node>.####.exr``, ``.otio``, ``.csv`` … (``.exr`` for a
+    single-image input)."""
     slug = node_slug(node["id"])
     outs = {}
     for port in node.get("outputs", []):
         suffix = "" if len(node["outputs"]) == 1 else f"_{port['name']}"
-        outs[port["name"]] = os.path.join(folder, f"{stem}_{slug}{suffix}{PORT_EXTENSIONS.get(port['type'], '')}")
+        ext = PORT_EXTENSIONS.get(port["type"], "")
+        if single_frame and port["type"] == "Frames":
+            ext = ".exr"
+        outs[port["name"]] = os.path.join(folder, f"{stem}_{slug}{suffix}{ext}")
     return outs
 
 
@@ -706,9 +710,10 @@ def describe_event(event: Mapping[str, Any]) -> str:
     if kind == "start":
         return f"starting: {event.get('total', '?')} {event.get('unit', 'frame')}s"
     if kind in ("frame", "skip"):
-        verb = "kept" if kind == "skip" else "frame"
-        secs = f" {event.get('seconds', 0):.2f} s" if kind == "frame" else ""
-        return f"{verb} {event.get('frame')} ({event.get('done')}/{event.get('total')}){secs}"
+        verb = "kept" if kind == "skip" else "wrote"
+        what = "image" if event.get("frame") is None else f"frame {event.get('frame')}"
+        secs = f" in {event.get('seconds', 0):.2f} s" if kind == "frame" else ""
+        return f"{verb} {what} ({event.get('done')}/{event.get('total')}){secs}"
     if kind == "step":
         metrics = " ".join(f"{k} {v:.4g}" for k, v in event.items()
                            if k not in ("event", "node", "time", "step", "total") and isinstance(v, (int, float))
@@ -787,7 +792,19 @@ def farm_template(config: WorkerConfig, spec: JobSpec, path: str, chunk: int = 1
     """Write the OpenJD job template for ``spec`` with ``filmai farm template`` (the headless host's own)."""
     if spec.kind != "run":
         raise WorkerError("farm templates are made for run jobs")
-    args = ["farm", "template"] + spec.argv(progress="")[1:] + ["--chunk", str(int(chunk))]
+    # the run's own flags, less those that belong to one machine (device, manifest, skip-existing: the
+    # template's render step resumes with --skip-existing itself)
+    args, skip = ["farm", "template"], 0
+    for i, arg in enumerate(spec.argv(progress="")[1:]):
+        if skip:
+            skip -= 1
+            continue
+        if arg in ("--device", "--manifest"):
+            skip = 1
+            continue
+        if arg != "--skip-existing":
+            args.append(arg)
+    args += ["--chunk", str(int(chunk))]
     try:
         text = tool(config, args)
     except WorkerError as exc:

@@ -57,7 +57,7 @@ class HostJob:
                 if data.is_empty(src, port):
                     if port.get("optional"):
                         continue
-                    raise data.SourceError(f"{node['label']}: choose the {port['name']} input")
+                    raise data.SourceError(f"{node['label']}: nothing is chosen for input '{port['name']}'")
                 resolved = data.resolve(scene, src, port, staging, frame_scope)
                 self.sources[port["name"]] = resolved
                 inputs[port["name"]] = resolved.pattern
@@ -73,7 +73,8 @@ class HostJob:
             if node.get("model", "none") != "none" and pg.model and (kind == "run" or pg.train_from_model):
                 fields["model"] = data.abspath(pg.model)
             if kind == "run":
-                fields["outputs"] = worker.output_paths(node, folder, stem)
+                single = main_source is not None and not main_source.is_sequence and not main_source.is_movie
+                fields["outputs"] = worker.output_paths(node, folder, stem, single_frame=single)
                 fields["frames"] = data.job_frames(scene, pg.frame_mode, pg.frames, main_source) if main_source else (
                     pg.frames.strip() if pg.frame_mode == "CUSTOM" else "")
                 fields["skip_existing"] = bool(pg.skip_existing)
@@ -101,7 +102,12 @@ class HostJob:
 
     def wait(self) -> None:
         """Synchronous run with one log line per event (headless Blender has no event loop)."""
-        self.job.wait(on_event=lambda e: print(f"FilmAI {self.node_id}: {worker.describe_event(e)}"))
+        def log(event):
+            text = worker.describe_event(event)
+            if text:
+                print(f"FilmAI {self.node_id}: {text}", flush=True)
+
+        self.job.wait(on_event=log)
 
     def finish(self) -> tuple[str, str]:
         """Bring results into Blender; returns (report level, message)."""

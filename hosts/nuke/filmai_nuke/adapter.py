@@ -500,7 +500,7 @@ def _start(group, node: Dict[str, Any], spec: worker.JobSpec, cfg: worker.Worker
                          name=f"filmai-{name}").start()
         return job
     # terminal mode and farms: synchronous, one line per event
-    job.wait(on_event=lambda e: nuke.tprint(f"FilmAI {name}: {worker.describe_event(e)}"))
+    job.wait(on_event=lambda e: worker.describe_event(e) and nuke.tprint(f"FilmAI {name}: {worker.describe_event(e)}"))
     _finish(name, job)
     return job
 
