@@ -201,10 +201,11 @@ class GanStage:
     """
 
     def __init__(self, generator: RRDBNet, discriminator: PatchDiscriminator, weights: GanWeights,
-                 lr_g: float = 1e-4, lr_d: float = 1e-4):
+                 lr_g: float = 1e-4, lr_d: float = 1e-4, opt_g: Any = None, opt_d: Any = None):
         self.g, self.d, self.w = generator, discriminator, weights
-        self.opt_d = torch.optim.Adam(self.d.parameters(), lr=lr_d, betas=(0.9, 0.99))
-        self.opt_g = torch.optim.Adam(self.g.parameters(), lr=lr_g, betas=(0.9, 0.99))
+        # A caller that owns the optimisers (the shared training loop: schedule, resume) passes them in.
+        self.opt_d = opt_d or torch.optim.Adam(self.d.parameters(), lr=lr_d, betas=(0.9, 0.99))
+        self.opt_g = opt_g or torch.optim.Adam(self.g.parameters(), lr=lr_g, betas=(0.9, 0.99))
 
     def generator_loss(self, lr: torch.Tensor, hr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, dict[str, float]]:
         sr = self.g(lr)

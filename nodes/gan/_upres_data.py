@@ -197,11 +197,12 @@ class DegradationConfig:
 
     clean_fraction: float = 0.5
     blur_prob: float = 0.7
-    blur_sigma: tuple[float, float] = (0.2, 1.6)  # in LR pixels... scaled by the SR factor below
+    blur_sigma: tuple[float, float] = (0.2, 1.6)  # Gaussian sigma at x2, in HR pixels; scaled by factor/2
     noise_prob: float = 0.5
     noise_sigma: tuple[float, float] = (0.5 / 255, 6.0 / 255)
     jpeg_prob: float = 0.4
     jpeg_quality: tuple[int, int] = (55, 95)
+    quantize: bool = True  # round LR to 8-bit (photographs); off for float plates
 
 
 def gaussian_kernel(sigma_x: float, sigma_y: float, theta: float, size: int) -> np.ndarray:
@@ -271,8 +272,9 @@ def degrade(hr: np.ndarray, scale: int, rng: np.random.Generator, cfg: Degradati
     """An LR image (0–1 sRGB, H/scale x W/scale) made from an HR crop (0–1 sRGB) and the chain's label."""
     h, w = hr.shape[:2]
     out_hw = (h // scale, w // scale)
+    q = quantize8 if cfg.quantize else (lambda a: np.asarray(a, np.float32))
     if rng.random() < cfg.clean_fraction:
-        return quantize8(imresize(hr, out_hw)), "clean"
+        return q(imresize(hr, out_hw)), "clean"
     steps = []
     lin = srgb_to_linear(hr)
     if rng.random() < cfg.blur_prob:
@@ -299,7 +301,7 @@ def degrade(hr: np.ndarray, scale: int, rng: np.random.Generator, cfg: Degradati
     if rng.random() < cfg.jpeg_prob:
         lr = jpeg_roundtrip(lr, int(rng.integers(cfg.jpeg_quality[0], cfg.jpeg_quality[1] + 1)))
         steps.append("jpeg")
-    return quantize8(lr), "+".join(steps) or "resample"
+    return q(lr), "+".join(steps) or "resample"
 
 
 def random_crops(images: Sequence[np.ndarray], n: int, size: int, rng: np.random.Generator,

@@ -30,7 +30,9 @@ def pack_tensors(psnr: Mapping[str, torch.Tensor], gan: Mapping[str, torch.Tenso
 
 def checkpoint_meta(cfg: ArchConfig, *, encoding: str = "srgb", training: Mapping[str, Any] | None = None,
                     gan_trained: bool = True) -> dict[str, Any]:
-    return {"arch": cfg.to_meta(), "scale": cfg.scale, "encoding": encoding,
+    # The working encoding is applied to linear Rec.709 ("colorspace"): the training photographs are
+    # sRGB, whose primaries those are; other plates are converted by OCIO on the way in and out.
+    return {"arch": cfg.to_meta(), "scale": cfg.scale, "encoding": encoding, "colorspace": "lin_rec709",
             "channels_in": ["R", "G", "B"], "channels_out": ["R", "G", "B"],
             "weight_sets": list(WEIGHT_SETS), "gan_trained": bool(gan_trained),
             "training": dict(training or {})}
@@ -106,12 +108,12 @@ def split_range(x: np.ndarray, lo: float = 0.0, hi: float = 1.0) -> tuple[np.nda
     return inside, x - inside
 
 
-def smooth_upscale(x: np.ndarray, scale: int) -> np.ndarray:
-    """Bilinear (N, h, w, C) upscale for the overflow: never rings, so it adds no halo around a
-    highlight and keeps its energy; the highlight's shape comes from the in-range part."""
+def smooth_upscale(x: np.ndarray, scale: int, mode: str = "bilinear") -> np.ndarray:
+    """(N, h, w, C) interpolation. Bilinear for the HDR overflow: it never rings, so it adds no halo
+    around a highlight and keeps its energy (the highlight's shape comes from the in-range part)."""
     t = torch.from_numpy(np.ascontiguousarray(np.transpose(x, (0, 3, 1, 2)), dtype=np.float32))
-    y = torch.nn.functional.interpolate(t, scale_factor=scale, mode="bilinear", align_corners=False)
-    return np.transpose(y.numpy(), (0, 2, 3, 1))
+    y = torch.nn.functional.interpolate(t, scale_factor=scale, mode=mode, align_corners=False)
+    return np.ascontiguousarray(np.transpose(y.numpy(), (0, 2, 3, 1)))
 
 
 def hdr_safe(fn: Callable[[np.ndarray], np.ndarray], scale: int) -> Callable[[np.ndarray], np.ndarray]:

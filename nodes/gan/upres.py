@@ -1,0 +1,165 @@
+"""``gan.upres``: x2 / x4 super-resolution of plates with a GAN-trained residual generator."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from filmai_plugins import color
+from filmai_plugins.errors import BadInput, FrameError
+from filmai_plugins.frames.image import Frame
+from filmai_plugins.node import Node, Param, Port
+from filmai_plugins.training.loop import training_params
+
+MODELS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "models")
+SHIPPED_SCALES = (2, 4)
+RGB = ("R", "G", "B")
+
+
+def shipped_model(scale: int) -> str:
+    return os.path.join(MODELS, f"upres_x{scale}.ckpt")
+
+
+class UpresNode(Node):
+    """Up-res a plate x2 or x4 with an RRDB generator (ESRGAN-style), in two flavours from one model:
+    ``psnr`` mode (trained on a pixel loss: faithful, no invented detail — the choice for plates that
+    are comped and graded) and ``sharp`` mode (the same network fine-tuned adversarially: crisper edges
+    and texture, may invent plausible detail). ``sharpness`` blends the two weight sets continuously
+    (ESRGAN network interpolation) so a supervisor can dial it per shot.
+
+    Scene-linear EXR in, scene-linear EXR out: the plate is converted to the model's working encoding
+    and back, values above 1.0 (and negative ones) pass around the network so highlights keep their
+    energy, alpha is up-res'd too (through the network as a matte, or smoothly), and the data and
+    display windows scale with the image. Large plates are processed in overlapping tiles that blend
+    seamlessly. ``filmai train gan.upres`` fine-tunes the model on a shot's own plate, self-supervised:
+    the plate's own downscaled copies teach it, no high-resolution ground truth needed.
+    """
+
+    id = "gan.upres"
+    version = "1.0.0"
+    family = "gan"
+    label = "Up-res (GAN super-resolution)"
+    inputs = (Port("input", "Frames", "the plate (scene-linear EXR, or any image OpenImageIO reads)", channels=RGB),)
+    outputs = (Port("output", "Frames", "the plate at 2x or 4x, with scaled data/display windows"),)
+    params = (
+        Param("scale", "int", 4, min=0, max=4, stage="both",
+              help="up-res factor: 2 or 4 (picks the shipped model); 0 takes the factor of --model"),
+        Param("mode", "enum", "psnr", choices=("psnr", "sharp"),
+              help="psnr: faithful, no invented detail; sharp: the GAN-trained weights, crisper texture"),
+        Param("sharpness", "float", 1.0, min=0.0, max=1.0,
+              help="sharp mode: blend of PSNR (0) and GAN (1) weights (network interpolation); "
+                   "0.6-0.8 keeps most of the crispness with fewer artefacts"),
+        Param("alpha", "enum", "network", choices=("network", "smooth"),
+              help="how alpha is up-res'd: through the network as a matte (edges as crisp as the RGB), "
+                   "or a smooth bicubic; either way clamped to 0-1"),
+        Param("other_channels", "enum", "drop", choices=("drop", "nearest", "smooth"),
+              help="channels besides RGB and alpha (AOVs, Z): drop them, or scale them by nearest neighbour "
+                   "(IDs, depth) or bicubic (note: motion vectors are not rescaled)"),
+        Param("colorspace", "string", "", stage="both",
+              help="colourspace of the input files (OCIO name); empty: from the file (EXR: scene-linear Rec.709)"),
+        # --- self-supervised fine-tuning (filmai train) ---
+        Param("train_weights", "enum", "psnr", choices=("psnr", "gan"), stage="train",
+              help="which weights the fine-tune updates: psnr (pixel loss) or gan (adversarial + pixel + "
+                   "Laplacian + feature matching); the other set is kept from the starting model"),
+        Param("clean_fraction", "float", 0.5, min=0.0, max=1.0, stage="train",
+              help="share of training pairs made by clean bicubic downscaling; the rest add blur, noise "
+                   "and JPEG like the shipped models' training"),
+        Param("variants", "int", 3, min=1, max=16, stage="train",
+              help="degraded low-resolution copies made of each frame (more: more varied pairs)"),
+        Param("gan_loss", "enum", "ragan", choices=("ragan", "hinge"), stage="train",
+              help="adversarial loss when train_weights=gan: relativistic average (ESRGAN) or hinge"),
+    ) + training_params(steps=300, crop_size=32, batch_size=8, learning_rate=2e-4, warmup_steps=20,
+                        checkpoint_interval=100, contact_sheet_interval=100, validation_interval=50, focus=0.3)
+    trainable = True
+    model = "required"
+    needs_torch = True
+    #: the shipped x4 model's reach in input pixels; the loaded model's own value is passed to the tiler
+    receptive_field = 20
+
+    # ----- models ---------------------------------------------------------------------------------
+    @classmethod
+    def default_model(cls) -> str | None:
+        path = shipped_model(4)
+        return path if os.path.isfile(path) else None
+
+    @classmethod
+    def default_model_for(cls, params) -> str | None:
+        scale = int(params.get("scale", 4) or 4)
+        if scale not in SHIPPED_SCALES:
+            raise BadInput(f"gan.upres ships x2 and x4 models; for scale={scale} give a x{scale} model with --model")
+        path = shipped_model(scale)
+        return path if os.path.isfile(path) else None
+
+    def setup(self, ctx) -> None:
+        from ._upres_model import Upscaler, hdr_safe
+
+        scale = int(self.params["scale"])
+        if scale == 1:
+            raise BadInput("gan.upres: scale=1 does nothing; use 2 or 4")
+        alpha = self.params["sharpness"] if self.params["mode"] == "sharp" else 0.0
+        self.upscaler = Upscaler(ctx.model, sharpness=alpha, device=ctx.device or "cpu", want_scale=scale or None)
+        self.scale = self.upscaler.scale
+        self.run_net = hdr_safe(self.upscaler, self.scale)
+        meta = ctx.model.meta
+        self.model_space = str(meta.get("colorspace", "lin_rec709"))
+        ctx.extra.update({"scale": self.scale, "weights_blend": alpha, "model_encoding": self.upscaler.encoding,
+                          "receptive_field": self.upscaler.receptive_field})
+
+    # ----- frames ---------------------------------------------------------------------------------
+    def process(self, frame: Frame, ctx) -> Frame:
+        from ._upres_model import smooth_upscale
+
+        missing = [c for c in RGB if c not in frame.channels]
+        if missing:
+            raise FrameError(f"gan.upres needs R, G and B channels; missing {', '.join(missing)} "
+                             f"(channels: {', '.join(frame.channels)}; use --layer to pick an AOV)",
+                             frame.path, frame.number)
+        s, enc = self.scale, self.upscaler.encoding
+        file_space = self.params["colorspace"] or color.frame_colorspace(
+            frame.attributes, os.path.splitext(frame.path or ".exr")[1])
+        rgb = color.convert(frame.select(list(RGB)), file_space, self.model_space)
+        work = color.encode(rgb, enc)
+        tiled = dict(scale=s, receptive_field=self.upscaler.receptive_field)
+        out_rgb = color.decode(ctx.apply_tiled(self.run_net, work, **tiled), enc)
+        out_rgb = color.convert(out_rgb, self.model_space, file_space)
+        planes, names = [out_rgb], list(RGB)
+
+        if "A" in frame.channels:
+            a = frame.select(["A"])
+            if float(a.max()) == float(a.min()):  # constant (usually 1): nothing to up-res
+                up = np.full((a.shape[0] * s, a.shape[1] * s, 1), float(a.flat[0]), np.float32)
+            elif self.params["alpha"] == "network":
+                up = ctx.apply_tiled(self.run_net, a, **tiled)
+            else:
+                up = smooth_upscale(a[None], s, "bicubic")[0]
+            planes.append(np.clip(up, 0.0, 1.0))
+            names.append("A")
+
+        others = [c for c in frame.channels if c not in names]
+        if others and self.params["other_channels"] != "drop":
+            px = frame.select(others)
+            if self.params["other_channels"] == "nearest":
+                planes.append(np.repeat(np.repeat(px, s, axis=0), s, axis=1))
+            else:
+                planes.append(smooth_upscale(px[None], s, "bicubic")[0])
+            names += others
+        elif others and not getattr(self, "_told_dropped", False):
+            ctx.message(f"gan.upres: dropping channels {', '.join(others)} (set other_channels=nearest or "
+                        "smooth to keep them)")
+            self._told_dropped = True
+
+        types = None
+        if frame.pixel_types:
+            by_name = dict(zip(frame.channels, frame.pixel_types))
+            types = [by_name.get(n, "half") for n in names]
+        return frame.with_pixels(np.concatenate(planes, axis=2), names, scale=s, pixel_types=types)
+
+    # ----- self-supervised fine-tuning --------------------------------------------------------------
+    @classmethod
+    def train(cls, ctx) -> None:
+        from ._upres_train import fine_tune
+
+        fine_tune(cls, ctx)
+
+
+NODES = (UpresNode,)
