@@ -52,6 +52,14 @@ def launch(*, node_id: str, input: Any, target: str | None, frames: Any, out: st
 
     if nproc < 1:
         raise BadInput("--nproc must be at least 1")
+    # Check what can be checked before starting N interpreters: params, and the batch split.
+    from ..registry import get_registry
+
+    resolved = get_registry().get(node_id).resolve_params(params, "train")
+    batch = resolved.get("batch_size")
+    if isinstance(batch, int) and batch % nproc:
+        raise BadInput(f"batch size {batch} must be a multiple of the number of processes ({nproc}): "
+                       "each process trains on an equal slice of every batch")
     error_dir = tempfile.mkdtemp(prefix="filmai-ddp-")
     job = {
         "node_id": node_id, "input": dict(input) if isinstance(input, Mapping) else input, "target": target,

@@ -78,7 +78,7 @@ LOSSES = ("l1", "charbonnier", "l2")
 def training_params(*, steps: int = 2000, crop_size: int = 128, batch_size: int = 8,
                     learning_rate: float = 2e-3, warmup_steps: int = 50, checkpoint_interval: int = 500,
                     contact_sheet_interval: int = 500, validation_interval: int = 100,
-                    exposure_jitter: float = 0.0, focus: float = 0.5) -> tuple[Param, ...]:
+                    exposure_jitter: float = 0.0, focus: float = 0.5, loss: str = "l2") -> tuple[Param, ...]:
     """The training params every image-to-image trainer shares (stage ``train``), with a node's defaults."""
     t = "train"
     return (
@@ -101,8 +101,10 @@ def training_params(*, steps: int = 2000, crop_size: int = 128, batch_size: int 
         Param("warmup_steps", "int", warmup_steps, min=0, max=1_000_000, stage=t,
               help="steps of linear learning-rate warm-up"),
         Param("weight_decay", "float", 1e-4, min=0.0, max=1.0, stage=t, help="AdamW weight decay"),
-        Param("loss", "enum", "l1", choices=LOSSES, stage=t,
-              help="reconstruction loss in the working encoding (l1 keeps edges crisp)"),
+        Param("loss", "enum", loss, choices=LOSSES, stage=t,
+              help="reconstruction loss in the working encoding: l2 (what PSNR measures; learns small, sparse "
+                   "fixes such as paint-outs fastest), l1 or charbonnier (robust to outliers, crisper on "
+                   "dense changes)"),
         Param("flips", "bool", True, stage=t, help="augment with random horizontal and vertical flips"),
         Param("rotations", "bool", True, stage=t, help="augment with random 90-degree rotations"),
         Param("exposure_jitter", "float", exposure_jitter, min=0.0, max=8.0, soft_max=3.0, stage=t,
@@ -141,7 +143,7 @@ class TrainConfig:
     lr_schedule: str = "cosine"
     warmup_steps: int = 50
     weight_decay: float = 1e-4
-    loss: str = "l1"
+    loss: str = "l2"
     grad_clip: float = 1.0
     validation_interval: int = 100
     checkpoint_interval: int = 500
@@ -459,7 +461,7 @@ class Trainer:
         if not rows:
             return None
         path = os.path.join(self.ctx.work_dir, f"contact_{step:06d}.png")
-        cell = min(320, max(r[0].shape[1] for r in rows))
+        cell = 256  # small crops are scaled up so a 32-pixel fix is still visible
         write_contact_sheet(path, rows, labels=[f"input (step {step})", "output", "target"],
                             colorspace=self.colorspace, cell_width=cell)
         self.contact_sheets.append(path)
@@ -528,7 +530,8 @@ class Trainer:
             ctx.message(f"resuming from {resume} at step {self.step}")
         if ctx.world_size > 1:
             self.train_model = torch.nn.parallel.DistributedDataParallel(
-                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None,
+                broadcast_buffers=False)  # buffers are constants (no running statistics) in these networks
         if ctx.is_main:
             os.makedirs(ctx.work_dir, exist_ok=True)
             ctx.progress.start(total=self.total_steps, unit="step", work_dir=ctx.work_dir)

@@ -1,0 +1,162 @@
+"""``cnn.copycat``: learn an image-to-image fix from a few before/after frames of a shot, apply it to the shot."""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+
+from filmai_plugins.errors import BadInput, CheckpointError, FrameError
+from filmai_plugins.frames.image import Frame
+from filmai_plugins.node import Node, Param, Port
+from filmai_plugins.training.loop import training_params
+
+EXPORT_FORMATS = ("torchscript",)
+
+
+def _names(text: str) -> list[str]:
+    return [c.strip() for c in text.replace(" ", ",").split(",") if c.strip()]
+
+
+class CopycatNode(Node):
+    """Train a network on a handful of before/after frame pairs of a shot (paint-outs, beauty fixes, a look,
+    a roto matte) and apply it to the whole shot, like Nuke's CopyCat + Inference, on any machine.
+
+    Train: ``filmai train cnn.copycat --input plate.####.exr --target fixed.####.exr --frames 1001,1040,1090
+    --out shot.ckpt``. Any channels: RGB→RGB (cleanup, beauty, look), RGB→A (a matte: ``--set channels_out=A``),
+    RGBA→RGBA. Scene-linear HDR values survive (the network works in an invertible log encoding, nothing is
+    clamped); alpha and matte outputs stay within 0–1. Interval checkpoints and input | output | target contact
+    sheets go to ``shot.train/``; ``--set resume=last`` continues an interrupted run; ``--model prev.ckpt``
+    fine-tunes a previous model; ``--nproc N`` trains data-parallel.
+
+    Apply: ``filmai run cnn.copycat --model shot.ckpt --input plate.####.exr --output out.####.exr``, tiled
+    seamlessly for any frame size, on cuda/mps/cpu. Export for Nuke's Inference node (via CatFileCreator) or
+    ``cnn.torchscript``: ``filmai export --model shot.ckpt --format torchscript --out shot.pt``.
+    """
+
+    id = "cnn.copycat"
+    version = "1.0.0"
+    family = "cnn"
+    label = "CopyCat (train on the shot)"
+    inputs = (
+        Port("input", "Frames", "the plate (the 'before' frames when training)"),
+        Port("target", "Frames", "training only: the same frames after the fix (ground truth)", optional=True),
+    )
+    outputs = (Port("output", "Frames", "the plate with the learned fix; other channels pass through"),)
+    params = (
+        Param("mix", "float", 1.0, min=0.0, max=1.0, animatable=True,
+              help="blend between the input (0) and the network's result (1)"),
+        Param("keep_other_channels", "bool", True,
+              help="pass the input's other channels (alpha, AOVs) through to the output"),
+        Param("half", "bool", False, help="half precision (fp16) on a CUDA GPU: faster, less memory"),
+        Param("batch", "int", 1, min=1, max=64, help="tiles per forward pass for frames larger than the tile size"),
+        Param("channels_in", "string", "R,G,B", stage="train",
+              help="input channels the network reads, in order (e.g. R,G,B or R,G,B,A)"),
+        Param("channels_out", "string", "", stage="train",
+              help="target channels it learns to produce (e.g. A for a matte); empty: the same as channels_in"),
+        Param("model_size", "enum", "small", choices=("small", "medium", "large"), stage="train",
+              help="small: fast, most cleanup; medium: more capacity (looks, mattes); large: full-resolution "
+                   "features (fine detail, best on a GPU)"),
+        Param("encoding", "enum", "log", choices=("log", "linear", "srgb"), stage="train",
+              help="working encoding of colour channels: log keeps scene-linear HDR (>1.0) without clamping; "
+                   "srgb for display-referred plates; linear for data already in 0-1"),
+        Param("bounded_channels", "string", "auto", stage="train",
+              help="channels that are 0-1 coverage (kept linear, outputs clamped to 0-1): 'auto' = A/alpha/"
+                   "matte*/mask*, 'none', or a list"),
+    ) + training_params(steps=2000, crop_size=128, batch_size=8, learning_rate=2e-3, checkpoint_interval=500,
+                        contact_sheet_interval=500, validation_interval=100)
+    model = "required"
+    model_format = "checkpoint"
+    needs_torch = True
+    trainable = True
+    distributed = True
+    export_formats = EXPORT_FORMATS
+
+    # ----- training -------------------------------------------------------------------------------
+    @classmethod
+    def train(cls, ctx) -> None:
+        from . import _copycat
+
+        _copycat.train(ctx)
+
+    @classmethod
+    def export(cls, checkpoint: Any, path: str, format: str = "torchscript",
+               options: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Write ``checkpoint`` as ``format`` to ``path``; returns what to tell the user (see filmai export)."""
+        if format not in EXPORT_FORMATS:
+            raise BadInput(f"cnn.copycat exports {', '.join(EXPORT_FORMATS)}, not {format!r}")
+        from . import _copycat
+
+        return _copycat.export_torchscript(checkpoint, path, dict(options or {}))
+
+    # ----- inference ------------------------------------------------------------------------------
+    def input_channels(self, port: str) -> list[str] | None:
+        return None  # every channel: the model's are checked per frame, the others may pass through
+
+    def setup(self, ctx) -> None:
+        from . import _copycat
+
+        torch = ctx.torch
+        ckpt = ctx.model
+        meta = ckpt.meta
+        for key in ("arch", "channels_in", "channels_out"):
+            if key not in meta:
+                raise CheckpointError(f"{ckpt.path}: not a cnn.copycat model (no {key!r} in its metadata)")
+        self.channels_in = list(meta["channels_in"])
+        self.channels_out = list(meta["channels_out"])
+        self.align = int(meta["align"])
+        self.receptive_field = int(meta["receptive_field"])
+        self.model_name = os.path.basename(ckpt.path or "model")
+        self.device = ctx.device or "cpu"
+        self.half = bool(self.params["half"]) and str(self.device).startswith("cuda")
+        if self.params["half"] and not self.half:
+            ctx.message("half precision is only used on a CUDA device; running in float32")
+        model = _copycat.load_model(meta, ckpt.tensors, ckpt.path).to(self.device)
+        if self.device == "cpu":
+            model = model.to(memory_format=torch.channels_last)
+        self.model = model.half() if self.half else model
+        self.torch = torch
+
+    def _forward(self, batch: np.ndarray) -> np.ndarray:
+        torch = self.torch
+        with torch.inference_mode():
+            x = torch.from_numpy(np.ascontiguousarray(batch.transpose(0, 3, 1, 2))).to(self.device)
+            if self.device == "cpu":
+                x = x.contiguous(memory_format=torch.channels_last)
+            if self.half:
+                x = x.half()
+            y = self.model(x).float().cpu().numpy()
+        return y.transpose(0, 2, 3, 1)
+
+    def process(self, frame: Frame, ctx) -> Frame:
+        missing = [c for c in self.channels_in if c not in frame.channels]
+        if missing:
+            raise FrameError(f"model {self.model_name} was trained on channels {','.join(self.channels_in)} but this "
+                             f"frame has {','.join(frame.channels)} (missing {','.join(missing)}); read the right "
+                             "layer with --layer, or train a model for these channels", frame.path, frame.number)
+        x = frame.select(self.channels_in)
+        y = ctx.apply_tiled(self._forward, x, align=self.align, receptive_field=self.receptive_field,
+                            batch=self.params["batch"])
+        mix = float(self.params["mix"])
+        if mix < 1.0:
+            base = np.stack([frame.pixels[:, :, frame.channels.index(c)] if c in frame.channels
+                             else np.zeros(frame.pixels.shape[:2], np.float32) for c in self.channels_out], axis=2)
+            y = base + mix * (y - base)
+        names = list(self.channels_out)
+        types_by_name = dict(zip(frame.channels, frame.pixel_types or []))
+        if self.params["keep_other_channels"]:
+            pixels = frame.pixels.copy()
+            out_names = list(frame.channels)
+            for j, name in enumerate(names):
+                if name in out_names:
+                    pixels[:, :, out_names.index(name)] = y[:, :, j]
+                else:
+                    pixels = np.concatenate([pixels, y[:, :, j:j + 1]], axis=2)
+                    out_names.append(name)
+        else:
+            pixels, out_names = y, names
+        types = [types_by_name.get(n, "half") for n in out_names] if types_by_name else None
+        return frame.with_pixels(pixels, out_names, pixel_types=types)
+
+
+NODES = (CopycatNode,)

@@ -1,0 +1,175 @@
+"""cnn.copycat: learns a fix from a few pairs, applies it to a shot, exports TorchScript, refuses bad input."""
+from __future__ import annotations
+
+import os
+import pickle
+
+import numpy as np
+import pytest
+
+from filmai_plugins import color
+from filmai_plugins.cli import main as filmai
+from filmai_plugins.engine.runner import run_node, train_node
+from filmai_plugins.frames.io import read_frame, read_provenance
+from filmai_plugins.training.checkpoint import read_checkpoint_meta, save_checkpoint
+from filmai_plugins.training.datasets import psnr
+
+from helpers import write_exr
+from test_training import TINY, blob_pairs
+
+torch = pytest.importorskip("torch")
+
+
+def enc_psnr(a, b):
+    """PSNR in the log working encoding: fair to HDR plates (a 5.0 highlight does not drown the rest)."""
+    return psnr(color.encode(a, "log"), color.encode(b, "log"))
+
+
+@pytest.fixture(scope="module")
+def shot(tmp_path_factory):
+    """Blob-removal pairs 1001-1006 and a model trained through the CLI on three of them."""
+    folder = tmp_path_factory.mktemp("copycat")
+    torch.set_num_threads(1)
+    src, dst = blob_pairs(str(folder), frames=range(1001, 1007), size=64)
+    ckpt = str(folder / "shot.ckpt")
+    sets = {**TINY, "steps": 150, "validation_frames": "1004", "validation_interval": 50, "checkpoint_interval": 1000,
+            "contact_sheet_interval": 1000, "learning_rate": 3e-3, "warmup_steps": 10}
+    argv = ["train", "cnn.copycat", "--input", src, "--target", dst, "--frames", "1001,1003,1005", "--out", ckpt,
+            "--progress", "none"] + [a for k, v in sets.items() for a in ("--set", f"{k}={v}")]
+    assert filmai(argv) == 0
+    return {"folder": folder, "src": src, "dst": dst, "ckpt": ckpt}
+
+
+def frame_path(pattern, f):
+    return pattern.replace("####", f"{f:04d}")
+
+
+def test_learns_the_fix_on_frames_it_never_saw_and_keeps_hdr(shot, tmp_path, capsys):
+    out = str(tmp_path / "out.####.exr")
+    manifest = run_node("cnn.copycat", input=shot["src"], output=out, frames="1001-1006", model=shot["ckpt"],
+                        io={"pixel_type": "float"})
+    assert manifest["outputs"]["output"]["count"] == 6
+    gains = []
+    for f in (1002, 1004, 1006):  # never trained on
+        got = read_frame(frame_path(out, f)).pixels
+        truth = read_frame(frame_path(shot["dst"], f)).pixels
+        src = read_frame(frame_path(shot["src"], f)).pixels
+        gains.append(enc_psnr(got, truth) - enc_psnr(src, truth))
+        assert got[12, 30].max() > 4.0  # the 5.0 highlight is not clamped to 1
+    assert min(gains) > 3.0, gains
+    meta = read_checkpoint_meta(shot["ckpt"])
+    assert meta["training"]["best_validation_psnr"] > meta["training"]["identity_psnr"] + 3
+    assert meta["channels_in"] == meta["channels_out"] == ["R", "G", "B"]
+    prov = read_provenance(frame_path(out, 1001))
+    assert prov["node"] == "cnn.copycat" and prov["modelSha256"] == manifest["model"]["sha256"]
+
+
+def test_matte_rgb_to_alpha_stays_within_0_1(tmp_path):
+    size = 48
+    y, x = np.mgrid[0:size, 0:size].astype(np.float32)
+    for f in range(1001, 1005):
+        img = np.stack([0.3 + 0.2 * np.sin(x / 5 + f), 0.4 + 0.2 * np.cos(y / 6), 0.5 + 0.0 * x], axis=2)
+        disc = ((x - 10 - 8 * (f - 1001)) ** 2 + (y - 24) ** 2) < 60
+        img[disc] = [2.5, 0.4, 0.2]  # a bright orange object (HDR) to pull a matte for
+        write_exr(str(tmp_path / f"rgb.{f}.exr"), img, ["R", "G", "B"])
+        write_exr(str(tmp_path / f"matte.{f}.exr"), disc.astype(np.float32), ["A"])
+    ckpt = str(tmp_path / "matte.ckpt")
+    train_node("cnn.copycat", input=str(tmp_path / "rgb.####.exr"), target=str(tmp_path / "matte.####.exr"),
+               frames="1001-1003", out=ckpt, params={**TINY, "steps": 80, "channels_out": "A", "learning_rate": 3e-3})
+    assert read_checkpoint_meta(ckpt)["arch"]["bounded_out"] == [True]
+    out = str(tmp_path / "out.####.exr")
+    run_node("cnn.copycat", input=str(tmp_path / "rgb.####.exr"), output=out, frames="1004", model=ckpt,
+             io={"pixel_type": "float"})
+    frame = read_frame(frame_path(out, 1004))
+    assert frame.channels == ["R", "G", "B", "A"]  # the plate passes through, the matte is added
+    matte = frame.select(["A"])[..., 0]
+    assert matte.min() >= 0.0 and matte.max() <= 1.0
+    truth = read_frame(str(tmp_path / "matte.1004.exr")).pixels[..., 0] > 0.5
+    pred = matte > 0.5
+    assert (pred & truth).sum() / max(1, (pred | truth).sum()) > 0.6  # IoU on a frame it never saw
+
+
+def test_other_channels_pass_through_and_mix_zero_is_the_input(shot, tmp_path):
+    plate = read_frame(frame_path(shot["src"], 1002)).pixels
+    rgbaz = np.concatenate([plate, np.full(plate.shape[:2] + (1,), 0.25, np.float32),
+                            np.full(plate.shape[:2] + (1,), 42.0, np.float32)], axis=2)
+    write_exr(str(tmp_path / "rgbaz.1002.exr"), rgbaz, ["R", "G", "B", "A", "Z"], pixel_type="float")
+    out = str(tmp_path / "o.####.exr")
+    run_node("cnn.copycat", input=str(tmp_path / "rgbaz.####.exr"), output=out, frames="1002", model=shot["ckpt"])
+    f = read_frame(frame_path(out, 1002))
+    assert f.channels == ["R", "G", "B", "A", "Z"] and f.pixel_types == ["float"] * 5
+    np.testing.assert_array_equal(f.select(["A", "Z"]), rgbaz[..., 3:])
+    mixed = str(tmp_path / "m.####.exr")
+    run_node("cnn.copycat", input=str(tmp_path / "rgbaz.####.exr"), output=mixed, frames="1002", model=shot["ckpt"],
+             params={"mix": 0.0, "keep_other_channels": False})
+    m = read_frame(frame_path(mixed, 1002))
+    assert m.channels == ["R", "G", "B"]
+    np.testing.assert_allclose(m.pixels, plate, atol=1e-6)
+
+
+def test_tiles_match_the_whole_frame(shot, tmp_path):
+    rng = np.random.default_rng(0)
+    big = (rng.random((330, 410, 3)) * 2).astype(np.float32)  # not a multiple of the network's alignment
+    write_exr(str(tmp_path / "big.1001.exr"), big, ["R", "G", "B"], pixel_type="float")
+    whole, tiled = str(tmp_path / "whole.####.exr"), str(tmp_path / "tiled.####.exr")
+    for out, tile in ((whole, 1024), (tiled, 320)):
+        run_node("cnn.copycat", input=str(tmp_path / "big.####.exr"), output=out, frames="1001", model=shot["ckpt"],
+                 io={"tile_size": tile, "pixel_type": "float"})
+    a, b = read_frame(frame_path(whole, 1001)).pixels, read_frame(frame_path(tiled, 1001)).pixels
+    assert float(np.abs(a - b).max()) < 1e-4
+
+
+def test_torchscript_export_runs_in_cnn_torchscript_and_in_half(shot, tmp_path, capsys):
+    pt = str(tmp_path / "shot.pt")
+    assert filmai(["export", "--model", shot["ckpt"], "--format", "torchscript", "--out", pt]) == 0
+    printed = capsys.readouterr().out
+    assert "Channels In  = rgba.red, rgba.green, rgba.blue" in printed and "cnn.torchscript" in printed
+    a_out, b_out = str(tmp_path / "cc.####.exr"), str(tmp_path / "ts.####.exr")
+    run_node("cnn.copycat", input=shot["src"], output=a_out, frames="1002", model=shot["ckpt"],
+             io={"pixel_type": "float"})
+    meta = read_checkpoint_meta(shot["ckpt"])
+    run_node("cnn.torchscript", input=shot["src"], output=b_out, frames="1002", model=pt, io={"pixel_type": "float"},
+             params={"channels_in": "R,G,B", "channels_out": "R,G,B", "receptive_field": meta["receptive_field"],
+                     "align": meta["align"], "scale": 1})
+    a, b = read_frame(frame_path(a_out, 1002)).pixels, read_frame(frame_path(b_out, 1002)).pixels
+    assert float(np.abs(a - b).max()) < 1e-4
+    # Nuke's Inference casts model and input to half: the module must run (and agree) in fp16.
+    module = torch.jit.load(pt).eval()
+    x = torch.from_numpy(read_frame(frame_path(shot["src"], 1002)).pixels.transpose(2, 0, 1)[None].copy())
+    with torch.no_grad():
+        full = module(x)
+        half = module.half()(x.half())
+    assert half.dtype == torch.float16 and torch.isfinite(half).all()
+    assert float(((half.float() - full).abs() / (full.abs() + 0.05)).max()) < 0.05
+    assert filmai(["export", "--model", shot["ckpt"], "--out", shot["ckpt"]]) == 2  # never over its source
+
+
+def test_wrong_channels_and_wrong_models_are_exit_2_with_nothing_written(shot, tmp_path, capsys):
+    write_exr(str(tmp_path / "luma.1001.exr"), np.full((64, 64, 1), 0.5, np.float32), ["Y"])
+    out = tmp_path / "out"
+    rc = filmai(["run", "cnn.copycat", "--model", shot["ckpt"], "--input", str(tmp_path / "luma.####.exr"),
+                 "--output", str(out / "o.####.exr"), "--frames", "1001"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "luma.1001.exr (frame 1001)" in err and "trained on channels R,G,B" in err
+    assert not any(n.endswith(".exr") for n in os.listdir(out))
+
+    other = str(tmp_path / "denoise.ckpt")
+    save_checkpoint(other, {"w": np.zeros(3, np.float32)}, {"node": "cnn.denoise"})
+    rc = filmai(["run", "cnn.copycat", "--model", other, "--input", shot["src"], "--output",
+                 str(out / "o.####.exr"), "--frames", "1001"])
+    assert rc == 2 and "is for node 'cnn.denoise', not 'cnn.copycat'" in capsys.readouterr().err
+
+    pickled = tmp_path / "model.pth"
+    pickled.write_bytes(pickle.dumps({"weights": [1, 2, 3]}))
+    rc = filmai(["run", "cnn.copycat", "--model", str(pickled), "--input", shot["src"], "--output",
+                 str(out / "o.####.exr"), "--frames", "1001"])
+    assert rc == 2 and "never unpickles" in capsys.readouterr().err
+
+    rc = filmai(["train", "cnn.copycat", "--model", other, "--input", shot["src"], "--target", shot["dst"],
+                 "--frames", "1001", "--out", str(tmp_path / "ft.ckpt")])
+    assert rc == 2 and not (tmp_path / "ft.ckpt").exists()
+    rgba_model = str(tmp_path / "rgba.ckpt")
+    rc = filmai(["train", "cnn.copycat", "--model", shot["ckpt"], "--input", shot["src"], "--target", shot["dst"],
+                 "--frames", "1001", "--out", rgba_model, "--set", "channels_out=R,G"])
+    assert rc == 2 and "was trained for R,G,B → R,G,B" in capsys.readouterr().err
+    assert not any(n.endswith(".exr") for n in os.listdir(out))
