@@ -113,6 +113,7 @@ def run_task(task: Task, retries: int, log_dir: str, env: dict[str, str] | None 
     result = TaskResult(task.step, task.name, "failed")
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in task.key)
     full_env = {**os.environ, **(env or {}), **task.env, "FILMAI_FARM_TASK": task.key}
+    os.makedirs(log_dir, exist_ok=True)  # a remote worker may be the first to write there
     for attempt in range(retries + 1):
         log = os.path.join(log_dir, f"{safe}.attempt{attempt + 1}.log")
         started, t0 = _now(), time.perf_counter()
