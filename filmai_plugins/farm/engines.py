@@ -285,7 +285,8 @@ def get_engine(name: str, **options: Any):
 
     engines = get_registry().farm_engines
     if name not in engines:
-        raise BadInput(f"unknown farm engine {name!r} (registered: {', '.join(sorted(engines)) or 'none'})")
+        hint = "" if engines else " (is the 'farm' pack left out by FILMAI_PLUGINS_ALLOW or FILMAI_PLUGINS_BLOCK?)"
+        raise BadInput(f"unknown farm engine {name!r} (registered: {', '.join(sorted(engines)) or 'none'}){hint}")
     return engines[name](**options)
 
 

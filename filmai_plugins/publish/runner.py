@@ -320,7 +320,12 @@ def _fill(result: PublishResult, context: Any) -> None:
                 if instance is not None and instance.data.get("name") in by_name:
                     by_name[instance.data["name"]].warnings.append(text)
     if not result.instances and not result.problems:
-        result.problems.append(Problem("filmai", "collect", "nothing to publish was found"))
+        if not result.discovery.plugins:
+            result.problems.append(Problem("filmai", "collect", "no publish plug-ins found in "
+                                           f"{', '.join(result.discovery.paths) or 'no folders'} (is the 'publish' "
+                                           "pack left out by FILMAI_PLUGINS_ALLOW or FILMAI_PLUGINS_BLOCK?)"))
+        else:
+            result.problems.append(Problem("filmai", "collect", "nothing to publish was found"))
 
 
 def _summary(d: dict[str, Any]) -> dict[str, Any]:
