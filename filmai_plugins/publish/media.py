@@ -108,6 +108,27 @@ def write_sheet(path: str, sources: Sequence[tuple[int, str]], colorspace: str, 
     return _write_image(path, out)
 
 
+def _prefetched(sources: Sequence[tuple[int, str]], load, ahead: int = 4):
+    """``load(frame, path)`` for each source, in order, decoding up to ``ahead`` frames on threads
+    while the caller encodes (OpenImageIO and OCIO release the GIL)."""
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=ahead) as pool:
+        pending = iter(sources)
+        window: deque = deque()
+        for f, p in pending:
+            window.append(pool.submit(load, f, p))
+            if len(window) >= ahead:
+                break
+        while window:
+            result = window.popleft().result()
+            nxt = next(pending, None)
+            if nxt is not None:
+                window.append(pool.submit(load, *nxt))
+            yield result
+
+
 def movie_size(width: int, height: int, max_width: int = MOVIE_MAX_WIDTH) -> tuple[int, int]:
     """H.264 with 4:2:0 chroma needs even sizes; previews are capped at ``max_width``."""
     w = min(width, max_width)
@@ -136,8 +157,7 @@ def write_movie(path: str, sources: Sequence[tuple[int, str]], colorspace: str, 
         cc = stream.codec_context
         # Tag BT.709 so players do not guess (they guess BT.601 for small frames).
         cc.color_primaries, cc.color_trc, cc.colorspace, cc.color_range = 1, 1, 1, 1
-        for number, src in sources:
-            rgb = display_proxy(src, number, colorspace, width, height)
+        for rgb in _prefetched(sources, lambda f, p: display_proxy(p, f, colorspace, width, height)):
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray((rgb * 255.0 + 0.5).astype(np.uint8)), format="rgb24")
             frame = frame.reformat(format="yuv420p", dst_colorspace="ITU709", dst_color_range="MPEG")
             for packet in stream.encode(frame):

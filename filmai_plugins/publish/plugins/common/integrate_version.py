@@ -77,12 +77,10 @@ class FilmAIIntegrateVersion(pyblish.api.InstancePlugin):
                           "size": os.path.getsize(t.source), "source": "extracted", "transfer": "extracted", **t.extra})
         record["files"] = sorted(files, key=lambda e: e["path"])
         record["review"] = {e["role"]: e["path"] for e in files if e["role"] in ("thumbnail", "sheet", "movie")}
+        validators = (pyblish.api.ValidatorOrder - 0.5, pyblish.api.ValidatorOrder + 0.5)
         record["checks"] = sorted({r["plugin"].__name__ for r in c.get("results", [])
-                                   if r["error"] is None and r["instance"] is instance
-                                   and pyblish.api.ValidatorOrder - 0.5 <= r["plugin"].order < pyblish.api.ValidatorOrder + 0.5}
-                                  | {r["plugin"].__name__ for r in c.get("results", [])
-                                     if r["error"] is None and r["instance"] is None
-                                     and pyblish.api.ValidatorOrder - 0.5 <= r["plugin"].order < pyblish.api.ValidatorOrder + 0.5})
+                                   if r["error"] is None and (r["instance"] is instance or r["instance"] is None)
+                                   and validators[0] <= r["plugin"].order < validators[1]})
         record["repairs"] = c.get("filmai_repairs_applied", [])
         record["versions"] = {"filmai_plugins": __version__, "pyblish": pyblish.__version__}
         integrate.write_record(staging, lib.to_jsonable(record), files)
