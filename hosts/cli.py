@@ -24,6 +24,7 @@ def register_cli(sub: Any) -> None:
     c = tsub.add_parser("cuts", help="shots and cuts of a timeline")
     c.add_argument("path")
     c.add_argument("--rate", type=float, help="frame rate (needed to read an EDL)")
+    c.add_argument("--table", help="a cut-list CSV (frame, confidence columns) for confidences the timeline lacks")
     c.add_argument("--json", action="store_true")
     c.set_defaults(func=cmd_timeline_cuts)
     c = tsub.add_parser("convert", help="write a timeline as .otio, .edl (CMX 3600) or .csv")
@@ -56,7 +57,7 @@ def register_cli(sub: Any) -> None:
 def cmd_timeline_cuts(args: argparse.Namespace) -> int:
     from . import timeline
 
-    summary = timeline.cuts_summary(args.path, args.rate)
+    summary = timeline.cuts_summary(args.path, args.rate, args.table)
     print(json.dumps(summary, indent=2) if args.json else timeline.summary_text(summary))
     return 0
 

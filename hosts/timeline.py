@@ -83,8 +83,26 @@ def _source_frame(clip: Any, t: Any) -> int:
     return int(round(t.to_frames()))
 
 
-def cuts_summary(path: str, rate: float | None = None) -> dict[str, Any]:
-    """Shots and the boundaries between them on the first non-empty video track."""
+def _table_confidences(table: str) -> dict[int, float]:
+    """``frame`` → ``confidence`` from a cut-list CSV (lstm.cuts writes one beside its OTIO)."""
+    if not os.path.isfile(table):
+        raise BadInput(f"{table}: cut list not found")
+    with open(table, encoding="utf-8", newline="") as f:
+        reader = csv.DictReader(f)
+        if not reader.fieldnames or not {"frame", "confidence"} <= set(reader.fieldnames):
+            raise BadInput(f"{table}: a cut list needs 'frame' and 'confidence' columns")
+        out = {}
+        for row in reader:
+            try:
+                out[int(float(row["frame"]))] = float(row["confidence"])
+            except ValueError:
+                continue
+    return out
+
+
+def cuts_summary(path: str, rate: float | None = None, table: str | None = None) -> dict[str, Any]:
+    """Shots and the boundaries between them on the first non-empty video track. ``table``: a cut-list CSV
+    whose confidences fill those the timeline does not carry (an OTIO marks only doubtful cuts)."""
     otio = _otio()
     tl = read_timeline(path, rate)
     tracks = [t for t in tl.video_tracks() if len(t)]
@@ -124,6 +142,11 @@ def cuts_summary(path: str, rate: float | None = None) -> dict[str, Any]:
                              "confidence": conf, "marker": marker, "shot": item.name})
             shots.append(shot)
         pending_transition = None
+    if table:
+        by_frame = _table_confidences(table)
+        for cut in cuts:
+            if cut["confidence"] is None:
+                cut["confidence"] = by_frame.get(cut["source_frame"])
     total = int(round(track.duration().to_frames()))
     return {"timeline": tl.name, "path": os.path.abspath(path), "rate": float(track_rate or 24.0),
             "duration": total, "shots": shots, "cuts": cuts}

@@ -354,6 +354,8 @@ def output_paths(node: Mapping[str, Any], folder: str, stem: str, single_frame: 
     for port in node.get("outputs", []):
         suffix = "" if len(node["outputs"]) == 1 else f"_{port['name']}"
         ext = PORT_EXTENSIONS.get(port["type"], "")
+        if port["type"] in ("Timeline", "Table") and port["name"] in ("otio", "edl", "csv"):
+            ext = f".{port['name']}"  # a port named for its format (lstm.cuts' edl and csv outputs)
         if single_frame and port["type"] == "Frames":
             ext = ".exr"
         outs[port["name"]] = os.path.join(folder, f"{stem}_{slug}{suffix}{ext}")
@@ -770,9 +772,22 @@ def tool(config: WorkerConfig, args: List[str], timeout: float = 300.0) -> str:
     return proc.stdout
 
 
-def timeline_cuts(config: WorkerConfig, path: str) -> Dict[str, Any]:
-    """Shots and cuts of an OTIO timeline (``filmai timeline cuts PATH --json``, read with OpenTimelineIO)."""
-    return json.loads(tool(config, ["timeline", "cuts", path, "--json"]))
+def timeline_cuts(config: WorkerConfig, path: str, table: str = "") -> Dict[str, Any]:
+    """Shots and cuts of an OTIO timeline (``filmai timeline cuts PATH --json``, read with OpenTimelineIO);
+    ``table``: a cut list CSV with ``frame`` and ``confidence`` columns filling confidences the OTIO lacks."""
+    return json.loads(tool(config, ["timeline", "cuts", path, "--json"] + (["--table", table] if table else [])))
+
+
+def timeline_files(node: Mapping[str, Any], outputs: Mapping[str, Mapping[str, Any]]) -> Dict[str, str]:
+    """From a run's manifest outputs: the OTIO timeline (``otio``) and a cut-list table (``table``)."""
+    found: Dict[str, str] = {}
+    for port in node.get("outputs", []):
+        for path in (outputs.get(port["name"]) or {}).get("files", []):
+            if port["type"] == "Timeline" and path.lower().endswith(".otio"):
+                found.setdefault("otio", path)
+            elif path.lower().endswith(".csv"):
+                found.setdefault("table", path)
+    return found
 
 
 def timeline_convert(config: WorkerConfig, source: str, target: str, rate: Optional[float] = None,
@@ -788,14 +803,15 @@ def timeline_convert(config: WorkerConfig, source: str, target: str, rate: Optio
     return target
 
 
-def farm_template(config: WorkerConfig, spec: JobSpec, path: str, chunk: int = 10) -> str:
-    """Write the OpenJD job template for ``spec`` with ``filmai farm template`` (the headless host's own)."""
+def farm_template(config: WorkerConfig, spec: JobSpec, bundle: str, chunk: int = 10) -> str:
+    """Write a Deadline Cloud job bundle (OpenJD ``template.yaml`` + ``parameter_values.yaml``) for ``spec``
+    with ``filmai farm template --bundle`` (the headless host's own); ``openjd run`` runs it locally."""
     if spec.kind != "run":
-        raise WorkerError("farm templates are made for run jobs")
+        raise WorkerError("farm jobs are made for run jobs")
     # the run's own flags, less those that belong to one machine (device, manifest, skip-existing: the
     # template's render step resumes with --skip-existing itself)
     args, skip = ["farm", "template"], 0
-    for i, arg in enumerate(spec.argv(progress="")[1:]):
+    for arg in spec.argv(progress="")[1:]:
         if skip:
             skip -= 1
             continue
@@ -804,17 +820,11 @@ def farm_template(config: WorkerConfig, spec: JobSpec, path: str, chunk: int = 1
             continue
         if arg != "--skip-existing":
             args.append(arg)
-    args += ["--chunk", str(int(chunk))]
+    args += ["--chunk", str(int(chunk)), "--bundle", bundle]
+    if os.path.isdir(bundle) and os.listdir(bundle):
+        raise WorkerError(f"{bundle} exists and is not empty; farm jobs are never overwritten")
     try:
-        text = tool(config, args)
+        tool(config, args)
     except WorkerError as exc:
-        raise WorkerError(f"{exc}\nThe equivalent command: filmai {shlex.join(args)} > {path}") from None
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    if os.path.exists(path):
-        raise WorkerError(f"{path} exists; farm templates are never overwritten")
-    tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
-    return path
+        raise WorkerError(f"{exc}\nThe equivalent command: filmai {shlex.join(args)}") from None
+    return bundle

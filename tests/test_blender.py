@@ -261,6 +261,18 @@ def test_settings_and_jobs_are_stored_in_the_blend_and_rebuild_the_farm_command(
     np.testing.assert_array_equal(a, b)
 
 
+def test_farm_job_bundle_repeats_the_last_run(session):
+    from filmai_plugins.cli import build_parser
+
+    r = step(session, "farm")
+    if "farm" not in build_parser()._subparsers._group_actions[0].choices:
+        assert "filmai farm template util.convert" in r["error_text"]
+        return
+    assert r["result"] == ["FINISHED"], r["error_text"]
+    values = open(os.path.join(r["bundle"], "parameter_values.yaml")).read()
+    assert "value: display" in values and session["_fixtures"]["edit"] in values
+
+
 def test_bad_input_is_one_clear_error_and_leaves_nothing(session):
     r = step(session, "bad_input")
     assert "nothing is chosen for input 'input'" in r["no_source"]
@@ -609,6 +621,14 @@ def _session(fixtures: dict) -> None:  # noqa: C901 - one scripted Blender sessi
         scene = bpy.data.scenes["Scene"]
         return {"blend": blend, "reopened": {"p_data_window": scene.filmai.util_convert.p_data_window,
                                              "jobs": len(json.loads(scene.filmai.jobs_json))}}
+
+    @record("farm")
+    def _():
+        scene = bpy.data.scenes["Scene"]
+        bundle = os.path.join(work, "farm_bundle")
+        with bpy.context.temp_override(scene=scene):
+            result, err = run_op(bpy.ops.filmai.write_farm_job, node="util.convert", directory=bundle)
+        return {"result": list(result), "error_text": err, "bundle": bundle}
 
     @record("bad_input")
     def _():

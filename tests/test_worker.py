@@ -378,20 +378,21 @@ def test_timeline_cuts_and_exports(tmp_path):
         worker.timeline_cuts(cfg, str(tmp_path / "cuts.csv"))
 
 
-def test_farm_template_from_a_host_job(tmp_path, sequence):
-    spec = worker.JobSpec(node="util.convert", inputs={"input": sequence},
+def test_farm_job_bundle_from_a_host_job(tmp_path, sequence):
+    spec = worker.JobSpec(node="util.convert", inputs={"input": sequence}, device="cpu",
                           outputs={"output": str(tmp_path / "o" / "c.####.exr")}, frames="1001-1004")
-    path = str(tmp_path / "job.yaml")
+    bundle = str(tmp_path / "bundle")
     from filmai_plugins.cli import build_parser
 
     has_farm = "farm" in build_parser()._subparsers._group_actions[0].choices
     if has_farm:
-        worker.farm_template(worker.WorkerConfig(), spec, path, chunk=2)
-        text = open(path).read()
-        assert "specificationVersion" in text and "util.convert" in text
+        worker.farm_template(worker.WorkerConfig(), spec, bundle, chunk=2)
+        assert "specificationVersion" in open(os.path.join(bundle, "template.yaml")).read()
+        values = open(os.path.join(bundle, "parameter_values.yaml")).read()
+        assert sequence in values and "value: 1001-1004" in values
         with pytest.raises(worker.WorkerError, match="never overwritten"):
-            worker.farm_template(worker.WorkerConfig(), spec, path, chunk=2)
-    else:  # the farm command is not in this checkout yet: the host says what to run instead
+            worker.farm_template(worker.WorkerConfig(), spec, bundle, chunk=2)
+    else:  # the farm command is not in this checkout: the host says what to run instead
         with pytest.raises(worker.WorkerError, match=r"filmai farm template util\.convert --input"):
-            worker.farm_template(worker.WorkerConfig(), spec, path, chunk=2)
-        assert not os.path.exists(path)
+            worker.farm_template(worker.WorkerConfig(), spec, bundle, chunk=2)
+        assert not os.path.exists(bundle)

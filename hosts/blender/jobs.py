@@ -53,6 +53,8 @@ class HostJob:
             staging = os.path.join(folder, "_sources")
             inputs = {}
             for port in ports:
+                if kind == "run" and nodes.training_only(node, port):
+                    continue
                 src = getattr(pg, f"in_{port['name']}")
                 if data.is_empty(src, port):
                     if port.get("optional"):
@@ -75,9 +77,17 @@ class HostJob:
             if kind == "run":
                 single = main_source is not None and not main_source.is_sequence and not main_source.is_movie
                 fields["outputs"] = worker.output_paths(node, folder, stem, single_frame=single)
-                fields["frames"] = data.job_frames(scene, pg.frame_mode, pg.frames, main_source) if main_source else (
-                    pg.frames.strip() if pg.frame_mode == "CUSTOM" else "")
+                if main_source is not None:
+                    fields["frames"] = data.job_frames(scene, pg.frame_mode, pg.frames, main_source)
+                else:  # nothing to read frames from (a generator): the scene range unless given
+                    fields["frames"] = (pg.frames.strip() if pg.frame_mode == "CUSTOM"
+                                        else f"{scene.frame_start}-{scene.frame_end}")
                 fields["skip_existing"] = bool(pg.skip_existing)
+            elif "target" in inputs:  # the node declares its target as an input port (cnn.copycat)
+                fields["target"] = inputs.pop("target")
+                fields["frames"] = pg.pair_frames.strip()
+                fields["out"] = data.abspath(pg.checkpoint) if pg.checkpoint else os.path.join(
+                    folder, f"{stem}_{worker.node_slug(node['id'])}.ckpt")
             else:
                 if not data.is_empty(pg.target, {"type": "Frames"}):
                     target = data.resolve(scene, pg.target, {"name": "target", "type": "Frames"}, staging, True)
@@ -149,18 +159,20 @@ class HostJob:
                     frames = [0] if entry.get("files") else []
                 label = f"{main.label if main else 'result'} {self.node['label']}"
                 made.append(data.bring_back(scene, pg.bring_back, pattern, frames, main, label))
-            elif port["type"] == "Timeline" and entry.get("files"):
-                timelines[self.node_id] = {"path": entry["files"][0], "origin": main.origin if main else None,
-                                           "strip": main.strip if main else ""}
-                made.append(f"timeline {os.path.basename(entry['files'][0])}")
             elif entry.get("files"):
                 made.append(f"{port['name']}: {os.path.basename(entry['files'][0])}")
+        found = worker.timeline_files(self.node, self.job.outputs())
+        if "otio" in found:
+            timelines[self.node_id] = {"path": found["otio"], "table": found.get("table", ""),
+                                       "origin": main.origin if main else None, "strip": main.strip if main else ""}
         scene.filmai.timelines_json = json.dumps(timelines)
         return made
 
     def _store(self, scene, status: str) -> None:
         """The job as JSON in the scene (saved in the .blend): a farm rebuilds it without this session."""
         jobs = json.loads(scene.filmai.jobs_json or "{}")
+        if not self.spec.frames and self.job.manifest and self.job.manifest.get("frames"):
+            self.spec.frames = self.job.manifest["frames"]  # explicit from now on: a farm job needs the range
         jobs[self.key] = {"node": self.node_id, "kind": self.kind, "status": status, "spec": self.spec.to_json(),
                           "command": self.spec.command_line(self.config),
                           "time": time.strftime("%Y-%m-%dT%H:%M:%S"), "folder": self.folder}

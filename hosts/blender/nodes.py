@@ -166,6 +166,15 @@ BRING_BACK = [("IMAGE", "Image", "Load the result as an image sequence datablock
               ("NONE", "Files only", "Leave the result on disk")]
 
 
+def has_target_port(node: dict) -> bool:
+    """Trainable nodes may declare their training target as an input port (cnn.copycat does)."""
+    return any(p["name"] == "target" and p["type"] == "Frames" for p in node["inputs"])
+
+
+def training_only(node: dict, port: dict) -> bool:
+    return bool(node.get("trainable")) and port["name"] == "target" and port["type"] == "Frames"
+
+
 def node_property_group(node: dict, io_options: list[dict]):
     """The property group holding one node's settings in the scene (saved in the .blend)."""
     ann = {}
@@ -188,8 +197,9 @@ def node_property_group(node: dict, io_options: list[dict]):
         for p in io_options:
             ann[f"io_{p['name']}"] = param_property(p)
     if node.get("trainable"):
-        ann["target"] = PointerProperty(type=FILMAI_PG_source, name="target",
-                                        description="What the input should become (paired training)")
+        if not has_target_port(node):
+            ann["target"] = PointerProperty(type=FILMAI_PG_source, name="target",
+                                            description="What the input should become (paired training)")
         ann["pair_frames"] = StringProperty(name="Training frames",
                                             description="Frames of the source to learn from, e.g. 1001,1040,1075")
         ann["checkpoint"] = StringProperty(name="Checkpoint", subtype="FILE_PATH",

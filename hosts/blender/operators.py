@@ -215,12 +215,13 @@ def _split_after_job(host_job: jobs.HostJob, scene) -> str:
     info = json.loads(scene.filmai.timelines_json or "{}").get(host_job.node_id)
     if not info:
         return "the node wrote no timeline"
-    result = apply_timeline(scene, info["strip"], info["path"], info["origin"], host_job.config)
+    result = apply_timeline(scene, info["strip"], info["path"], info["origin"], host_job.config, info.get("table", ""))
     return f"{len(result['splits'])} splits, markers {', '.join(result['markers']) or 'none'}"
 
 
-def apply_timeline(scene, strip_name: str, path: str, origin: int | None, config: worker.WorkerConfig) -> dict:
-    summary = worker.timeline_cuts(config, path)
+def apply_timeline(scene, strip_name: str, path: str, origin: int | None, config: worker.WorkerConfig,
+                   table: str = "") -> dict:
+    summary = worker.timeline_cuts(config, path, table)
     if origin is None:
         origin = int(data.find_strip(scene, strip_name).frame_start)
     return data.apply_cuts(scene, strip_name, summary, origin)
@@ -296,13 +297,13 @@ class FILMAI_OT_export_timeline(bpy.types.Operator):
 
 
 class FILMAI_OT_write_farm_job(bpy.types.Operator):
-    """Write an Open Job Description template of the node's last run (filmai farm template), for Deadline
-    Cloud or `openjd run`"""
+    """Write a farm job bundle (Open Job Description template and parameter values, by filmai farm template)
+    repeating the node's last run, for Deadline Cloud or `openjd run`"""
 
     bl_idname = "filmai.write_farm_job"
     bl_label = "Write farm job"
     node: StringProperty(options={"HIDDEN"})
-    filepath: StringProperty(subtype="FILE_PATH")
+    directory: StringProperty(subtype="DIR_PATH")
     chunk: bpy.props.IntProperty(name="Frames per task", default=10, min=1)
 
     def invoke(self, context, event):
@@ -316,7 +317,7 @@ class FILMAI_OT_write_farm_job(bpy.types.Operator):
             return {"CANCELLED"}
         spec = worker.JobSpec.from_json(stored["spec"])
         try:
-            path = worker.farm_template(prefs.worker_config(context), spec, data.abspath(self.filepath), self.chunk)
+            path = worker.farm_template(prefs.worker_config(context), spec, data.abspath(self.directory), self.chunk)
         except worker.WorkerError as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}

@@ -44,6 +44,8 @@ def draw_node(panel, context, node: dict, space: str) -> None:
     pg = nodes.node_settings(scene, node["id"])
     slug = worker.node_slug(node["id"])
     for port in node["inputs"]:
+        if nodes.training_only(node, port):
+            continue  # drawn in the Training section
         _draw_source(layout, context, getattr(pg, f"in_{port['name']}"), port,
                      f"{port['name']}{' (optional)' if port.get('optional') else ''}: {port.get('help', '')}")
     row = layout.row(align=True)
@@ -74,7 +76,8 @@ def draw_node(panel, context, node: dict, space: str) -> None:
         header, body = layout.panel(f"filmai_train_{slug}_{space}", default_closed=True)
         header.label(text="Training")
         if body is not None:
-            _draw_source(body, context, pg.target, {"type": "Frames", "name": "target"},
+            target = pg.in_target if nodes.has_target_port(node) else pg.target
+            _draw_source(body, context, target, {"type": "Frames", "name": "target"},
                          "target: what the input should become")
             row = body.row(align=True)
             row.prop(pg, "pair_frames")

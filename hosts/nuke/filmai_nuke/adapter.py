@@ -152,7 +152,7 @@ def _build_internals(group, node: Dict[str, Any]) -> None:
     group.begin()
     try:
         pipes = [nuke.nodes.Input(name=p["name"]) for p in worker.frame_ports(node["inputs"])]
-        if node.get("trainable"):
+        if node.get("trainable") and not _has_target_port(node):
             nuke.nodes.Input(name="target")
         last = pipes[0] if pipes else None
         if any(p["type"] == "Frames" for p in node["outputs"]):
@@ -272,7 +272,7 @@ def _add_knobs(group, node: Dict[str, Any]) -> None:
     knob = nuke.Int_Knob("chunk", "frames per task")
     knob.setValue(10)
     add(knob)
-    add(nuke.File_Knob("farm_job", "job template"))
+    add(nuke.File_Knob("farm_job", "job bundle folder"))
     add(_button("write_farm_job", "Write farm job", "write_farm_job"))
     add(nuke.Text_Knob("farm_help", "", "Render in Nuke on the farm: nuke -t &lt;plug-in&gt;/filmai_nuke/terminal.py "
                                         "SCRIPT.nk NODE --frames 1001-1100"))
@@ -392,10 +392,17 @@ def render_input(group, index: int, pattern: str, frames: List[int]) -> str:
     return pattern
 
 
+def _has_target_port(node: Dict[str, Any]) -> bool:
+    """Trainable nodes may declare their training target as an input port (cnn.copycat does)."""
+    return any(p["name"] == "target" and p["type"] == "Frames" for p in node["inputs"])
+
+
 def _stage_inputs(group, node: Dict[str, Any], folder: str, frames: List[int], with_target: bool) -> Dict[str, str]:
     inputs: Dict[str, str] = {}
     pipes = worker.frame_ports(node["inputs"])
     for index, port in enumerate(pipes):
+        if port["name"] == "target" and node.get("trainable") and not with_target:
+            continue  # a training input: not rendered for Process
         if group.input(index) is None:
             if port.get("optional"):
                 continue
@@ -409,7 +416,7 @@ def _stage_inputs(group, node: Dict[str, Any], folder: str, frames: List[int], w
                 inputs[port["name"]] = path
             elif not port.get("optional"):
                 raise worker.WorkerError(f"{group.name()}: set the {port['name']} file")
-    if with_target:
+    if with_target and not _has_target_port(node):
         index = len(pipes)
         if group.input(index) is not None:
             inputs["target"] = render_input(group, index, os.path.join(folder, "_input", "target.####.exr"), frames)
@@ -541,14 +548,13 @@ def _finish(name: str, job: worker.Job) -> None:
     node = node_schema(group)
     for port in node["outputs"]:
         entry = job.outputs().get(port["name"])
-        if not entry:
-            continue
-        if port["type"] == "Frames":
+        if entry and port["type"] == "Frames":
             _show_frames(group, entry)
-        elif port["type"] == "Timeline" and entry.get("files") and job.state == "done":
-            path = entry["files"][0]
-            group["timeline"].setValue(path)
-            group["summary"].setValue(worker.tool(cfg, ["timeline", "cuts", path]).strip().replace("\n", "<br>"))
+    found = worker.timeline_files(node, job.outputs())
+    if "otio" in found and job.state == "done":
+        group["timeline"].setValue(found["otio"])
+        args = ["timeline", "cuts", found["otio"]] + (["--table", found["table"]] if "table" in found else [])
+        group["summary"].setValue(worker.tool(cfg, args).strip().replace("\n", "<br>"))
 
 
 def _show_frames(group, entry: Dict[str, Any]) -> None:
@@ -597,15 +603,16 @@ def write_timeline(group=None, extension: str = ".edl") -> str:
 
 
 def write_farm_job(group=None) -> str:
-    """An Open Job Description template of the last Process (``filmai farm template``): its inputs are the
-    EXRs Process rendered, so the farm needs only the headless host."""
+    """A job bundle (OpenJD template + parameter values, ``filmai farm template --bundle``) repeating the last
+    Process: its inputs are the EXRs Process rendered, so the farm needs only the headless host. For
+    rendering in Nuke on the farm instead, see terminal.py."""
     group = group or nuke.thisNode()
     last = json.loads(group[JOB_KNOB].value() or "{}").get("run")
     if not last:
         raise RuntimeError(f"FilmAI {group.name()}: process the node once first; the farm job repeats that run")
     spec = worker.JobSpec.from_json(last["spec"])
     path = group["farm_job"].evaluate() or os.path.join(os.path.dirname(spec.outputs[next(iter(spec.outputs))]),
-                                                        "job.template.yaml")
+                                                        "farm_job")
     worker.farm_template(config(), spec, path, int(group["chunk"].value()))
     _set_status(group, f"wrote {path}")
     return path

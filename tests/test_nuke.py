@@ -1,0 +1,326 @@
+"""The Nuke plug-in folder (hosts/nuke), run against tests/nuke_standin/nuke.py — a STAND-IN for Nuke's
+``nuke`` module implementing exactly the API the adapter uses (Nuke itself cannot be installed here).
+
+Startup is Nuke's: the folder goes on sys.path, init.py runs (every session), menu.py runs in GUI
+sessions. Pixels and jobs are real: Reads read EXR fixtures, Process renders them through a temporary
+Write to EXR, the worker (a separate Python process, as in a real Nuke, or in process) runs the node,
+and the internal Read shows the results. The adapter has no stand-in branches.
+"""
+from __future__ import annotations
+
+import glob
+import json
+import os
+import sys
+
+import numpy as np
+import pytest
+
+TESTS = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(TESTS)
+PLUGIN = os.path.join(REPO, "hosts", "nuke")
+PACKS = "test_worker,registry_packs.cancel_pack"
+sys.path.insert(0, os.path.join(TESTS, "nuke_standin"))
+import nuke  # noqa: E402  (the stand-in)
+
+from helpers import plate, write_exr, write_sequence  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory):
+    return str(tmp_path_factory.mktemp("nuke_cache"))
+
+
+@pytest.fixture
+def session(tmp_path, monkeypatch, cache_dir):
+    """A GUI Nuke session whose nodes run in a worker process (Nuke's Python has no filmai-plugins)."""
+
+    def start(gui=True, worker_process=True):
+        monkeypatch.setenv("FILMAI_NUKE_CACHE", cache_dir)
+        monkeypatch.setenv("FILMAI_PLUGIN_MODULES", PACKS)  # for in-process runs
+        if worker_process:
+            monkeypatch.setenv("FILMAI_PYTHON", sys.executable)
+            monkeypatch.setenv("FILMAI_WORKER_ENV", f"FILMAI_PLUGIN_MODULES={PACKS}; PYTHONPATH={TESTS}")
+        else:
+            monkeypatch.delenv("FILMAI_PYTHON", raising=False)
+            monkeypatch.delenv("FILMAI_WORKER_ENV", raising=False)
+        nuke._startup([PLUGIN], gui=gui)
+        root = nuke.root()
+        root["first_frame"].setValue(1)
+        root["last_frame"].setValue(8)
+        import filmai_nuke
+
+        return filmai_nuke
+
+    yield start
+    nuke._reset()
+
+
+def read_node(pattern, first, last):
+    return nuke.nodes.Read(file=pattern, first=first, last=last, origfirst=first, origlast=last)
+
+
+def new_group(filmai_nuke, node_id, upstream=None, out_dir=None):
+    for n in nuke.allNodes():
+        n["selected"].setValue(False)
+    if upstream is not None:
+        upstream["selected"].setValue(True)
+    group = filmai_nuke.create(node_id)
+    if out_dir:
+        group["output_dir"].setValue(str(out_dir))
+    return group
+
+
+def pixels(path):
+    import OpenImageIO as oiio
+
+    buf = oiio.ImageBuf(path)
+    return np.asarray(buf.get_pixels(oiio.FLOAT))
+
+
+def wait_gui(group, kind="run"):
+    """Let the GUI main loop run the adapter's executeInMainThread calls until the job has finished."""
+    def finished():
+        jobs = json.loads(group["filmai_job"].value() or "{}")
+        return jobs.get(kind, {}).get("status") in ("done", "failed", "cancelled")
+
+    nuke._run_main_thread(finished, timeout=120)
+
+
+# ----- startup, menus, generated groups -------------------------------------------------------------
+
+
+def test_menu_has_every_registered_node(session):
+    from filmai_plugins import list_nodes
+
+    session(gui=True, worker_process=False)
+    menu = nuke.menu("Nodes").findItem("FilmAI")
+    assert menu is not None
+    entries = {}
+    for family in menu.items():
+        for item in getattr(family, "items", lambda: [])():
+            entries[item.script()] = f"{family.name()}/{item.name()}"
+    expected = {f"import filmai_nuke; filmai_nuke.create({node_id!r})" for node_id in list_nodes()}
+    assert set(entries) == expected
+    assert entries["import filmai_nuke; filmai_nuke.create('cnn.torchscript')"] == "CNN/TorchScript - ONNX model"
+    assert menu.findItem("Reload nodes") is not None
+    nuke._startup([PLUGIN], gui=False)  # terminal and render sessions build no menu
+    assert nuke.menu("Nodes").findItem("FilmAI") is None
+
+
+def test_every_node_becomes_a_group_with_knobs_from_its_schema(session):
+    filmai_nuke = session(gui=True, worker_process=False)
+    schema = filmai_nuke.schema()
+    for node in schema["nodes"]:
+        group = new_group(filmai_nuke, node["id"])
+        frame_inputs = [p for p in node["inputs"] if p["type"] == "Frames"]
+        group.begin()
+        inputs = [n.name() for n in nuke.allNodes("Input")]
+        has_read = nuke.toNode("result") is not None
+        group.end()
+        extra_target = node["trainable"] and "target" not in [p["name"] for p in frame_inputs]
+        assert inputs == [p["name"] for p in frame_inputs] + (["target"] if extra_target else [])
+        assert has_read == any(p["type"] == "Frames" for p in node["outputs"])
+        assert group["filmai_node"].value() == node["id"] and group["filmai_node"].getFlag(nuke.INVISIBLE)
+        for p in node["params"]:
+            knob = group[filmai_nuke.adapter.knob_name(p)]
+            if p["type"] == "enum":
+                assert knob.values() == p["choices"] and knob.value() == p["default"]
+            elif p["type"] == "color":
+                assert [knob.value(i) for i in range(p["size"])] == list(p["default"])
+            elif p["type"] in ("int", "float"):
+                assert knob.value() == p["default"]
+                assert knob.getFlag(nuke.NO_ANIMATION) != p["animatable"]
+            elif p["type"] == "bool":
+                assert knob.value() is p["default"]
+        if frame_inputs:
+            for p in schema["io_options"]:
+                assert group.knob(f"io_{p['name']}") is not None
+    gain = nuke.toNode("hoststest_gain_1")
+    assert gain["strength"].range() == (0, 2)  # the soft range is the slider
+    gain["strength"].setValue(9.0)  # Nuke's sliders do not stop typed values: knobChanged enforces the hard max
+    assert gain["strength"].value() == 4.0 and "above the maximum 4" in gain["status"].value()
+    assert gain.knob("steps") is not None and gain.knob("pair_frames") is not None  # the Training tab
+
+
+# ----- processing -----------------------------------------------------------------------------------
+
+
+def test_process_renders_through_a_temp_write_and_shows_the_result(session, tmp_path):
+    filmai_nuke = session(gui=True, worker_process=True)
+    src = write_sequence(str(tmp_path / "plates"), "plate", range(1, 9), width=32, height=16)
+    read = read_node(src, 1, 8)
+    group = new_group(filmai_nuke, "util.convert", read, tmp_path / "out")
+    assert group.input(0) is read  # created like any node: connected to the selection
+    group["io_compression"].setValue("piz")
+    group["process"].execute()  # the Process button
+    wait_gui(group)
+    assert "done" in group["status"].value() and "worker process" in group["status"].value()
+    assert not nuke.allNodes("Write")  # the temporary Write is gone
+    task = nuke.ProgressTask._instances[-1]
+    assert task.progress == 100 and any("wrote frame 8" in m for m in task.messages)
+    job = json.loads(group["filmai_job"].value())["run"]
+    assert job["status"] == "done" and f"{sys.executable} -m filmai_plugins run util.convert" in job["command"]
+    staged = job["spec"]["inputs"]["input"]
+    assert staged.endswith("_input/input.####.exr") and len(glob.glob(staged.replace("####", "*"))) == 8
+    group.begin()
+    assert nuke.toNode("show_result")["which"].value() == 1
+    assert nuke.toNode("result")["file"].value() == job["spec"]["outputs"]["output"]
+    group.end()
+    for f in (1, 8):  # what the group outputs now is the node's result: here the plate, re-encoded
+        out, names = nuke._render(group, f)
+        assert names == ["R", "G", "B", "A"]
+        np.testing.assert_allclose(out, pixels(src.replace("####", f"{f:04d}")), rtol=1e-3)
+
+
+def test_colour_and_float_knobs_reach_the_node(session, tmp_path):
+    filmai_nuke = session(gui=False, worker_process=False)  # terminal session, in process
+    src = write_sequence(str(tmp_path / "plates"), "plate", range(1, 5), width=32, height=16, pixel_type="float")
+    group = new_group(filmai_nuke, "hoststest.gain", read_node(src, 1, 4), tmp_path / "out")
+    for i, c in enumerate((0.5, 1.0, 2.0)):
+        group["tint"].setValue(c, i)
+    job = filmai_nuke.process(group, frames="2-3")
+    assert job.state == "done", job.summary()
+    out, _ = nuke._render(group, 3)
+    np.testing.assert_allclose(out, pixels(src.replace("####", "0003"))[:, :, :3] * [0.5, 1.0, 2.0], rtol=2e-3)  # written as half
+    assert job.spec.params["tint"] == "0.5,1.0,2.0" and job.spec.frames == "2-3"
+
+
+def test_cancel_from_the_progress_task(session, tmp_path):
+    filmai_nuke = session(gui=True, worker_process=True)
+    src = write_sequence(str(tmp_path / "plates"), "plate", range(1, 13), width=32, height=16)
+    group = new_group(filmai_nuke, "test.slow", read_node(src, 1, 12), tmp_path / "out")
+    group["seconds"].setValue(0.3)
+    nuke.ProgressTask._cancel_at = 1  # the artist presses Cancel once the first frame is in
+    group["process"].execute()
+    wait_gui(group)
+    job = json.loads(group["filmai_job"].value())["run"]
+    assert job["status"] == "cancelled" and "no partial files" in group["status"].value()
+    written = sorted(glob.glob(job["spec"]["outputs"]["output"].replace("####", "*")))
+    assert 1 <= len(written) < 12
+    folder = os.path.dirname(job["spec"]["outputs"]["output"])
+    assert not [p for p in os.listdir(folder) if p.startswith(".")]  # no temp files left
+    for path in written:
+        pixels(path)  # every file is a complete frame
+    group.begin()
+    read = nuke.toNode("result")
+    assert read["on_error"].value() == "black" and read["last"].value() == len(written)
+    group.end()
+
+
+def test_training_picks_pairs_from_two_inputs(session, tmp_path):
+    filmai_nuke = session(gui=False, worker_process=True)
+    src = write_sequence(str(tmp_path / "src"), "src", range(1, 7), width=32, height=16, pixel_type="float")
+    dst = str(tmp_path / "dst" / "dst.####.exr")
+    for f in range(1, 7):
+        write_exr(dst.replace("####", f"{f:04d}"), plate(f, 32, 16) * np.array([2.0, 0.5, 1.0, 1.0], np.float32),
+                  pixel_type="float")
+    group = new_group(filmai_nuke, "hoststest.gain", read_node(src, 1, 6), tmp_path / "out")
+    group.setInput(1, read_node(dst, 1, 6))  # the target pipe
+    for f in (4, 2):
+        nuke.frame(f)
+        filmai_nuke.add_training_frame(group)
+    assert group["pair_frames"].value() == "2,4"
+    group["steps"].setValue(2)
+    job = filmai_nuke.train(group)
+    assert job.state == "done", job.summary()
+    assert job.spec.target.endswith("_input/target.####.exr") and job.spec.frames == "2,4"
+    assert group["model"].value() == job.spec.out and os.path.isfile(job.spec.out)
+    staged = sorted(os.path.basename(p) for p in glob.glob(os.path.join(os.path.dirname(job.spec.target), "*.exr")))
+    assert staged == ["input.0002.exr", "input.0004.exr", "target.0002.exr", "target.0004.exr"]  # only the pairs
+    job = filmai_nuke.process(group, frames="5")
+    assert job.state == "done" and job.spec.model == group["model"].value()
+    out, _ = nuke._render(group, 5)
+    np.testing.assert_allclose(out, pixels(src.replace("####", "0005"))[:, :, :3] * [2.0, 0.5, 1.0], rtol=2e-3)
+
+
+def test_timeline_node_writes_otio_summary_and_edl(session, tmp_path):
+    filmai_nuke = session(gui=False, worker_process=False)
+    edit = str(tmp_path / "edit" / "edit.####.exr")
+    for f in range(1, 13):
+        write_exr(edit.replace("####", f"{f:04d}"), plate(f, 32, 16) * 0.1 + (0.2 if f <= 6 else 1.5))
+    group = new_group(filmai_nuke, "hoststest.cuts", read_node(edit, 1, 12), tmp_path / "out")
+    job = filmai_nuke.process(group)
+    assert job.state == "done", job.summary()
+    timeline = group["timeline"].value()
+    assert timeline.endswith(".otio") and os.path.isfile(timeline)
+    summary = group["summary"].value()
+    assert "2 shots, 1 cuts, 12 frames" in summary and "1-6" in summary and "7-12" in summary
+    edl = filmai_nuke.write_timeline(group)
+    assert open(edl).read().startswith("TITLE:")
+    with pytest.raises(Exception, match="exists"):
+        filmai_nuke.write_timeline(group)  # never overwritten
+    group.begin()
+    assert nuke.toNode("result") is None and nuke.allNodes("Output")[0].input(0).Class() == "Input"
+    group.end()
+
+
+def test_bad_input_is_one_clear_error(session, tmp_path):
+    filmai_nuke = session(gui=False, worker_process=True)
+    group = new_group(filmai_nuke, "util.convert", None, tmp_path / "out")
+    with pytest.raises(filmai_nuke.JobFailed, match="connect the input input") as err:
+        filmai_nuke.process(group)
+    assert err.value.exit_code == 2 and group["status"].value().startswith("error:")
+    src = write_sequence(str(tmp_path / "plates"), "plate", range(1, 5), width=32, height=16)
+    group.setInput(0, read_node(src, 1, 4))
+    group["frames"].setValue("1-3x")
+    with pytest.raises(filmai_nuke.JobFailed, match="bad frame spec"):
+        filmai_nuke.process(group)
+    os.remove(src.replace("####", "0003"))  # a missing plate frame: Nuke's own Read error, before any job
+    group["frames"].setValue("")
+    with pytest.raises(filmai_nuke.JobFailed, match="plate.0003.exr"):
+        filmai_nuke.process(group)
+    assert not [p for p in glob.glob(str(tmp_path / "out" / "**" / "*_util_convert*"), recursive=True)]
+
+
+# ----- terminal mode and farm -----------------------------------------------------------------------
+
+
+def test_terminal_mode_processes_a_saved_script(session, tmp_path):
+    filmai_nuke = session(gui=False, worker_process=True)
+    src = write_sequence(str(tmp_path / "plates"), "plate", range(1, 7), width=32, height=16)
+    group = new_group(filmai_nuke, "util.convert", read_node(src, 1, 6), tmp_path / "out")
+    group["data_window"].setValue("display")
+    script = str(tmp_path / "shot.nk")
+    nuke.scriptSaveAs(script)
+
+    filmai_nuke = session(gui=False, worker_process=True)  # a fresh `nuke -t` session
+    from filmai_nuke import terminal
+
+    assert terminal.main([script, "util_convert_1", "--frames", "2-5"]) == 0
+    nuke.scriptOpen(script)  # the script was saved with the Read pointing at the results
+    group = nuke.toNode("util_convert_1")
+    job = json.loads(group["filmai_job"].value())["run"]
+    assert job["status"] == "done" and job["spec"]["frames"] == "2-5"
+    assert job["spec"]["params"]["data_window"] == "display"
+    assert len(glob.glob(job["spec"]["outputs"]["output"].replace("####", "*"))) == 4
+    assert terminal.main([script, "no_such_node"]) == 2
+    assert terminal.main([script, "util_convert_1", "--frames", "7-9"]) == 2  # beyond the plate: Read error
+
+
+def test_farm_job_template_repeats_the_last_process(session, tmp_path):
+    from filmai_plugins.cli import build_parser
+
+    filmai_nuke = session(gui=False, worker_process=False)
+    src = write_sequence(str(tmp_path / "plates"), "plate", range(1, 5), width=32, height=16)
+    group = new_group(filmai_nuke, "util.convert", read_node(src, 1, 4), tmp_path / "out")
+    with pytest.raises(RuntimeError, match="process the node once first"):
+        filmai_nuke.write_farm_job(group)
+    filmai_nuke.process(group)
+    group["chunk"].setValue(2)
+    if "farm" in build_parser()._subparsers._group_actions[0].choices:
+        bundle = filmai_nuke.write_farm_job(group)
+        assert "specificationVersion" in open(os.path.join(bundle, "template.yaml")).read()
+        values = open(os.path.join(bundle, "parameter_values.yaml")).read()
+        assert "_input/input.####.exr" in values and "value: 1-4" in values  # the inputs Process rendered
+        with pytest.raises(filmai_nuke.worker.WorkerError, match="never overwritten"):
+            filmai_nuke.write_farm_job(group)
+    else:
+        with pytest.raises(filmai_nuke.worker.WorkerError, match="filmai farm template util.convert"):
+            filmai_nuke.write_farm_job(group)
+
+
+def test_adapter_does_not_know_it_runs_on_the_stand_in():
+    for path in glob.glob(os.path.join(PLUGIN, "**", "*.py"), recursive=True):
+        text = open(path).read()
+        assert "STANDIN" not in text and "standin" not in text.lower() and "nuke._" not in text, path
