@@ -205,7 +205,8 @@ def test_broken_studio_plugins_are_reported_and_studio_validators_run(tmp_path, 
     (studio / "validate_duplicate.py").write_text(
         "import pyblish.api\nclass FilmAIValidateFrameRange(pyblish.api.InstancePlugin):\n"
         "    order = pyblish.api.ValidatorOrder\n    def process(self, instance):\n        pass\n")
-    (studio / "validate_shot_length.py").write_text(
+    (studio / "validate_shot_length.py").write_text(  # the future import + dataclass breaks pyblish.discover
+        "from __future__ import annotations\n"
         "from dataclasses import dataclass\n"
         "import pyblish.api\n"
         "@dataclass\nclass Limit:\n    frames: int = 4\n"
