@@ -518,6 +518,7 @@ def _session(fixtures: dict) -> None:  # noqa: C901 - one scripted Blender sessi
         host_job.job.wait(on_event=lambda e: steps.append(e.get("step")) if e["event"] == "step" else None)
         level, message = host_job.finish()
         train_result = {"FINISHED"} if host_job.job.state == "done" else {"CANCELLED"}
+        set_worker("in_process")  # the run with the new model: in process, to keep the test quick
         pg.bring_back = "NONE"
         run_op(bpy.ops.filmai.run_hoststest_gain)
         job = last_report("hoststest.gain")
@@ -558,6 +559,7 @@ def _session(fixtures: dict) -> None:  # noqa: C901 - one scripted Blender sessi
 
     @record("vse_apply_timeline")
     def _():
+        set_worker("in_process")
         scene = bpy.context.scene
         se = scene.sequence_editor
         s = image_strip(se, "edit", fixtures["edit"], list(range(1, 25)), 7, 51)

@@ -516,12 +516,14 @@ def _watch(name: str, job: worker.Job, label: str) -> None:
     """GUI: follow the worker off the main thread; the ProgressTask's cancel button stops it."""
     task = nuke.ProgressTask(f"FilmAI {label}")
     try:
-        while not job.done:
+        while True:
             job.poll()
             if task.isCancelled():
                 job.cancel()
             task.setProgress(int(job.progress * 100))
             task.setMessage(job.status or job.state)
+            if job.done:
+                break
             time.sleep(POLL_SECONDS)
     finally:
         del task
