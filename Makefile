@@ -7,7 +7,7 @@ PIP := $(BIN)/python -m pip
 # bpy 5.0.1 pins numpy<2: every install goes through the constraints file.
 PIP_INSTALL := $(PIP) install -q -c constraints.txt
 
-.PHONY: install demo test bench docs clean
+.PHONY: install demo test bench docs clean blender-extension
 
 install: $(STAMP)
 
@@ -31,6 +31,10 @@ bench: install
 
 docs: install
 	$(BIN)/filmai nodes --markdown --output docs/nodes.md
+
+# The Blender 5.0 extension zip in dist/, built and validated by Blender's own extension tool.
+blender-extension: install
+	$(BIN)/filmai blender build-extension --output-dir dist
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info demo-out
