@@ -157,7 +157,7 @@ def render_set(sources: list, count: int, seed: int, length: int = SEQ_LEN, size
 
 def cached_set(work: str, split_sources: list, count: int, seed: int, tag: str, log=print) -> dict[str, np.ndarray]:
     key = hashlib.sha256(json.dumps({"n": count, "seed": seed, "len": SEQ_LEN, "size": RENDER_SIZE, "tag": tag,
-                                     "sources": [s.name for s in split_sources], "v": 3}).encode()).hexdigest()[:12]
+                                     "sources": [s.name for s in split_sources], "v": 4}).encode()).hexdigest()[:12]
     path = os.path.join(work, f"{tag}-{key}.npz")
     if os.path.isfile(path):
         log(f"cached {tag} set: {path}")

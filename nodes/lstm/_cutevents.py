@@ -77,6 +77,24 @@ def decode(probs: dict[str, np.ndarray], threshold: float = 0.5, mask_threshold:
                 end += 1
         taken[start:end + 1] = True
         out.append(Boundary(kind, int(start), int(end), float(centre[p])))
+    # A long gradual transition can leave the centre head unsure about *which* frame is its middle (a
+    # broad, low bump) while the transition head is sure that frames are in a transition: such a run of
+    # transition frames, long enough and mostly of a gradual kind, is a boundary in its own right.
+    i = 0
+    while i < t:
+        if mask[i] < mask_threshold or taken[i]:
+            i += 1
+            continue
+        j = i
+        while j + 1 < t and mask[j + 1] >= mask_threshold and not taken[j + 1]:
+            j += 1
+        run_kind = kind_p[i:j + 1, trans_idx].mean(0)
+        kind = names[trans_idx[int(np.argmax(run_kind))]]
+        strength = float(mask[i:j + 1].mean()) * float(np.clip(centre[i:j + 1].sum(), 0.0, 1.0))
+        if j - i + 1 >= 3 and kind != "cut" and strength >= threshold:
+            taken[i:j + 1] = True
+            out.append(Boundary(kind, int(i), int(j), strength))
+        i = j + 1
     out.sort(key=lambda b: b.start)
     return _merge_split_gradual(out)
 

@@ -24,8 +24,10 @@ import numpy as np
 from ._cutevents import Boundary
 
 FORMATS = {".otio": "otio", ".edl": "edl", ".csv": "csv"}
-BLACK_MEAN = 0.03  # display-referred luma: a frame is black when its mean and most of its pixels are this dark
-BLACK_P98 = 0.10
+# display-referred luma: a frame is black when its mean is this dark and 95% of its pixels are below
+# BLACK_P95 (a caption or copyright line on black, a few percent of the picture, keeps it black)
+BLACK_MEAN = 0.03
+BLACK_P95 = 0.10
 
 
 @dataclass
@@ -63,18 +65,37 @@ def black_frames(frames: np.ndarray) -> np.ndarray:
     x = frames.astype(np.float32) / 255.0
     luma = 0.2126 * x[..., 0] + 0.7152 * x[..., 1] + 0.0722 * x[..., 2]
     flat = luma.reshape(luma.shape[0], -1)
-    return (flat.mean(1) < BLACK_MEAN) & (np.percentile(flat, 98, axis=1) < BLACK_P98)
+    return (flat.mean(1) < BLACK_MEAN) & (np.percentile(flat, 95, axis=1) < BLACK_P95)
 
 
 def segments(bounds: Sequence[Boundary], n: int, black: np.ndarray, gaps: bool = True) -> list[Segment]:
-    """Cut the analysed range at each boundary's cut point; black stretches become their own segments."""
-    cuts = sorted({b.frame for b in bounds if 0 < b.frame < n})
+    """Cut the analysed range at each boundary's cut point; black stretches become their own segments.
+
+    A segment is black when the frames of it that belong to no transition are (almost all) black — the
+    halves of a fade out and a fade in on either side of a slug are part of the fades, not the slug. A
+    fade out straight into a fade in (no black frame held) is black when its darkest frame is.
+    """
+    live = [b for b in bounds if 0 < b.frame < n]
+    cuts = sorted({b.frame for b in live})
+    by_cut = {b.frame: b for b in live}
+    in_transition = np.zeros(n, dtype=bool)
+    for b in live:
+        if b.gradual:
+            in_transition[b.start:b.end + 1] = True
     edges = [0] + cuts + [n]
     out: list[Segment] = []
     for a, b in zip(edges[:-1], edges[1:]):
         if b <= a:
             continue
-        is_black = bool(gaps and black[a:b].mean() >= 0.9)
+        is_black = False
+        if gaps:
+            pure = ~in_transition[a:b]
+            if pure.any():
+                is_black = bool(black[a:b][pure].mean() >= 0.9)
+            else:
+                left, right = by_cut.get(a), by_cut.get(b)
+                is_black = bool(left is not None and left.kind == "fade_out" and right is not None
+                                and right.kind == "fade_in" and black[a:b].any())
         out.append(Segment(a, b - 1, is_black))
     return out
 

@@ -123,7 +123,7 @@ class EditSynth:
         self.by_kind: dict[str, list[Source]] = {}
         for s in self.sources:
             self.by_kind.setdefault(s.kind, []).append(s)
-        mix = {"still": 0.45, "clip": 0.25, "sequence": 0.05, "procedural": 0.13, "black": 0.12}
+        mix = {"still": 0.42, "clip": 0.24, "sequence": 0.04, "procedural": 0.12, "black": 0.18}
         mix.update(shot_mix or {})
         self.shot_mix = {k: v for k, v in mix.items() if v > 0 and (k in ("procedural", "black") or k in self.by_kind)}
         tmix = {"cut": 0.55, "dissolve": 0.25, "wipe": 0.20}
@@ -158,6 +158,14 @@ class EditSynth:
         if kind == "black":
             level = float(rng.uniform(0.0, 0.025)) if rng.random() < 0.5 else 0.0
             out = torch.full((m, 3, h, w), level)
+            if rng.random() < 0.2:  # a caption or copyright line on the black
+                y0 = int(rng.integers(int(h * 0.7), h - 2))
+                x0 = int(rng.integers(0, w // 2))
+                ink = float(rng.uniform(0.2, 0.8))
+                cols = rng.random(max(1, w // 3)) < 0.6
+                for k, on in enumerate(cols):
+                    if on and x0 + k < w:
+                        out[:, :, y0:y0 + max(1, h // 40), x0 + k] = ink
             return out + torch.randn(m, 3, h, w) * float(rng.uniform(0, 0.006))
         if kind == "procedural":
             out = self._procedural(n)[a:b + 1]
@@ -293,7 +301,7 @@ class EditSynth:
         if n >= 4 and rng.random() < 0.08 * p:  # flash (photographers, lightning, muzzle flash)
             at = int(rng.integers(1, n - 1))
             k = int(rng.integers(1, 4))
-            a = float(rng.uniform(0.3, 0.95))
+            a = float(rng.uniform(0.3, 0.9))
             x[at:at + k] = x[at:at + k] + a * (1 - x[at:at + k])
         if n >= 8 and rng.random() < 0.08 * p:  # something sweeps through the frame
             x = self._occluder(x)
@@ -314,7 +322,7 @@ class EditSynth:
         start = int(rng.integers(0, n - dur + 1))
         colour = torch.tensor(rng.uniform(0, 0.6, 3)).float()[:, None, None]
         yy, xx = torch.meshgrid(torch.linspace(-1, 1, h), torch.linspace(-1, 1, w), indexing="ij")
-        size = float(rng.uniform(0.3, 0.9))
+        size = float(rng.uniform(0.15, 0.5))  # something passing close to the lens, never the whole frame
         a = float(rng.uniform(0, 2 * math.pi))
         for i in range(dur):
             pos = -1.6 + 3.2 * (i + 0.5) / dur
@@ -353,18 +361,20 @@ class EditSynth:
             t_kind = self._choice(self.transition_mix)
             t_len = 0
             if t_kind == "dissolve":
-                t_len = int(round(self._loguniform(3, 40)))
+                t_len = int(round(self._loguniform(3, 48)))
             elif t_kind == "wipe":
                 t_len = int(round(self._loguniform(4, 30)))
             trans.append((t_kind, t_len))
             covered += t_len
-        # transitions next to black slugs: a dissolve is a fade, a wipe becomes a fade too
+        # transitions next to black slugs are fades (a dissolve to or from black) 70% of the time, else cuts
         labelled: list[tuple[str, int]] = []
         for i, (t_kind, t_len) in enumerate(trans):
             a_black, b_black = plans[i][0] == "black", plans[i + 1][0] == "black"
-            if (a_black or b_black) and t_kind == "wipe":
-                t_kind = "dissolve"
-                t_len = max(t_len, 3)
+            if a_black or b_black:
+                if rng.random() < 0.7:
+                    t_kind, t_len = "dissolve", int(round(self._loguniform(3, 60)))
+                else:
+                    t_kind, t_len = "cut", 0
             if t_kind == "dissolve" and b_black:
                 labelled.append(("fade_out", t_len))
             elif t_kind == "dissolve" and a_black:
@@ -472,8 +482,10 @@ def targets(events: list[dict[str, Any]], length: int) -> dict[str, torch.Tensor
         if ev["kind"] == "cut":
             centre[s] = 1.0
         else:
+            # the middle of a long dissolve is uncertain by a few frames: a wider target for longer ones
             c = (s + e) / 2.0
-            centre = torch.maximum(centre, torch.exp(-((t - c) ** 2) / (2 * 0.6 ** 2)))
+            sigma = max(0.6, 0.12 * (e - s + 1))
+            centre = torch.maximum(centre, torch.exp(-((t - c) ** 2) / (2 * sigma ** 2)))
     return {"centre": centre, "mask": mask, "kind": kind}
 
 

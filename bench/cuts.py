@@ -1,0 +1,343 @@
+"""Cut detection: ``lstm.cuts`` against PySceneDetect's ContentDetector and AdaptiveDetector, same frames, one run.
+
+    python bench/cuts.py                  # everything (about 15 minutes on 2 busy CPU cores)
+    python bench/cuts.py --edits 4        # fewer synthetic edits
+    python bench/cuts.py --model other.ckpt
+
+Two test sets, both footage the shipped model never trained on (see bench/train_cuts.py for the split):
+
+1. **Held-out synthetic edits**: random edits (hard cuts, dissolves, fades to/from black, wipes; exact ground
+   truth) rendered at 256x144 from Kodak24 kodim19-24, Set5, the Garden and Rec709 EXR stills and the
+   shots of testvideo.mp4 and counter.mp4, then encoded as H.264 (CRF 16) so every detector decodes the
+   same compressed file.
+2. **The PySceneDetect test clips** (../shared/data/video): testvideo.mp4, counter.mp4, fades.mp4, with
+   reference transitions labelled for this bench by inspecting each frame's luma and frame difference
+   (listed in REAL below). ``goldens/*.json`` in that folder are PySceneDetect's own detector output,
+   not human labels; they are printed beside ours for comparison, never used as truth.
+   goldeneye-vfr-drop3.mp4 is training footage: shown, flagged, not counted.
+
+Scoring: a detection at frame p matches a true transition spanning [s, e] (hard cut: s = e = first frame
+of the new shot) when s-2 <= p <= e+2 (±2 frames); greedy one-to-one matching, closest first. Recall is
+per category (hard cuts / gradual transitions); every unmatched detection is a false positive of both
+categories, since PySceneDetect does not say which kind it found. PySceneDetect runs with its default
+parameters through its own SceneManager (its own downscaling and flash filter) on frames decoded by
+filmai_plugins.frames.movie, numbered by PTS like lstm.cuts; lstm.cuts runs through ``filmai_plugins.run``
+(decode, analysis, OTIO/EDL/CSV writing). Frames per second include decoding for both.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from fractions import Fraction
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+sys.path.insert(0, REPO)
+sys.path.insert(0, HERE)
+
+import train_cuts  # noqa: E402  (footage split and loaders)
+
+DATA = train_cuts.DATA
+TOLERANCE = 2
+EVAL_SIZE = (256, 144)
+EDIT_LENGTH = 300
+
+# Reference transitions of the real clips, frame numbers from PTS (first frame 0). Cut: the first frame of
+# the new shot. Gradual: first and last frame that differs from both neighbours (luma ramp / blend).
+REAL = {
+    "testvideo.mp4": [  # four stills: black leader, cuts, fades through black, one cross dissolve
+        {"kind": "cut", "start": 30, "end": 30}, {"kind": "cut", "start": 180, "end": 180},
+        {"kind": "fade_in", "start": 211, "end": 240}, {"kind": "fade_out", "start": 331, "end": 360},
+        {"kind": "fade_in", "start": 394, "end": 423}, {"kind": "dissolve", "start": 529, "end": 558},
+        {"kind": "fade_out", "start": 664, "end": 693}],
+    "counter.mp4": [{"kind": "cut", "start": 10, "end": 10}, {"kind": "cut", "start": 20, "end": 20}],
+    "fades.mp4": [  # a flat field fading black → white → black, three times
+        {"kind": "fade_in", "start": 3, "end": 41}, {"kind": "fade_out", "start": 43, "end": 81},
+        {"kind": "fade_in", "start": 86, "end": 124}, {"kind": "fade_out", "start": 127, "end": 164},
+        {"kind": "fade_in", "start": 169, "end": 208}, {"kind": "fade_out", "start": 210, "end": 247}],
+}
+TRAINING_CLIPS = {"goldeneye-vfr-drop3.mp4": [{"kind": "cut", "start": 90, "end": 90},
+                                              {"kind": "cut", "start": 210, "end": 210}]}
+
+
+# ----- PySceneDetect on our decoded frames --------------------------------------------------------
+
+
+def _frames_stream(path: str):
+    """A PySceneDetect VideoStream over frames decoded by filmai_plugins.frames.movie (BGR, full size)."""
+    from scenedetect.common import FrameTimecode
+    from scenedetect.video_stream import VideoStream
+
+    from filmai_plugins.frames.movie import iter_movie_frames, probe_movie
+
+    info = probe_movie(path)
+
+    class FramesStream(VideoStream):
+        BACKEND_NAME = "filmai"
+
+        def __init__(self):
+            self._it = None
+            self._number = -1
+            self.reset()
+
+        path = property(lambda self: info.path)
+        name = property(lambda self: os.path.splitext(os.path.basename(info.path))[0])
+        is_seekable = property(lambda self: False)
+        frame_rate = property(lambda self: Fraction(info.rate))
+        frame_size = property(lambda self: (info.width, info.height))
+        aspect_ratio = property(lambda self: 1.0)
+
+        @property
+        def duration(self):
+            return FrameTimecode(info.estimated_frames or 0, self.frame_rate)
+
+        @property
+        def position(self):
+            return FrameTimecode(max(self._number, 0), self.frame_rate)
+
+        @property
+        def position_ms(self):
+            return max(self._number, 0) * 1000.0 / float(info.rate)
+
+        @property
+        def frame_number(self):
+            return self._number + 1
+
+        def read(self, decode: bool = True):
+            mf = next(self._it, None)
+            if mf is None:
+                return False
+            self._number = mf.number
+            if not decode:
+                return True
+            rgb = np.clip(np.round(mf.pixels * 255.0), 0, 255).astype(np.uint8)
+            return np.ascontiguousarray(rgb[:, :, ::-1])
+
+        def reset(self):
+            self._it = iter(iter_movie_frames(info.path, info=info, alpha=False))
+            self._number = -1
+
+        def seek(self, target):
+            raise NotImplementedError("not seekable")
+
+    return FramesStream()
+
+
+def run_pyscenedetect(path: str, detector: str) -> tuple[list[int], float]:
+    from scenedetect import SceneManager
+    from scenedetect.detectors import AdaptiveDetector, ContentDetector
+
+    t0 = time.perf_counter()
+    stream = _frames_stream(path)
+    manager = SceneManager()
+    manager.add_detector(ContentDetector() if detector == "content" else AdaptiveDetector())
+    frames = manager.detect_scenes(stream)
+    cuts = [int(tc.frame_num) for tc in manager.get_cut_list()]
+    return cuts, time.perf_counter() - t0
+
+
+def run_lstm_cuts(path: str, model: str | None, out_dir: str) -> tuple[list[int], float, dict]:
+    import filmai_plugins
+
+    t0 = time.perf_counter()
+    manifest = filmai_plugins.run("lstm.cuts", input=path, output={"timeline": os.path.join(out_dir, "cuts.otio"),
+                                                                     "edl": os.path.join(out_dir, "cuts.edl"),
+                                                                     "csv": os.path.join(out_dir, "cuts.csv")},
+                                  model=model, progress="none")
+    wall = time.perf_counter() - t0
+    res = manifest["results"]
+    return [c["frame"] for c in res["cuts"]], wall, res
+
+
+# ----- held-out synthetic edits ---------------------------------------------------------------------
+
+
+def write_movie(path: str, frames: np.ndarray, rate: int = 24) -> None:
+    import av
+
+    h, w = frames.shape[1:3]
+    tmp = path + ".tmp.mp4"
+    with av.open(tmp, "w") as container:
+        stream = container.add_stream("libx264", rate=rate)
+        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+        stream.options = {"crf": "16", "preset": "fast"}
+        for f in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    os.replace(tmp, path)
+
+
+def synthetic_edits(work: str, count: int, seed: int, log=print) -> list[tuple[str, list, list]]:
+    """(movie path, true transitions, ignore spans) for each held-out edit; cached in ``work``."""
+    import torch
+
+    from nodes.lstm._cutsynth import EditSynth
+
+    os.makedirs(work, exist_ok=True)
+    out = []
+    todo = [i for i in range(count) if not os.path.isfile(os.path.join(work, f"edit{i:02d}.json"))]
+    synth = None
+    if todo:
+        log(f"rendering {len(todo)} held-out edits at {EVAL_SIZE[0]}x{EVAL_SIZE[1]} from the evaluation footage")
+        sources = train_cuts.load_sources("eval", still_side=640, clip_width=384)
+        torch.manual_seed(seed)
+    for i in range(count):
+        movie = os.path.join(work, f"edit{i:02d}.mp4")
+        meta_path = os.path.join(work, f"edit{i:02d}.json")
+        if not os.path.isfile(meta_path):
+            # one generator per edit, seeded by its index: edits are reproducible one by one
+            synth = EditSynth(sources, size=EVAL_SIZE, seed=seed * 1000 + i)
+            torch.manual_seed(seed * 1000 + i)
+            with torch.no_grad():
+                frames, events = synth.edit(EDIT_LENGTH)
+            pics = (frames.permute(0, 2, 3, 1).numpy() * 255).round().clip(0, 255).astype(np.uint8)
+            write_movie(movie, pics)
+            with open(meta_path, "w") as f:
+                json.dump({"events": events, "seed": seed * 1000 + i, "frames": EDIT_LENGTH}, f)
+        with open(meta_path) as f:
+            events = json.load(f)["events"]
+        truth = [e for e in events if not e["clipped"]]
+        ignore = [(e["start"], e["end"]) for e in events if e["clipped"]]
+        out.append((movie, truth, ignore))
+    return out
+
+
+# ----- the run ------------------------------------------------------------------------------------
+
+
+DETECTORS = ("lstm.cuts", "ContentDetector", "AdaptiveDetector")
+
+
+def evaluate_clip(path: str, truth: list, ignore: list, model: str | None, tmp: str) -> dict:
+    from nodes.lstm._cutevents import match
+
+    result = {}
+    for det in DETECTORS:
+        if det == "lstm.cuts":
+            cuts, wall, extra = run_lstm_cuts(path, model, tmp)
+            frames = extra["frames_analysed"]
+        else:
+            cuts, wall = run_pyscenedetect(path, "content" if det == "ContentDetector" else "adaptive")
+            frames = None
+        m = match(cuts, truth, TOLERANCE, ignore)
+        result[det] = {"cuts": cuts, "wall_s": wall, "frames": frames, "score": m}
+    n = result["lstm.cuts"]["frames"]
+    for det in DETECTORS:
+        result[det]["frames"] = n
+    return result
+
+
+def fmt_score(s) -> str:
+    return f"{s.f1:.3f} ({s.precision:.2f}/{s.recall:.2f})"
+
+
+def main(argv=None) -> int:
+    from nodes.lstm._cutevents import Score
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default=None, help="checkpoint (default: the shipped nodes/lstm/models/cuts.ckpt)")
+    parser.add_argument("--edits", type=int, default=12, help="held-out synthetic edits of 300 frames")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--work", default=os.path.join(HERE, "out", "cuts-eval"))
+    parser.add_argument("--json", default=os.path.join(HERE, "out", "cuts-results.json"))
+    args = parser.parse_args(argv)
+    if not os.path.isdir(os.path.join(DATA, "video")):
+        print(f"skipped: {DATA} not found")
+        return 0
+    import torch
+
+    torch.set_num_threads(1)
+    tmp = tempfile.mkdtemp(prefix="filmai-cuts-bench-")
+    report: dict = {"tolerance": TOLERANCE, "synthetic": {}, "real": {}, "training_clips": {}}
+    try:
+        edits = synthetic_edits(os.path.join(args.work, f"seed{args.seed}"), args.edits, args.seed)
+        totals = {d: {"cut": Score(0, 0, 0), "gradual": Score(0, 0, 0), "all": Score(0, 0, 0), "wall": 0.0,
+                      "frames": 0} for d in DETECTORS}
+        kinds: dict[str, int] = {}
+        for i, (movie, truth, ignore) in enumerate(edits):
+            for e in truth:
+                kinds[e["kind"]] = kinds.get(e["kind"], 0) + 1
+            r = evaluate_clip(movie, truth, ignore, args.model, tmp)
+            for d in DETECTORS:
+                t = totals[d]
+                for k in ("cut", "gradual", "all"):
+                    t[k] = t[k] + r[d]["score"][k]
+                t["wall"] += r[d]["wall_s"]
+                t["frames"] += r[d]["frames"]
+            print(f"edit {i:2d}: " + "  ".join(f"{d} {r[d]['score']['all'].f1:.3f}" for d in DETECTORS), flush=True)
+        report["synthetic"] = {"edits": len(edits), "frames": totals["lstm.cuts"]["frames"], "transitions": kinds,
+                               **{d: {k: (v.to_json() if isinstance(v, Score) else v) for k, v in t.items()}
+                                  for d, t in totals.items()}}
+
+        real_tot = {d: {"cut": Score(0, 0, 0), "gradual": Score(0, 0, 0), "all": Score(0, 0, 0)} for d in DETECTORS}
+        for group, clips in (("real", REAL), ("training_clips", TRAINING_CLIPS)):
+            for clip, truth in clips.items():
+                path = os.path.join(DATA, "video", clip)
+                r = evaluate_clip(path, truth, [], args.model, tmp)
+                goldens = {}
+                for det in ("ContentDetector", "AdaptiveDetector"):
+                    gp = os.path.join(DATA, "video", "goldens", f"{clip}.{det}.default.json")
+                    if os.path.isfile(gp):
+                        with open(gp) as f:
+                            goldens[det] = json.load(f)["cuts"]
+                report[group][clip] = {"truth": truth, "goldens": goldens, **{
+                    d: {"cuts": r[d]["cuts"], "wall_s": round(r[d]["wall_s"], 3), "frames": r[d]["frames"],
+                        **{k: r[d]["score"][k].to_json() for k in ("cut", "gradual", "all")}} for d in DETECTORS}}
+                if group == "real":
+                    for d in DETECTORS:
+                        for k in ("cut", "gradual", "all"):
+                            real_tot[d][k] = real_tot[d][k] + r[d]["score"][k]
+                print(f"{clip}: " + "  ".join(f"{d} {r[d]['cuts']}" for d in DETECTORS), flush=True)
+        report["real_total"] = {d: {k: v.to_json() for k, v in t.items()} for d, t in real_tot.items()}
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    os.makedirs(os.path.dirname(args.json), exist_ok=True)
+    with open(args.json, "w") as f:
+        json.dump(report, f, indent=2, default=str)
+    # ----- the table for docs/BENCHMARKS.md
+    syn = report["synthetic"]
+    print()
+    print(f"Held-out synthetic edits: {syn['edits']} edits, {syn['frames']} frames, transitions {syn['transitions']}")
+    print("| detector | hard cuts F1 (P/R) | gradual F1 (P/R) | all F1 (P/R) | frames/s |")
+    print("|---|---|---|---|---|")
+    for d in DETECTORS:
+        t = syn[d]
+        fps = t["frames"] / max(t["wall"], 1e-9)
+        print(f"| {d} | {t['cut']['f1']:.3f} ({t['cut']['precision']:.2f}/{t['cut']['recall']:.2f}) | "
+              f"{t['gradual']['f1']:.3f} ({t['gradual']['precision']:.2f}/{t['gradual']['recall']:.2f}) | "
+              f"{t['all']['f1']:.3f} ({t['all']['precision']:.2f}/{t['all']['recall']:.2f}) | {fps:.0f} |")
+    print()
+    print("PySceneDetect clips (held out):")
+    print("| detector | hard cuts F1 (P/R) | gradual F1 (P/R) | all F1 (P/R) |")
+    print("|---|---|---|---|")
+    for d in DETECTORS:
+        t = report["real_total"][d]
+        print(f"| {d} | " + " | ".join(f"{t[k]['f1']:.3f} ({t[k]['precision']:.2f}/{t[k]['recall']:.2f})"
+                                      for k in ("cut", "gradual", "all")) + " |")
+    print()
+    print("| clip | reference | lstm.cuts | ContentDetector | AdaptiveDetector | goldens (PySceneDetect output) |")
+    print("|---|---|---|---|---|---|")
+    for group in ("real", "training_clips"):
+        for clip, r in report[group].items():
+            ref = ", ".join(f"{e['kind']} {e['start']}" + (f"-{e['end']}" if e["end"] != e["start"] else "")
+                            for e in r["truth"])
+            flag = " (training footage, not counted)" if group == "training_clips" else ""
+            gold = "; ".join(f"{k[:-8]} {v}" for k, v in r["goldens"].items())
+            print(f"| {clip}{flag} | {ref} | {r['lstm.cuts']['cuts']} | {r['ContentDetector']['cuts']} | "
+                  f"{r['AdaptiveDetector']['cuts']} | {gold} |")
+    print(f"\nresults: {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
