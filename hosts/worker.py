@@ -348,16 +348,21 @@ def remove_if_empty(folder: str) -> None:
 
 def output_paths(node: Mapping[str, Any], folder: str, stem: str, single_frame: bool = False) -> Dict[str, str]:
     """One path per output port: ``folder/<stem>_<node>.####.exr``, ``.otio``, ``.csv`` … (``.exr`` for a
-    single-image input)."""
+    single-image input). A port named for its format (lstm.cuts' ``edl`` and ``csv``) gets that extension;
+    the port name is added to the file name only where two outputs would otherwise share it."""
     slug = node_slug(node["id"])
-    outs = {}
-    for port in node.get("outputs", []):
-        suffix = "" if len(node["outputs"]) == 1 else f"_{port['name']}"
+    ports = list(node.get("outputs", []))
+    exts = []
+    for port in ports:
         ext = PORT_EXTENSIONS.get(port["type"], "")
         if port["type"] in ("Timeline", "Table") and port["name"] in ("otio", "edl", "csv"):
-            ext = f".{port['name']}"  # a port named for its format (lstm.cuts' edl and csv outputs)
+            ext = f".{port['name']}"
         if single_frame and port["type"] == "Frames":
             ext = ".exr"
+        exts.append(ext)
+    outs = {}
+    for port, ext in zip(ports, exts):
+        suffix = "" if exts.count(ext) == 1 else f"_{port['name']}"
         outs[port["name"]] = os.path.join(folder, f"{stem}_{slug}{suffix}{ext}")
     return outs
 

@@ -248,8 +248,8 @@ def test_timeline_node_writes_otio_summary_and_edl(session, tmp_path):
     assert "2 shots, 1 cuts, 12 frames" in summary and "1-6" in summary and "7-12" in summary
     edl = filmai_nuke.write_timeline(group)
     assert open(edl).read().startswith("TITLE:")
-    with pytest.raises(Exception, match="exists"):
-        filmai_nuke.write_timeline(group)  # never overwritten
+    stamp = os.stat(edl).st_mtime_ns
+    assert filmai_nuke.write_timeline(group) == edl and os.stat(edl).st_mtime_ns == stamp  # never rewritten
     group.begin()
     assert nuke.toNode("result") is None and nuke.allNodes("Output")[0].input(0).Class() == "Input"
     group.end()

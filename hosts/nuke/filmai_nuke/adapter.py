@@ -270,6 +270,7 @@ def _add_knobs(group, node: Dict[str, Any]) -> None:
         add(_button("train", "Train", "train"))
     add(nuke.Tab_Knob("farm", "Farm"))
     knob = nuke.Int_Knob("chunk", "frames per task")
+    knob.setRange(1, 100)
     knob.setValue(10)
     add(knob)
     add(nuke.File_Knob("farm_job", "job bundle folder"))
@@ -592,12 +593,16 @@ def add_training_frame(group=None) -> None:
 
 
 def write_timeline(group=None, extension: str = ".edl") -> str:
-    """Write the node's timeline as an EDL (or .csv/.otio) next to it; an existing file is kept."""
+    """The node's timeline as an EDL (or .csv) next to it: written from the OTIO unless the node already
+    wrote one (lstm.cuts writes its EDL itself); an existing file is never replaced."""
     group = group or nuke.thisNode()
     source = group["timeline"].value()
     if not source:
         raise RuntimeError(f"FilmAI {group.name()}: process the node first; it has no timeline yet")
     target = os.path.splitext(source)[0] + extension
+    if os.path.isfile(target):
+        _set_status(group, f"{target} (already written)")
+        return target
     fps = float(nuke.root()["fps"].value())
     worker.timeline_convert(config(), source, target, rate=fps)
     _set_status(group, f"wrote {target}")
