@@ -78,7 +78,7 @@ LOSSES = ("l1", "charbonnier", "l2")
 def training_params(*, steps: int = 2000, crop_size: int = 128, batch_size: int = 8,
                     learning_rate: float = 2e-3, warmup_steps: int = 50, checkpoint_interval: int = 500,
                     contact_sheet_interval: int = 500, validation_interval: int = 100,
-                    exposure_jitter: float = 0.0, focus: float = 0.5, loss: str = "l2") -> tuple[Param, ...]:
+                    exposure_jitter: float = 0.0, focus: float = 0.5, loss: str = "l1") -> tuple[Param, ...]:
     """The training params every image-to-image trainer shares (stage ``train``), with a node's defaults."""
     t = "train"
     return (
@@ -143,7 +143,7 @@ class TrainConfig:
     lr_schedule: str = "cosine"
     warmup_steps: int = 50
     weight_decay: float = 1e-4
-    loss: str = "l2"
+    loss: str = "l1"
     grad_clip: float = 1.0
     validation_interval: int = 100
     checkpoint_interval: int = 500

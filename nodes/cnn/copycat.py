@@ -64,7 +64,7 @@ class CopycatNode(Node):
               help="channels that are 0-1 coverage (kept linear, outputs clamped to 0-1): 'auto' = A/alpha/"
                    "matte*/mask*, 'none', or a list"),
     ) + training_params(steps=2000, crop_size=128, batch_size=8, learning_rate=2e-3, checkpoint_interval=500,
-                        contact_sheet_interval=500, validation_interval=100)
+                        contact_sheet_interval=500, validation_interval=100, loss="l2")
     model = "required"
     model_format = "checkpoint"
     needs_torch = True
