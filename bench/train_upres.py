@@ -3,9 +3,10 @@
 
 Data: ../shared/data/images/Kodak24 (24 photographs, 500x500); kodim23 and kodim24 are held out for
 validation, the other 22 train. Set5 is never read here: it is the benchmark's evaluation set.
-Pairs: random crops with flips/rotations; half are clean MATLAB-bicubic downscales rounded to 8-bit,
-half go through a camera-like chain (optical blur in linear light, bicubic/area sampling, sensor
-noise, JPEG) — see ``DegradationConfig`` in nodes/gan/_upres_data.py.
+Pairs: random crops with flips/rotations; 60% are clean MATLAB-bicubic downscales rounded to 8-bit
+(what a clean digital plate resembles, and the benchmark's convention), 40% go through a camera-like
+chain (optical blur in linear light, bicubic/area sampling, sensor noise, JPEG) — see
+``DegradationConfig`` in nodes/gan/_upres_data.py.
 
 Stages (one command runs both, resuming where it stopped):
 1. ``psnr``: L1 pixel loss, Adam, warmup-stable-decay schedule (constant rate, then a cosine decay over
@@ -21,7 +22,7 @@ every ``--save-every`` steps (weights and Adam moments, safetensors) so a stop l
 
     python bench/train_upres.py --scale 4 --out nodes/gan/models/upres_x4.ckpt
     python bench/train_upres.py --scale 2 --init-trunk nodes/gan/models/upres_x4.ckpt \\
-        --psnr-steps 800 --out nodes/gan/models/upres_x2.ckpt
+        --psnr-steps 1500 --decay 500 --out nodes/gan/models/upres_x2.ckpt
 """
 from __future__ import annotations
 
@@ -47,20 +48,20 @@ def parse_args(argv=None):
     p.add_argument("--out", required=True, help="the FilmAI checkpoint to write")
     p.add_argument("--work", help="state/log folder (default bench/out/upres_x{scale})")
     p.add_argument("--seed", type=int, default=2024)
-    p.add_argument("--nf", type=int, default=32)
-    p.add_argument("--gc", type=int, default=16)
+    p.add_argument("--nf", type=int, default=24)
+    p.add_argument("--gc", type=int, default=12)
     p.add_argument("--blocks", type=int, default=1)
     p.add_argument("--patch", type=int, default=24, help="LR patch size")
-    p.add_argument("--batch", type=int, default=16)
-    p.add_argument("--psnr-steps", type=int, default=2400)
-    p.add_argument("--decay", type=int, default=600, help="cosine decay over the last N steps of each stage")
-    p.add_argument("--lr", type=float, default=6e-4)
+    p.add_argument("--batch", type=int, default=12)
+    p.add_argument("--psnr-steps", type=int, default=4000)
+    p.add_argument("--decay", type=int, default=800, help="cosine decay over the last N steps of each stage")
+    p.add_argument("--lr", type=float, default=8e-4)
     p.add_argument("--gan-steps", type=int, default=400)
     p.add_argument("--gan-lr", type=float, default=1e-4)
     p.add_argument("--gan-loss", choices=("ragan", "hinge"), default="ragan")
-    p.add_argument("--clean-fraction", type=float, default=0.5)
+    p.add_argument("--clean-fraction", type=float, default=0.6)
     p.add_argument("--init-trunk", help="a gan.upres checkpoint (any scale) whose trunk starts this one")
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--threads", type=int, default=1)
     p.add_argument("--val-every", type=int, default=200)
     p.add_argument("--save-every", type=int, default=100)
     return p.parse_args(argv)

@@ -61,7 +61,7 @@ class UpresNode(Node):
         Param("train_weights", "enum", "psnr", choices=("psnr", "gan"), stage="train",
               help="which weights the fine-tune updates: psnr (pixel loss) or gan (adversarial + pixel + "
                    "Laplacian + feature matching); the other set is kept from the starting model"),
-        Param("clean_fraction", "float", 0.5, min=0.0, max=1.0, stage="train",
+        Param("clean_fraction", "float", 0.6, min=0.0, max=1.0, stage="train",
               help="share of training pairs made by clean bicubic downscaling; the rest add blur, noise "
                    "and JPEG like the shipped models' training"),
         Param("variants", "int", 3, min=1, max=16, stage="train",
