@@ -218,3 +218,28 @@ def test_train_step_feeds_the_render_and_the_publish(tmp_path, testpack):
     publish_argv = expanded.step("Publish").tasks[0].argv
     assert ckpt in publish_argv and publish_argv[publish_argv.index("--targets") + 1] == "farm"
     assert template["steps"][1]["hostRequirements"] == {"amounts": [{"name": "amount.worker.gpu", "min": 1}]}
+
+
+def test_stopping_a_farm_run_stops_its_chunks(tmp_path, testpack):
+    src = _plates(tmp_path, range(1001, 1009))
+    out = tmp_path / "out"
+    env = dict(os.environ, FARMTEST_DELAY="0.5")
+    proc = subprocess.Popen([os.path.join(BIN, "filmai"), "farm", "run", "farmtest.gain", "-i", src, "-o",
+                             str(out / "plate.####.exr"), "-f", "1001-1008", "--chunk", "4", "--engine", "local",
+                             "--workers", "2", "--publish-root", str(tmp_path / "pub"), "--project", "demo",
+                             "--shot", "sh010", "--task", "comp"], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not list(out.glob("plate.*.exr")) and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stdout + stderr
+    assert "stopping 2 running task(s)" in stderr
+    left = subprocess.run(["pgrep", "-f", str(out)], capture_output=True, text=True).stdout.split()
+    assert left == []  # no chunk keeps rendering on its own
+    frames = sorted(out.glob("plate.*.exr"))
+    assert 0 < len(frames) < 8
+    for f in frames:
+        read_frame(str(f))
+    assert not (tmp_path / "pub").exists() and "Publish/Publish" in stdout and "skipped" in stdout

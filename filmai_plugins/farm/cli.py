@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import signal
 import sys
+import threading
 
 
 def _job(args: argparse.Namespace):
@@ -61,13 +64,42 @@ def cmd_run(args: argparse.Namespace) -> int:
         from ..errors import BadInput
 
         raise BadInput("--scheduler is for --engine dask")
-    result = run_job(job, engine=args.engine, retries=args.retries, log_dir=args.log_dir, on_result=show,
-                     **options)
+    with _cancel_on_signals() as cancelled:
+        result = run_job(job, engine=args.engine, retries=args.retries, log_dir=args.log_dir, on_result=show,
+                         **options)
     if args.json:
         print(json.dumps(result.to_json(), indent=2, default=str))
     else:
         print(result.format())
+    if cancelled:
+        return 130
     return 0 if result.ok else 1
+
+
+@contextlib.contextmanager
+def _cancel_on_signals():
+    """SIGINT/SIGTERM: stop starting tasks and pass SIGTERM to the running ones (they finish the frames
+    being written and exit); a second signal kills them. Yields a list that is non-empty once cancelled."""
+    from .engines import cancel_running, reset_cancel
+
+    hits: list[int] = []
+
+    def handler(signum, frame):
+        hits.append(signum)
+        n = cancel_running(signal.SIGTERM if len(hits) == 1 else signal.SIGKILL)
+        print(f"filmai farm: {'stopping' if len(hits) == 1 else 'killing'} {n} running task(s)", file=sys.stderr)
+
+    if threading.current_thread() is not threading.main_thread():
+        yield hits
+        return
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    reset_cancel()
+    try:
+        yield hits
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+        reset_cancel()
 
 
 def _job_args(p: argparse.ArgumentParser) -> None:

@@ -16,8 +16,10 @@ import os
 import secrets
 import shutil
 import socket
+import signal
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -29,6 +31,29 @@ from .job import ExpandedJob, Task
 #: Exit codes that say "this will fail again": bad input/usage, cancelled.
 NO_RETRY_EXIT_CODES = (2, 130)
 _TAIL = 4000
+# Task processes running in this process (local engine, Dask LocalCluster threads), so a cancel can
+# reach them: a farm run that is stopped must not leave chunks rendering on their own.
+_running: set[subprocess.Popen] = set()
+_running_lock = threading.Lock()
+_cancelled = threading.Event()
+
+
+def cancel_running(sig: int = signal.SIGTERM) -> int:
+    """Stop starting tasks and signal the running ones (SIGTERM: each finishes the frames it is writing,
+    atomically, and exits 130). Returns how many processes were signalled."""
+    _cancelled.set()
+    with _running_lock:
+        procs = list(_running)
+    for proc in procs:
+        try:
+            proc.send_signal(sig)
+        except ProcessLookupError:
+            pass
+    return len(procs)
+
+
+def reset_cancel() -> None:
+    _cancelled.clear()
 
 
 @dataclass
@@ -115,17 +140,28 @@ def run_task(task: Task, retries: int, log_dir: str, env: dict[str, str] | None 
     full_env = {**os.environ, **(env or {}), **task.env, "FILMAI_FARM_TASK": task.key}
     os.makedirs(log_dir, exist_ok=True)  # a remote worker may be the first to write there
     for attempt in range(retries + 1):
+        if _cancelled.is_set():
+            result.reason = "cancelled"
+            break
         log = os.path.join(log_dir, f"{safe}.attempt{attempt + 1}.log")
         started, t0 = _now(), time.perf_counter()
         with open(log, "w", encoding="utf-8") as out:
             out.write(f"# {' '.join(task.argv)}\n# host {socket.gethostname()} started {started}\n")
             out.flush()
             try:
-                code = subprocess.run(task.argv, stdout=out, stderr=subprocess.STDOUT, env=full_env,
-                                      stdin=subprocess.DEVNULL).returncode
+                proc = subprocess.Popen(task.argv, stdout=out, stderr=subprocess.STDOUT, env=full_env,
+                                        stdin=subprocess.DEVNULL)
             except OSError as exc:  # the command itself is missing: no retry will find it
                 out.write(f"cannot start {task.argv[0]!r}: {exc}\n")
                 code = 127
+            else:
+                with _running_lock:
+                    _running.add(proc)
+                try:
+                    code = proc.wait()
+                finally:
+                    with _running_lock:
+                        _running.discard(proc)
         with open(log, encoding="utf-8", errors="replace") as f:
             tail = f.read()[-_TAIL:]
         result.attempts.append(Attempt(code, round(time.perf_counter() - t0, 3), socket.gethostname(), started, log,
@@ -133,8 +169,9 @@ def run_task(task: Task, retries: int, log_dir: str, env: dict[str, str] | None 
         if code == 0:
             result.status = "succeeded"
             return asdict(result)
-        if code in NO_RETRY_EXIT_CODES or code == 127:
-            result.reason = {2: "bad input: not retried", 130: "cancelled", 127: "command not found"}.get(code, "")
+        if code in NO_RETRY_EXIT_CODES or code == 127 or _cancelled.is_set():
+            result.reason = "cancelled" if _cancelled.is_set() else {
+                2: "bad input: not retried", 130: "cancelled", 127: "command not found"}.get(code, "")
             break
     raise TaskFailed(asdict(result))
 
