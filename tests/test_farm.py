@@ -104,13 +104,16 @@ def test_template_passes_openjd_check_and_openjd_run_publishes(tmp_path, testpac
     assert main(args + ["--bundle", str(bundle)]) == 0
     capsys.readouterr()
     assert sorted(os.listdir(bundle)) == ["asset_references.yaml", "parameter_values.yaml", "template.yaml"]
-    values = {v["name"]: v["value"] for v in yaml.safe_load((bundle / "parameter_values.yaml").read_text())["parameterValues"]}
+    listed = yaml.safe_load((bundle / "parameter_values.yaml").read_text())["parameterValues"]
+    values = {v["name"]: v["value"] for v in listed}
     btemplate = yaml.safe_load((bundle / "template.yaml").read_text())
     assert set(values) == {d["name"] for d in btemplate["parameterDefinitions"]}
-    assert values["Input"] == src and "default" not in {d["name"]: d for d in btemplate["parameterDefinitions"]}["Input"]
+    assert values["Input"] == src
+    assert "default" not in {d["name"]: d for d in btemplate["parameterDefinitions"]}["Input"]
     refs = yaml.safe_load((bundle / "asset_references.yaml").read_text())["assetReferences"]
     assert refs["inputs"]["directories"] == [str(tmp_path / "in")]
-    check = subprocess.run([os.path.join(BIN, "openjd"), "check", str(bundle / "template.yaml")], capture_output=True, text=True)
+    check = subprocess.run([os.path.join(BIN, "openjd"), "check", str(bundle / "template.yaml")],
+                           capture_output=True, text=True)
     assert check.returncode == 0, check.stdout + check.stderr
 
 

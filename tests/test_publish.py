@@ -8,7 +8,6 @@ import sys
 
 import numpy as np
 import OpenImageIO as oiio
-import pytest
 
 import filmai_plugins as fa
 from filmai_plugins.cli import main

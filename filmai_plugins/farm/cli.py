@@ -106,8 +106,10 @@ def _job_args(p: argparse.ArgumentParser) -> None:
     from ..cli import _io_args
 
     p.add_argument("node", help="node id, e.g. cnn.copycat")
-    p.add_argument("--input", "-i", action="append", metavar="PATTERN", help="input sequence (PORT=PATTERN for other ports)")
-    p.add_argument("--output", "-o", action="append", metavar="PATTERN", help="output sequence (PORT=PATTERN for other ports)")
+    p.add_argument("--input", "-i", action="append", metavar="PATTERN",
+                   help="input sequence (PORT=PATTERN for other ports)")
+    p.add_argument("--output", "-o", action="append", metavar="PATTERN",
+                   help="output sequence (PORT=PATTERN for other ports)")
     p.add_argument("--frames", "-f", metavar="SPEC", help="frames to render: 1001-1100, 1001-1100x2")
     p.add_argument("--set", "-s", action="append", metavar="NAME=VALUE", dest="sets", help="node parameter")
     p.add_argument("--model", "-m", metavar="FILE", help="model checkpoint (with --train: where training writes it)")

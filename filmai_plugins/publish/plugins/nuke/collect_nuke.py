@@ -16,7 +16,8 @@ class FilmAICollectNukeScript(pyblish.api.ContextPlugin):
         root = nuke.root()
         fps = float(root["fps"].value())
         context.data["filmai_host_fps"] = fps
+        version = nuke.env.get("NukeVersionString") or "{}.{}".format(nuke.env.get("NukeVersionMajor"),
+                                                                      nuke.env.get("NukeVersionMinor"))
         context.data["filmai_session"] = {
-            "host": "nuke", "file": root.name(),
-            "version": nuke.env.get("NukeVersionString") or f"{nuke.env.get('NukeVersionMajor')}.{nuke.env.get('NukeVersionMinor')}",
+            "host": "nuke", "file": root.name(), "version": version,
             "frame_range": [int(root["first_frame"].value()), int(root["last_frame"].value())], "fps": fps}
