@@ -190,6 +190,12 @@ def test_generated_image_is_saved_losslessly_for_the_node(session):
     np.testing.assert_allclose(out, staged, atol=1e-6)
 
 
+def test_the_scenes_rendered_sequence_is_a_source(session):
+    r = step(session, "render_source")
+    assert r["result"] == ["FINISHED"], r["error_text"]
+    assert r["input"] == session["_fixtures"]["edit"] and r["frames"] == "3-6"
+
+
 def test_movie_strip_is_decoded_for_a_frame_node(session):
     r = step(session, "movie_strip")
     assert r["result"] == ["FINISHED"] and "rendered to EXR frames" in r["report"]
@@ -468,6 +474,25 @@ def _session(fixtures: dict) -> None:  # noqa: C901 - one scripted Blender sessi
         return {"result": list(result), "error_text": err, "report": text,
                 "staged": job["spec"]["inputs"]["input"], "output": job["spec"]["outputs"]["output"].replace("####", "0000")
                 if "####" in job["spec"]["outputs"]["output"] else job["spec"]["outputs"]["output"]}
+
+    @record("render_source")
+    def _():
+        scene = bpy.context.scene
+        scene.render.filepath = fixtures["edit"].replace(".####.exr", ".")  # Blender appends #### and .exr
+        st = scene.render.image_settings
+        st.media_type = "IMAGE"
+        st.file_format = "OPEN_EXR"
+        scene.frame_start, scene.frame_end = 3, 6
+        pg = node_pg("util.convert")
+        pg.in_input.kind = "RENDER"
+        pg.frame_mode = "SCENE"
+        pg.bring_back = "NONE"
+        result, err = run_op(bpy.ops.filmai.run_util_convert)
+        scene.frame_start, scene.frame_end = 1, 24
+        pg.frame_mode = "ALL"
+        job = last_report("util.convert")
+        return {"result": list(result), "error_text": err, "input": job["spec"]["inputs"]["input"],
+                "frames": job["spec"]["frames"]}
 
     @record("movie_strip")
     def _():

@@ -131,8 +131,10 @@ def param_property(p: dict):
 def property_value(pg, prop: str, p: dict):
     """The value of a generated property as the worker expects it (colour as a tuple)."""
     value = getattr(pg, prop)
+    if p["type"] == "float":  # Blender stores single precision: 0.003 reads back as 0.0030000000260…
+        return float(f"{value:.7g}")
     if p["type"] == "color":
-        return tuple(value)
+        return tuple(float(f"{c:.7g}") for c in value)
     if p["type"] == "path" and value:
         return bpy.path.abspath(value)
     return value
