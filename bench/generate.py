@@ -1,0 +1,348 @@
+"""gan.generate on real clips: sliced Wasserstein distance to held-out frames (appearance) and to held-out frame
+differences (motion), side by side with simple baselines, and generation speed. One run, one table.
+
+For each clip built by bench/train_generate.py (stream, screen, beachball) and its trained model:
+
+  gan.generate       4 takes (seeds 0-3) as long as the held-out part, through `filmai run` (EXR written)
+  gan.generate @1000 the same seeds 1000 frames into their motion (does a long render stay on the element?)
+  dynamic texture    PCA of the training frames + a linear Gaussian AR(1) model of the PCA coefficients
+                     (Doretto et al. 2003), sampled as 4 takes: the classic "Gaussian model of frames" with motion
+  PCA-Gaussian       independent Gaussian samples of the PCA coefficients (frames without motion model)
+  training frames    the last training frames themselves (real footage next to the held-out part: the floor)
+
+Metrics, all on the same frames at the model's resolution, sRGB-encoded RGB clipped to 0-1 (as ProGAN's 8-bit
+images):
+
+  SWD frames   ProGAN's sliced Wasserstein distance (Karras et al. 2018, implemented here): Laplacian pyramid
+               down to 16 px, 7x7 neighbourhoods sampled at random per level, each set normalised by its own
+               per-channel mean/std (ProGAN's convention), 4 x 128 random directions; x1e3, averaged over levels
+  SWD motion   the same on frame differences x[t+1] - x[t], both sets normalised by the held-out set's
+               statistics (per-set normalisation would erase how much things move)
+  motion       mean |x[t+1] - x[t]| (0-1 display units), beside the held-out clip's
+
+    python bench/generate.py [--clips stream,screen,beachball] [--takes 4] [--threads 1] [--json out.json]
+
+Skips cleanly when ../shared/data or the trained models are absent (train them with bench/train_generate.py).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import train_generate as tg  # noqa: E402
+
+SWD_PATCH = 7
+SWD_DIRS = 128
+SWD_REPEATS = 4
+SWD_MIN_SIZE = 16
+
+
+# ----- sliced Wasserstein distance on Laplacian pyramids ------------------------------------------
+
+
+def _blur(x: np.ndarray) -> np.ndarray:
+    """Separable 5-tap binomial blur ([1 4 6 4 1]/16) of (N, C, H, W), edges reflected."""
+    k = np.array([1, 4, 6, 4, 1], np.float32) / 16.0
+    p = np.pad(x, ((0, 0), (0, 0), (2, 2), (2, 2)), mode="reflect")
+    h = sum(k[i] * p[:, :, :, i:i + x.shape[3]] for i in range(5))
+    return sum(k[i] * h[:, :, i:i + x.shape[2], :] for i in range(5))
+
+
+def _down(x: np.ndarray) -> np.ndarray:
+    return _blur(x)[:, :, ::2, ::2]
+
+
+def _up(x: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    up = np.zeros(x.shape[:2] + shape, np.float32)
+    up[:, :, ::2, ::2] = x
+    return _blur(up) * 4.0
+
+
+def laplacian_pyramid(x: np.ndarray, min_size: int = SWD_MIN_SIZE) -> list[np.ndarray]:
+    """Band-pass levels, finest first, ending with the low-pass residual whose long side is >= min_size."""
+    levels = []
+    cur = x.astype(np.float32)
+    while max(cur.shape[2:]) // 2 >= min_size and min(cur.shape[2:]) // 2 >= SWD_PATCH:
+        small = _down(cur)
+        levels.append(cur - _up(small, cur.shape[2:]))
+        cur = small
+    levels.append(cur)
+    return levels
+
+
+def descriptors(level: np.ndarray, per_image: int, rng: np.random.Generator) -> np.ndarray:
+    """Random 7x7 neighbourhoods of every image of a level: (N * per_image, C, 7, 7)."""
+    n, c, h, w = level.shape
+    ys = rng.integers(0, h - SWD_PATCH + 1, size=(n, per_image))
+    xs = rng.integers(0, w - SWD_PATCH + 1, size=(n, per_image))
+    dy, dx = np.mgrid[0:SWD_PATCH, 0:SWD_PATCH]
+    rows = (ys[:, :, None, None] + dy).reshape(n, -1)
+    cols = (xs[:, :, None, None] + dx).reshape(n, -1)
+    patches = level[np.arange(n)[:, None], :, rows, cols]  # (N, P*49, C)
+    return patches.reshape(n, per_image, SWD_PATCH, SWD_PATCH, c).transpose(0, 1, 4, 2, 3).reshape(-1, c, SWD_PATCH, SWD_PATCH)
+
+
+def _normalise(desc: np.ndarray, stats: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    mean, std = stats if stats is not None else _stats(desc)
+    return ((desc - mean) / std).reshape(len(desc), -1)
+
+
+def _stats(desc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    mean = desc.mean(axis=(0, 2, 3), keepdims=True)
+    std = desc.std(axis=(0, 2, 3), keepdims=True) + 1e-8
+    return mean, std
+
+
+def sliced_wasserstein(a: np.ndarray, b: np.ndarray, rng: np.random.Generator) -> float:
+    """Mean over random unit directions of the 1-D Wasserstein-1 distance between the projections.
+
+    Sets of different sizes are compared through their quantile functions on a common grid (equal sizes:
+    exactly the sorted-difference form ProGAN uses).
+    """
+    n = min(len(a), len(b))
+    q = (np.arange(n) + 0.5) / n
+    values = []
+    for _ in range(SWD_REPEATS):
+        dirs = rng.standard_normal((a.shape[1], SWD_DIRS)).astype(np.float32)
+        dirs /= np.linalg.norm(dirs, axis=0, keepdims=True)
+        pa, pb = np.sort(a @ dirs, axis=0), np.sort(b @ dirs, axis=0)
+        if len(pa) != n:
+            pa = np.quantile(pa, q, axis=0)
+        if len(pb) != n:
+            pb = np.quantile(pb, q, axis=0)
+        values.append(float(np.abs(pa - pb).mean()))
+    return float(np.mean(values))
+
+
+def swd(real: np.ndarray, fake: np.ndarray, *, reference_stats: bool = False, seed: int = 0) -> list[float]:
+    """SWD x1e3 per pyramid level (finest first) between image sets (N, C, H, W)."""
+    rng = np.random.default_rng(seed)
+    pr, pf = laplacian_pyramid(real), laplacian_pyramid(fake)
+    per_image = max(128, 8192 // max(1, min(len(real), len(fake))))
+    out = []
+    for lr, lf in zip(pr, pf):
+        dr = descriptors(lr, per_image, rng)
+        df = descriptors(lf, per_image, rng)
+        if reference_stats:
+            stats = _stats(dr)
+            a, b = _normalise(dr, stats), _normalise(df, stats)
+        else:
+            a, b = _normalise(dr), _normalise(df)
+        out.append(1e3 * sliced_wasserstein(a, b, rng))
+    return out
+
+
+# ----- baselines: Gaussian models of the frames ---------------------------------------------------------
+
+
+class PCAModel:
+    """PCA of the training frames in the log working encoding (what the GAN learns from), with a Gaussian
+    over the coefficients and a linear AR(1) model of how they move (a dynamic texture)."""
+
+    def __init__(self, frames: np.ndarray, variance: float = 0.99, max_components: int = 128):
+        n = len(frames)
+        self.shape = frames.shape[1:]
+        x = frames.reshape(n, -1).astype(np.float64)
+        self.mean = x.mean(axis=0)
+        u, s, vt = np.linalg.svd(x - self.mean, full_matrices=False)
+        energy = np.cumsum(s ** 2) / np.sum(s ** 2)
+        k = int(min(max_components, n - 1, np.searchsorted(energy, variance) + 1))
+        self.components = vt[:k]
+        coef = (x - self.mean) @ self.components.T  # (n, k)
+        self.coef = coef
+        self.std = coef.std(axis=0) + 1e-8
+        # AR(1): c[t+1] = A c[t] + v, least squares with a little ridge; eigenvalues kept inside the unit circle
+        c0, c1 = coef[:-1], coef[1:]
+        ridge = 1e-3 * np.trace(c0.T @ c0) / k
+        a = np.linalg.solve(c0.T @ c0 + ridge * np.eye(k), c0.T @ c1).T
+        w, v = np.linalg.eig(a)
+        if np.abs(w).max() > 0.995:
+            w = np.where(np.abs(w) > 0.995, w / np.abs(w) * 0.995, w)
+            a = np.real(v @ np.diag(w) @ np.linalg.inv(v))
+        self.a = a
+        resid = c1 - c0 @ a.T
+        self.noise = np.linalg.cholesky(np.cov(resid.T) + 1e-8 * np.eye(k))
+        self.k = k
+
+    def _decode(self, coef: np.ndarray) -> np.ndarray:
+        return (self.mean + coef @ self.components).reshape((len(coef),) + self.shape).astype(np.float32)
+
+    def iid(self, count: int, rng: np.random.Generator) -> np.ndarray:
+        return self._decode(rng.standard_normal((count, self.k)) * self.std)
+
+    def dynamic(self, count: int, rng: np.random.Generator) -> np.ndarray:
+        c = self.coef[rng.integers(0, len(self.coef))].copy()  # start on a real state
+        for _ in range(50):  # then run into the model's own stationary behaviour
+            c = self.a @ c + self.noise @ rng.standard_normal(self.k)
+        out = []
+        for _ in range(count):
+            c = self.a @ c + self.noise @ rng.standard_normal(self.k)
+            out.append(c.copy())
+        return self._decode(np.stack(out))
+
+
+# ----- evaluation ---------------------------------------------------------------------------------
+
+
+def display(linear: np.ndarray) -> np.ndarray:
+    """(N, H, W, C) scene-linear → (N, 3, H, W) sRGB-encoded RGB in 0-1 (the frames the metrics see)."""
+    from filmai_plugins import color
+
+    rgb = np.clip(linear[..., :3], 0.0, 1.0)
+    return np.ascontiguousarray(color.encode(rgb, "srgb").transpose(0, 3, 1, 2).astype(np.float32))
+
+
+def read_clip(pattern: str, frames: list[int], width: int, height: int, channels: list[str]) -> np.ndarray:
+    """Frames resized to the model's size as training does (OpenImageIO filtered resize, linear light)."""
+    from filmai_plugins.frames import read_frame
+    from filmai_plugins.nodes.gan._generate_train import _resize
+
+    out = []
+    for f in frames:
+        fr = read_frame(pattern.replace("####", f"{f:04d}"), channels=channels)
+        out.append(_resize(fr.to_display_window(), width, height))
+    return np.stack(out)
+
+
+def motion_energy(clips: list[np.ndarray]) -> float:
+    return float(np.mean([np.abs(np.diff(c, axis=0)).mean() for c in clips if len(c) > 1]))
+
+
+def differences(clips: list[np.ndarray]) -> np.ndarray:
+    return np.concatenate([np.diff(c, axis=0) for c in clips if len(c) > 1])
+
+
+def evaluate(name: str, model: str, takes: int, work: str) -> dict:
+    import filmai_plugins as fa
+    from filmai_plugins.frames import read_frame
+    from filmai_plugins.training.checkpoint import load_checkpoint
+    from filmai_plugins.training.datasets import ChannelCodec
+
+    ckpt = load_checkpoint(model, expect_node="gan.generate")
+    arch, channels = ckpt.meta["arch"], ckpt.meta["channels"]
+    w, h = arch["width"], arch["height"]
+    pattern = tg.clip_pattern(name)
+    first, _, last_train, _ = tg.CLIPS[name]
+    held = tg.held_out_frames(name)
+    n = len(held)
+    train_frames = list(range(first, last_train + 1))
+    real = read_clip(pattern, held, w, h, channels)
+    train = read_clip(pattern, train_frames, w, h, channels)
+    real_d = display(real)
+
+    # gan.generate through the real command path: frames as EXRs, then read back
+    gan_clips, long_clips, fps = [], [], []
+    for seed in range(takes):
+        out = os.path.join(work, name, f"seed{seed}", "gen.####.exr")
+        m = fa.run("gan.generate", model=model, output=out, frames=f"1-{n}", seed=seed)
+        fps.append(m["results"]["frames_per_second"])
+        gan_clips.append(np.stack([read_frame(out.replace("####", f"{f:04d}")).pixels for f in range(1, n + 1)]))
+        out_long = os.path.join(work, name, f"long{seed}", "gen.####.exr")
+        fa.run("gan.generate", model=model, output=out_long, frames=f"1001-{1000 + n}", seed=seed)
+        long_clips.append(np.stack([read_frame(out_long.replace("####", f"{f:04d}")).pixels
+                                    for f in range(1001, 1001 + n)]))
+
+    # the network alone (no EXR writing): frames per second of generation
+    import torch
+
+    from filmai_plugins.nodes.gan._generate_run import GenerationSettings, codec_from_meta, generate_clip, load_generator
+
+    g, a = load_generator(ckpt)
+    t0 = time.perf_counter()
+    count = 0
+    for seed in range(takes):
+        count += len(generate_clip(g, a, codec_from_meta(ckpt.meta), ckpt.meta["normalize"], range(120),
+                                   GenerationSettings(seed=seed)))
+    net_fps = count / (time.perf_counter() - t0)
+
+    # baselines, fitted on the training frames in the same working encoding
+    codec = ChannelCodec.for_channels(channels)
+    pca = PCAModel(codec.encode(train))
+    rng = np.random.default_rng(0)
+    dyn = [codec.decode(pca.dynamic(n, rng)) for _ in range(takes)]
+    iid = [codec.decode(pca.iid(n, rng)) for _ in range(takes)]
+    floor = [train[-n:]]
+
+    rows = {}
+    for label, clips in (("gan.generate", gan_clips), ("gan.generate @1000", long_clips),
+                         ("dynamic texture", dyn), ("PCA-Gaussian", iid), ("training frames", floor)):
+        frames = display(np.concatenate(clips))
+        diffs = differences([display(c) for c in clips])
+        levels = swd(real_d, frames)
+        motion_levels = swd(np.diff(real_d, axis=0), diffs, reference_stats=True)
+        rows[label] = {"swd_frames": float(np.mean(levels)), "swd_frames_levels": [round(v, 2) for v in levels],
+                       "swd_motion": float(np.mean(motion_levels)),
+                       "swd_motion_levels": [round(v, 2) for v in motion_levels],
+                       "motion": motion_energy([display(c) for c in clips])}
+    training = ckpt.meta.get("training", {})
+    return {"clip": name, "size": [w, h], "channels": channels, "held_out": f"{held[0]}-{held[-1]}",
+            "train_frames": f"{first}-{last_train}", "real_motion": motion_energy([real_d]),
+            "pca_components": pca.k, "rows": rows,
+            "fps_exr": float(np.median(fps)), "fps_network": net_fps, "threads": torch.get_num_threads(),
+            "training_steps": training.get("steps"), "training_seconds": training.get("train_seconds"),
+            "model_mb": os.path.getsize(model) / 1e6}
+
+
+def markdown(results: list[dict]) -> str:
+    lines = ["| clip (held out) | model | SWD frames ↓ | SWD motion ↓ | motion (real) |", "|---|---|---|---|---|"]
+    for r in results:
+        for label, row in r["rows"].items():
+            lines.append(f"| {r['clip']} ({r['held_out']}) | {label} | {row['swd_frames']:.1f} | "
+                         f"{row['swd_motion']:.1f} | {row['motion']:.4f} ({r['real_motion']:.4f}) |")
+    lines += ["", "| clip | size | training | model | generation, network | generation, EXR written |",
+              "|---|---|---|---|---|---|"]
+    for r in results:
+        lines.append(f"| {r['clip']} | {r['size'][0]}x{r['size'][1]} {','.join(r['channels'])} | "
+                     f"{r['training_steps']} steps, {r['training_seconds'] / 60:.0f} min | {r['model_mb']:.1f} MB | "
+                     f"{r['fps_network']:.0f} frames/s | {r['fps_exr']:.0f} frames/s |")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--clips", default=",".join(tg.CLIPS))
+    ap.add_argument("--models", default=os.path.join(tg.WORK, "models"))
+    ap.add_argument("--takes", type=int, default=4)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--json", default=os.path.join(tg.WORK, "results.json"))
+    args = ap.parse_args()
+    if not tg.have_data():
+        print(f"skipped: {tg.SHARED} not found (benchmarks read ../shared/data)")
+        return 0
+    import torch
+
+    torch.set_num_threads(args.threads)
+    results = []
+    work = tempfile.mkdtemp(prefix="filmai-bench-generate-")
+    try:
+        for name in [c.strip() for c in args.clips.split(",") if c.strip()]:
+            model = os.path.join(args.models, f"{name}.ckpt")
+            if not os.path.exists(model):
+                print(f"{name}: no model at {model}; train it with bench/train_generate.py --clips {name}")
+                continue
+            tg.build_clip(name)
+            results.append(evaluate(name, model, args.takes, work))
+            print(json.dumps(results[-1]["rows"], indent=1))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    if not results:
+        print("skipped: no trained models")
+        return 0
+    os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
+    with open(args.json, "w") as fh:
+        json.dump(results, fh, indent=1)
+    print(markdown(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

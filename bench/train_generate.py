@@ -1,0 +1,192 @@
+"""Build real element clips from ../shared/data and train a gan.generate model on each (the models bench/generate.py
+evaluates). Reproducible: clips are deterministic, training is seeded.
+
+Clips (EXR sequences, scene-linear, written to bench/out/generate/clips/, never committed):
+  stream     a Ken-Burns pan (Lissajous path, slow zoom) over the mountain stream of Kodak24 kodim13:
+             240 frames, 128x96. Train 1-192, held out 193-240.
+  screen     goldeneye-vfr-drop3.mp4, its first shot (a control panel: blinking lights, a screen being typed on,
+             film grain): the 59 pictures before the cut at 90, renumbered 1-59, the left 4:3 at 360x272.
+             Train 1-47, held out 48-59. (testvideo.mp4 has no motion inside its shots: stills with fades.)
+  beachball  the 8-frame OpenEXR Beachball sequence (RGBA, a ball moving across), cropped to the area the ball
+             crosses (1840x1180 of the 2048x1556 display window). Train 1-6, held out 7-8.
+
+    python bench/train_generate.py [--clips stream,screen,beachball] [--time-limit 2400] [--steps 4000]
+                                   [--threads 1] [--resolution 64] [--capacity 16]
+
+Runs one training at a time; each stops at --steps or --time-limit seconds, whichever comes first. On the
+shared 2-core CPU use --threads 1 (two OpenMP threads on a busy machine wait on each other for longer than
+the work takes). Logs: bench/out/generate/models/<clip>.log (JSON progress lines).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SHARED = os.path.normpath(os.path.join(HERE, "..", "..", "shared", "data"))
+WORK = os.path.join(HERE, "out", "generate")
+
+#: name → (first frame, last frame, last training frame, clip_length)
+CLIPS = {
+    "stream": (1, 240, 192, 8),
+    "screen": (1, 59, 47, 8),
+    "beachball": (1, 8, 6, 4),
+}
+
+
+def clip_pattern(name: str) -> str:
+    return os.path.join(WORK, "clips", name, f"{name}.####.exr")
+
+
+def train_frames(name: str) -> str:
+    first, _, last_train, _ = CLIPS[name]
+    return f"{first}-{last_train}"
+
+
+def held_out_frames(name: str) -> list[int]:
+    _, last, last_train, _ = CLIPS[name]
+    return list(range(last_train + 1, last + 1))
+
+
+def _write(path: str, pixels: np.ndarray, channels: list[str]) -> None:
+    from filmai_plugins.frames import Frame, WriteOptions, write_frame
+
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    frame = Frame.from_array(pixels, channels, attributes={"oiio:ColorSpace": "lin_rec709"})
+    write_frame(path, frame, WriteOptions(compression="zip", pixel_type="half"))
+
+
+def _srgb_to_linear(pixels: np.ndarray) -> np.ndarray:
+    from filmai_plugins import color
+
+    return color.convert(pixels, "srgb_tx", "lin_rec709")
+
+
+def build_stream(pattern: str) -> str:
+    """Lissajous pan with a slow zoom over kodim13, sampled with OpenImageIO's filtered warp."""
+    import OpenImageIO as oiio
+
+    src = os.path.join(SHARED, "images", "Kodak24", "kodim13.png")
+    buf = oiio.ImageBuf(src)
+    img = _srgb_to_linear(buf.get_pixels(oiio.FLOAT)[:, :, :3])
+    lin = oiio.ImageBuf(np.ascontiguousarray(img))
+    h, w = img.shape[:2]
+    out_w, out_h = 128, 96
+    first, last, _, _ = CLIPS["stream"]
+    for f in range(first, last + 1):
+        t = f - first
+        zoom = 1.15 + 0.15 * math.sin(2 * math.pi * t / 300.0)  # source pixels per output pixel
+        win_w, win_h = out_w * zoom, out_h * zoom
+        cx = w / 2 + (w / 2 - win_w / 2 - 4) * math.sin(2 * math.pi * t / 170.0)
+        cy = h / 2 + (h / 2 - win_h / 2 - 4) * math.sin(2 * math.pi * t / 240.0 + 0.7)
+        # output pixel (u, v) samples source (x0 + u * zoom, y0 + v * zoom): warp takes the inverse map
+        x0, y0 = cx - win_w / 2, cy - win_h / 2
+        m = (1 / zoom, 0, 0, 0, 1 / zoom, 0, -x0 / zoom, -y0 / zoom, 1)
+        warped = oiio.ImageBufAlgo.warp(lin, m, filtername="lanczos3", roi=oiio.ROI(0, out_w, 0, out_h, 0, 1, 0, 3))
+        pix = np.asarray(warped.get_pixels(oiio.FLOAT), np.float32).reshape(out_h, out_w, 3)
+        _write(pattern.replace("####", f"{f:04d}"), pix, ["R", "G", "B"])
+    return "Ken-Burns pan over Kodak24 kodim13 (mountain stream), 240 frames at 128x96"
+
+
+def build_screen(pattern: str) -> str:
+    from filmai_plugins.frames.movie import iter_movie_frames
+
+    src = os.path.join(SHARED, "video", "goldeneye-vfr-drop3.mp4")
+    first, last, _, _ = CLIPS["screen"]
+    # The file drops every third picture (VFR): keep the pictures, number them consecutively.
+    # threads=False: closing a frame-threaded decoder early has hung here (PyAV); 640x272 decodes fast.
+    number = first
+    for mf in iter_movie_frames(src, size=(640, 272), frames=range(0, 90), threads=False):
+        if number > last:
+            break
+        pix = _srgb_to_linear(mf.pixels[:, :360, :3])
+        _write(pattern.replace("####", f"{number:04d}"), pix, ["R", "G", "B"])
+        number += 1
+    return "goldeneye-vfr-drop3.mp4 first shot (pictures before frame 90, renumbered 1-59), left 360x272"
+
+
+def build_beachball(pattern: str) -> str:
+    from filmai_plugins.frames import read_frame
+
+    first, last, _, _ = CLIPS["beachball"]
+    x0, y0, x1, y1 = 560, 150, 2400, 1330
+    for f in range(first, last + 1):
+        fr = read_frame(os.path.join(SHARED, "exr", "Beachball", f"singlepart.{f:04d}.exr"),
+                        channels=["R", "G", "B", "A"])
+        pix = fr.to_display_window()[y0:y1, x0:x1]
+        _write(pattern.replace("####", f"{f:04d}"), pix, ["R", "G", "B", "A"])
+    return "OpenEXR Beachball singlepart 1-8 (RGBA), cropped to 1840x1180 where the ball moves"
+
+
+BUILDERS = {"stream": build_stream, "screen": build_screen, "beachball": build_beachball}
+
+
+def build_clip(name: str) -> str:
+    """Write the clip once (kept between runs); returns its pattern."""
+    pattern = clip_pattern(name)
+    first, last, _, _ = CLIPS[name]
+    if all(os.path.exists(pattern.replace("####", f"{f:04d}")) for f in range(first, last + 1)):
+        return pattern
+    desc = BUILDERS[name](pattern)
+    with open(os.path.join(os.path.dirname(pattern), "README.txt"), "w") as fh:
+        fh.write(desc + "\nBuilt by bench/train_generate.py from ../shared/data; do not commit.\n")
+    return pattern
+
+
+def have_data() -> bool:
+    return os.path.isdir(SHARED)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--clips", default=",".join(CLIPS))
+    ap.add_argument("--steps", type=int, default=4000)
+    ap.add_argument("--time-limit", type=float, default=2400.0, help="seconds of training per clip")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--resolution", type=int, default=64)
+    ap.add_argument("--capacity", type=int, default=16)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--build-only", action="store_true", help="write the clips, do not train")
+    args = ap.parse_args()
+    if not have_data():
+        print(f"skipped: {SHARED} not found (benchmarks read ../shared/data)")
+        return 0
+    import torch
+
+    import filmai_plugins as fa
+
+    torch.set_num_threads(args.threads)
+    models = os.path.join(WORK, "models")
+    os.makedirs(models, exist_ok=True)
+    for name in [c.strip() for c in args.clips.split(",") if c.strip()]:
+        if name not in CLIPS:
+            raise SystemExit(f"unknown clip {name!r} (one of {', '.join(CLIPS)})")
+        pattern = build_clip(name)
+        if args.build_only:
+            print(f"{name}: {pattern}")
+            continue
+        clip_length = CLIPS[name][3]
+        out = os.path.join(models, f"{name}.ckpt")
+        log_path = os.path.join(models, f"{name}.log")
+        t0 = time.time()
+        with open(log_path, "w") as log:
+            def on_event(event: dict, log=log) -> None:
+                log.write(json.dumps(event, default=str) + "\n")
+                log.flush()
+
+            fa.train("gan.generate", input=pattern, frames=train_frames(name), out=out, on_event=on_event,
+                     seed=args.seed, resolution=args.resolution, capacity=args.capacity, clip_length=clip_length,
+                     steps=args.steps, time_limit=args.time_limit, contact_sheet_interval=250,
+                     checkpoint_interval=500)
+        print(f"{name}: {out} ({time.time() - t0:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
