@@ -316,11 +316,8 @@ def _session(fixtures: dict) -> None:  # noqa: C901 - one scripted Blender sessi
             return fn
         return wrap
 
-    ext = {}
-    reports = []
-
     def run_op(op, **kw):
-        """Call an operator; its reports are captured from stdout-less bpy via the window manager log."""
+        """Call an operator: (result, "") or ({"CANCELLED"}, the error it reported)."""
         try:
             result = op(**kw)
             return result, ""
@@ -340,7 +337,6 @@ def _session(fixtures: dict) -> None:  # noqa: C901 - one scripted Blender sessi
     def _():
         r = bpy.ops.extensions.package_install_files(filepath=fixtures["zip"], repo="user_default",
                                                      enable_on_install=True)
-        ext["mod"] = sys.modules[EXT_MODULE]
         nodes_mod = sys.modules[EXT_MODULE + ".nodes"]
         ops = [name for name in dir(bpy.ops.filmai)]
         rna = node_pg("hoststest.gain").bl_rna.properties

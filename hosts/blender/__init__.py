@@ -9,7 +9,6 @@ Headless (farm, CI): the bpy module starts with factory settings, so enable the 
 session (``addon_utils.enable("bl_ext.user_default.filmai")`` or ``bpy.ops.wm.read_userpref()``), then
 call ``bpy.ops.filmai.run_<node>()``, which runs synchronously.
 """
-from __future__ import annotations
 
 import bpy
 

@@ -6,7 +6,6 @@ an image-sequence datablock, a VSE strip above the source, or an Image node in t
 (a node group). Frame numbers: files keep their own numbering; ``frame_map`` says at which scene frame
 each file frame shows (identity for files and renders, the strip's placement for VSE strips).
 """
-from __future__ import annotations
 
 import os
 import re

@@ -1,7 +1,6 @@
 """A node job started from Blender: built from the scene's settings, run by the worker client, and
 brought back into Blender data when it ends. The modal operators poll it from a timer; ``execute``
 (headless, farm, scripts) waits for it. Either way the same :class:`HostJob` does the work."""
-from __future__ import annotations
 
 import json
 import os

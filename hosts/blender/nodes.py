@@ -4,7 +4,6 @@ The schema comes from where nodes run (``filmai nodes --json`` in the worker, or
 cached in the extension's user folder; "Reload nodes" asks again and re-registers the generated classes.
 No node has hand-written UI: params become properties (ranges, enums, file paths), ports become sources.
 """
-from __future__ import annotations
 
 import json
 import os

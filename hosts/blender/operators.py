@@ -5,7 +5,6 @@ Interactive use is modal: the worker runs while a window timer polls it, the sta
 progress and Esc cancels, so Blender never freezes. ``execute`` (headless Blender, farm wrappers,
 scripts) runs the same job synchronously; background Blender has no event loop for timers.
 """
-from __future__ import annotations
 
 import json
 import os

@@ -1,5 +1,4 @@
 """Add-on preferences: where node work runs (worker Python / environment), the device, the output root."""
-from __future__ import annotations
 
 import bpy
 from bpy.props import EnumProperty, StringProperty

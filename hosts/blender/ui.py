@@ -1,6 +1,5 @@
 """Panels: a FilmAI tab in the Video Sequencer, Image Editor and Compositor sidebars, with one panel per
 node drawn from its schema (inputs, frames, params, model, I/O options, output, training)."""
-from __future__ import annotations
 
 import json
 
