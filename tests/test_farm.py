@@ -144,13 +144,17 @@ def test_dask_retries_a_failing_chunk_then_publishes_after_every_chunk(tmp_path,
 
 
 def test_publish_never_runs_when_a_chunk_keeps_failing(tmp_path, testpack, capsys):
+    from distributed import LocalCluster
+
     src = _plates(tmp_path)
-    args = ["farm", "run", "farmtest.gain", "-i", src, "-o", str(tmp_path / "out" / "plate.####.exr"),
-            "-f", "1001-1006", "--chunk", "3", "--set", "fail_frame=1002", "--engine", "dask", "--workers", "2",
-            "--retries", "1", "--publish-root", str(tmp_path / "pub"), "--project", "demo", "--shot", "sh010",
-            "--task", "comp", "--json"]
-    assert main(args) == 1
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
+        args = ["farm", "run", "farmtest.gain", "-i", src, "-o", str(tmp_path / "out" / "plate.####.exr"),
+                "-f", "1001-1006", "--chunk", "3", "--set", "fail_frame=1002", "--engine", "dask",
+                "--scheduler", cluster.scheduler_address, "--retries", "1", "--publish-root", str(tmp_path / "pub"),
+                "--project", "demo", "--shot", "sh010", "--task", "comp", "--json"]
+        assert main(args) == 1
     data = json.loads(capsys.readouterr().out)
+    assert data["cluster"] == cluster.scheduler_address
     tasks = {t["key"]: t for t in data["tasks"]}
     assert tasks["Render/1001-1003"]["status"] == "failed" and len(tasks["Render/1001-1003"]["attempts"]) == 2
     assert tasks["Render/1004-1006"]["status"] == "succeeded"
