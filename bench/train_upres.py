@@ -22,7 +22,7 @@ every ``--save-every`` steps (weights and Adam moments, safetensors) so a stop l
 
     python bench/train_upres.py --scale 4 --out nodes/gan/models/upres_x4.ckpt
     python bench/train_upres.py --scale 2 --init-trunk nodes/gan/models/upres_x4.ckpt \\
-        --psnr-steps 1500 --decay 500 --out nodes/gan/models/upres_x2.ckpt
+        --psnr-steps 1500 --decay 500 --gan-steps 200 --out nodes/gan/models/upres_x2.ckpt
 """
 from __future__ import annotations
 
@@ -56,7 +56,7 @@ def parse_args(argv=None):
     p.add_argument("--psnr-steps", type=int, default=4000)
     p.add_argument("--decay", type=int, default=800, help="cosine decay over the last N steps of each stage")
     p.add_argument("--lr", type=float, default=8e-4)
-    p.add_argument("--gan-steps", type=int, default=400)
+    p.add_argument("--gan-steps", type=int, default=300)
     p.add_argument("--gan-lr", type=float, default=1e-4)
     p.add_argument("--gan-loss", choices=("ragan", "hinge"), default="ragan")
     p.add_argument("--clean-fraction", type=float, default=0.6)
