@@ -259,8 +259,10 @@ def jpeg_roundtrip(img: np.ndarray, quality: int) -> np.ndarray:
     spec.attribute("Compression", f"jpeg:{int(quality)}")
     out = oiio.ImageOutput.create(path)
     try:
-        if out is None or not out.open(path, spec) or not out.write_image(np.clip(img, 0, 1).astype(np.float32)):
-            raise RuntimeError(f"JPEG write failed: {oiio.geterror()}")
+        if out is None:
+            raise RuntimeError(f"no JPEG writer: {oiio.geterror()}")
+        if not out.open(path, spec) or not out.write_image(np.ascontiguousarray(np.clip(img, 0, 1), np.float32)):
+            raise RuntimeError(f"JPEG write of {w}x{h} failed: {out.geterror() or oiio.geterror()}")
         out.close()
         buf = oiio.ImageBuf(path)
         px = np.asarray(buf.get_pixels(oiio.FLOAT), dtype=np.float32).reshape(h, w, 3)

@@ -116,14 +116,21 @@ def smooth_upscale(x: np.ndarray, scale: int, mode: str = "bilinear") -> np.ndar
     return np.ascontiguousarray(np.transpose(y.numpy(), (0, 2, 3, 1)))
 
 
-def hdr_safe(fn: Callable[[np.ndarray], np.ndarray], scale: int) -> Callable[[np.ndarray], np.ndarray]:
-    """Wrap an up-res function so out-of-range values go around the network (see ``split_range``)."""
+def hdr_safe(fn: Callable[[np.ndarray], np.ndarray], scale: int, encoding: str = "linear"
+             ) -> Callable[[np.ndarray], np.ndarray]:
+    """Wrap an up-res network for scene-linear (N, h, w, C) input.
+
+    The 0-1 part is encoded, up-res'd by the network and decoded; what lies outside 0-1 goes around
+    the network and is interpolated in linear light, where interpolation preserves energy (in an
+    encoded space a smoothed highlight would lose brightness on the way back). Both working encodings
+    map linear 0-1 onto 0-1, so clipping before or after encoding is the same.
+    """
 
     def run(batch: np.ndarray) -> np.ndarray:
         inside, over = split_range(batch)
-        out = fn(inside)
+        out = color.decode(fn(color.encode(inside, encoding)), encoding)
         if np.any(over):
             out = out + smooth_upscale(over, scale)
-        return out
+        return np.asarray(out, np.float32)
 
     return run

@@ -99,7 +99,8 @@ class UpresNode(Node):
         alpha = self.params["sharpness"] if self.params["mode"] == "sharp" else 0.0
         self.upscaler = Upscaler(ctx.model, sharpness=alpha, device=ctx.device or "cpu", want_scale=scale or None)
         self.scale = self.upscaler.scale
-        self.run_net = hdr_safe(self.upscaler, self.scale)
+        self.run_net = hdr_safe(self.upscaler, self.scale, self.upscaler.encoding)  # scene-linear RGB
+        self.run_matte = hdr_safe(self.upscaler, self.scale)  # alpha: already a 0-1 coverage value
         meta = ctx.model.meta
         self.model_space = str(meta.get("colorspace", "lin_rec709"))
         ctx.extra.update({"scale": self.scale, "weights_blend": alpha, "model_encoding": self.upscaler.encoding,
@@ -114,14 +115,12 @@ class UpresNode(Node):
             raise FrameError(f"gan.upres needs R, G and B channels; missing {', '.join(missing)} "
                              f"(channels: {', '.join(frame.channels)}; use --layer to pick an AOV)",
                              frame.path, frame.number)
-        s, enc = self.scale, self.upscaler.encoding
+        s = self.scale
         file_space = self.params["colorspace"] or color.frame_colorspace(
             frame.attributes, os.path.splitext(frame.path or ".exr")[1])
         rgb = color.convert(frame.select(list(RGB)), file_space, self.model_space)
-        work = color.encode(rgb, enc)
         tiled = dict(scale=s, receptive_field=self.upscaler.receptive_field)
-        out_rgb = color.decode(ctx.apply_tiled(self.run_net, work, **tiled), enc)
-        out_rgb = color.convert(out_rgb, self.model_space, file_space)
+        out_rgb = color.convert(ctx.apply_tiled(self.run_net, rgb, **tiled), self.model_space, file_space)
         planes, names = [out_rgb], list(RGB)
 
         if "A" in frame.channels:
@@ -129,7 +128,7 @@ class UpresNode(Node):
             if float(a.max()) == float(a.min()):  # constant (usually 1): nothing to up-res
                 up = np.full((a.shape[0] * s, a.shape[1] * s, 1), float(a.flat[0]), np.float32)
             elif self.params["alpha"] == "network":
-                up = ctx.apply_tiled(self.run_net, a, **tiled)
+                up = ctx.apply_tiled(self.run_matte, a, **tiled)
             else:
                 up = smooth_upscale(a[None], s, "bicubic")[0]
             planes.append(np.clip(up, 0.0, 1.0))
