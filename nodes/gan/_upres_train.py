@@ -142,9 +142,12 @@ def fine_tune(cls: Any, ctx: Any) -> None:
     val_pairs = _pairs(_read_plate(ctx, val_frames, model_space, encoding), cfg.scale, 1, p["seed"], 1.0,
                        clean_only=True) if val_frames else []
     codec = ChannelCodec(("linear",) * 3, (False,) * 3)  # pairs are already in the working encoding
+    if p["exposure_jitter"] > 0:
+        # Exposure changes would push pairs out of the 0-1 working range the network is limited to.
+        ctx.message("gan.upres: exposure_jitter is not used for up-res fine-tuning (ignored)")
     config = TrainConfig.from_params(p)
     crops = PairedCrops(pairs, config.crop_size, batch_size=config.batch_size, seed=config.seed, codec_in=codec,
-                        codec_out=codec, augment=Augmentation(p["flips"], p["rotations"], p["exposure_jitter"]),
+                        codec_out=codec, augment=Augmentation(p["flips"], p["rotations"], 0.0),
                         scale=cfg.scale, focus=p["focus"], rank=ctx.rank, world_size=ctx.world_size)
     validation = ValidationSet(val_pairs, codec, codec, max_size=256, scale=cfg.scale) if val_pairs else None
 
