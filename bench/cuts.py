@@ -138,8 +138,9 @@ def run_pyscenedetect(path: str, detector: str) -> tuple[list[int], float]:
     stream = _frames_stream(path)
     manager = SceneManager()
     manager.add_detector(ContentDetector() if detector == "content" else AdaptiveDetector())
-    frames = manager.detect_scenes(stream)
-    cuts = [int(tc.frame_num) for tc in manager.get_cut_list()]
+    manager.detect_scenes(stream)
+    # a scene list of N scenes has N-1 cuts: the first frame of every scene after the first
+    cuts = [int(start.frame_num) for start, _ in manager.get_scene_list()[1:]]
     return cuts, time.perf_counter() - t0
 
 
@@ -147,8 +148,8 @@ def run_lstm_cuts(path: str, model: str | None, out_dir: str) -> tuple[list[int]
     import filmai_plugins
 
     t0 = time.perf_counter()
+    # OTIO and CSV (an EDL needs a SMPTE rate, and counter.mp4 runs at 10 fps)
     manifest = filmai_plugins.run("lstm.cuts", input=path, output={"timeline": os.path.join(out_dir, "cuts.otio"),
-                                                                     "edl": os.path.join(out_dir, "cuts.edl"),
                                                                      "csv": os.path.join(out_dir, "cuts.csv")},
                                   model=model, progress="none")
     wall = time.perf_counter() - t0
@@ -205,6 +206,10 @@ def synthetic_edits(work: str, count: int, seed: int, log=print) -> list[tuple[s
                 json.dump({"events": events, "seed": seed * 1000 + i, "frames": EDIT_LENGTH}, f)
         with open(meta_path) as f:
             events = json.load(f)["events"]
+        # a cut on the first frame has no frame before it: nothing to detect (edits rendered before the
+        # generator flagged it are treated the same way)
+        for e in events:
+            e["clipped"] = e["clipped"] or e["start"] <= 0
         truth = [e for e in events if not e["clipped"]]
         ignore = [(e["start"], e["end"]) for e in events if e["clipped"]]
         out.append((movie, truth, ignore))

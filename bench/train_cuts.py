@@ -155,6 +155,31 @@ def render_set(sources: list, count: int, seed: int, length: int = SEQ_LEN, size
             "kind": np.stack(kinds), "events": np.array(json.dumps(events))}
 
 
+def clip_flags(events: list[dict], length: int) -> list[dict]:
+    """The generator's rule for transitions touching either end (applied again to cached edits so that
+    caches rendered before the rule was tightened give the same targets)."""
+    for e in events:
+        e["clipped"] = bool(e.get("clipped")) or e["start"] <= 0 or (e["end"] >= length - 1 and e["kind"] != "cut")
+    return events
+
+
+def retarget(data: dict) -> dict:
+    """Per-frame targets recomputed from the cached events (cheap; the frames are what is expensive)."""
+    import torch
+
+    from nodes.lstm._cutsynth import targets
+
+    length = data["frames"].shape[1]
+    events = [clip_flags(evs, length) for evs in json.loads(str(data["events"]))]
+    tg = [targets(evs, length) for evs in events]
+    data = dict(data)
+    data["centre"] = torch.stack([t["centre"] for t in tg]).half().numpy()
+    data["mask"] = torch.stack([t["mask"] for t in tg]).to(torch.uint8).numpy()
+    data["kind"] = torch.stack([t["kind"] for t in tg]).to(torch.uint8).numpy()
+    data["events"] = np.array(json.dumps(events))
+    return data
+
+
 def cached_set(work: str, split_sources: list, count: int, seed: int, tag: str, log=print) -> dict[str, np.ndarray]:
     key = hashlib.sha256(json.dumps({"n": count, "seed": seed, "len": SEQ_LEN, "size": RENDER_SIZE, "tag": tag,
                                      "sources": [s.name for s in split_sources], "v": 4}).encode()).hexdigest()[:12]
@@ -190,32 +215,60 @@ def losses(out, centre, mask, kind):
     return l_centre, l_mask, l_kind
 
 
-def evaluate(net, data: dict, threshold: float | list[float] = 0.5, limit: int | None = None) -> dict:
-    """Overall/cut/gradual F1 (±2 frames) on a rendered set, for each threshold."""
+def val_probs(net, data: dict, limit: int | None = None) -> list[dict]:
     import torch
 
-    from nodes.lstm._cutevents import decode, match
     from nodes.lstm._cutnet import predict
+
+    n = len(json.loads(str(data["events"]))) if limit is None else limit
+    net.eval()
+    with torch.no_grad():
+        out = [predict(net, np.transpose(data["frames"][i], (0, 2, 3, 1)), window=96, context=24) for i in range(n)]
+    net.train()
+    return out
+
+
+def evaluate(net, data: dict, threshold: float | list[float] = 0.5, limit: int | None = None,
+             mask_threshold: float = 0.5, probs: list | None = None) -> dict:
+    """Overall/cut/gradual F1 (±2 frames) on a rendered set for each threshold, and for matched gradual
+    transitions the mean absolute error of their first and last frames (``extent_mae``)."""
+    from nodes.lstm._cutevents import decode, match
 
     thresholds = threshold if isinstance(threshold, list) else [threshold]
     events = json.loads(str(data["events"]))
-    n = len(events) if limit is None else min(limit, len(events))
-    totals = {th: None for th in thresholds}
-    net.eval()
-    with torch.no_grad():
-        for i in range(n):
-            frames = np.transpose(data["frames"][i], (0, 2, 3, 1))
-            probs = predict(net, frames, window=96, context=24)
+    probs = probs if probs is not None else val_probs(net, data, limit)
+    results = {}
+    for th in thresholds:
+        total, errors = None, []
+        for i, p in enumerate(probs):
             truth = [e for e in events[i] if not e["clipped"]]
             ignore = [(e["start"], e["end"]) for e in events[i] if e["clipped"]]
-            for th in thresholds:
-                got = decode(probs, threshold=th)
-                m = match([b.frame for b in got], truth, 2, ignore)
-                cur = totals[th]
-                totals[th] = {k: m[k] for k in ("cut", "gradual", "all")} if cur is None else \
-                    {k: cur[k] + m[k] for k in ("cut", "gradual", "all")}
-    net.train()
-    return {th: {k: v.to_json() for k, v in s.items()} for th, s in totals.items()}
+            got = decode(p, threshold=th, mask_threshold=mask_threshold)
+            m = match([b.frame for b in got], truth, 2, ignore)
+            total = {k: m[k] for k in ("cut", "gradual", "all")} if total is None else \
+                {k: total[k] + m[k] for k in ("cut", "gradual", "all")}
+            by_frame = {b.frame: b for b in got}
+            for frame, j in m["matched"]:
+                if truth[j]["kind"] != "cut":
+                    b = by_frame[frame]
+                    errors += [abs(b.start - truth[j]["start"]), abs(b.end - truth[j]["end"])]
+        results[th] = {**{k: v.to_json() for k, v in total.items()},
+                       "extent_mae": round(float(np.mean(errors)), 3) if errors else None}
+    return results
+
+
+def tune(net, val: dict, log=print) -> dict:
+    """The decision threshold (best F1 on validation) and the extent threshold (smallest error on the
+    first/last frames of gradual transitions), both on footage of the training split."""
+    probs = val_probs(net, val)
+    grid = [round(x, 2) for x in np.arange(0.2, 0.81, 0.05)]
+    sweep = evaluate(net, val, grid, probs=probs)
+    best = max(grid, key=lambda th: (sweep[th]["all"]["f1"], -abs(th - 0.5)))
+    extents = {mt: evaluate(net, val, best, mask_threshold=mt, probs=probs)[best] for mt in (0.5, 0.6, 0.7, 0.8)}
+    mask_best = min(extents, key=lambda mt: (extents[mt]["extent_mae"] or 99, abs(mt - 0.5)))
+    log(f"validation: threshold {best} → {sweep[best]['all']}; extent threshold {mask_best} → "
+        f"first/last frame error {extents[mask_best]['extent_mae']} frames")
+    return {"threshold": float(best), "mask_threshold": float(mask_best), **extents[mask_best]}
 
 
 def train(args) -> dict:
@@ -242,8 +295,8 @@ def train(args) -> dict:
     sources = load_sources("train")
     log(f"  {len(sources)} sources: {', '.join(s.name for s in sources)}")
     n_train, n_val = (24, 8) if args.quick else (args.train_edits, args.val_edits)
-    data = cached_set(args.work, sources, n_train, args.seed, "train", log)
-    val = cached_set(args.work, sources, n_val, args.seed + 1000, "val", log)
+    data = retarget(cached_set(args.work, sources, n_train, args.seed, "train", log))
+    val = retarget(cached_set(args.work, sources, n_val, args.seed + 1000, "val", log))
     t_data = time.time() - t_start
 
     arch = {**default_arch(), **ARCH_OVERRIDES}
@@ -299,14 +352,11 @@ def train(args) -> dict:
                 f"gradual {res['gradual']['f1']:.3f}")
     t_train = time.time() - t_start - t_data
 
-    grid = [round(x, 2) for x in np.arange(0.2, 0.81, 0.05)]
-    sweep = evaluate(net, val, grid)
-    best = max(grid, key=lambda th: (sweep[th]["all"]["f1"], -abs(th - 0.5)))
-    log(f"validation threshold sweep: best {best} → {sweep[best]['all']}")
+    tuned = tune(net, val, log)
     meta = {
         "node": "lstm.cuts", "node_version": "1.0.0", "arch": arch,
         "analysis_size": [48, 27], "window": 96, "context": 24, "min_frames": 16,
-        "threshold": float(best), "mask_threshold": 0.5, "kinds": arch["kinds"],
+        "threshold": tuned["threshold"], "mask_threshold": tuned["mask_threshold"], "kinds": arch["kinds"],
         "colour": "display-referred RGB in 0-1: video as decoded, scene-linear frames through the OCIO view",
         "training": {
             "script": "bench/train_cuts.py", "seed": args.seed, "steps": steps, "batch": args.batch,
@@ -315,7 +365,7 @@ def train(args) -> dict:
             "footage": {k: v if not isinstance(v, dict) else {c: [list(r) for r in rr] for c, rr in v.items()}
                         for k, v in SPLIT["train"].items()},
             "held_out": {k: v if not isinstance(v, dict) else list(v) for k, v in SPLIT["eval"].items()},
-            "validation": {"threshold": float(best), **sweep[best]}, "history": history,
+            "validation": tuned, "history": history,
             "seconds": {"data": round(t_data, 1), "train": round(t_train, 1),
                         "total": round(time.time() - t_start, 1)},
             "torch": torch.__version__, "quick": bool(args.quick),
@@ -332,12 +382,12 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default=os.path.join(REPO, "nodes", "lstm", "models", "cuts.ckpt"))
     parser.add_argument("--work", default=os.path.join(HERE, "out", "cuts-train"))
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--steps", type=int, default=1500)
+    parser.add_argument("--steps", type=int, default=3200)
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--lr", type=float, default=2e-3)
-    parser.add_argument("--train-edits", type=int, default=1200)
+    parser.add_argument("--train-edits", type=int, default=900)
     parser.add_argument("--val-edits", type=int, default=100)
-    parser.add_argument("--eval-every", type=int, default=300)
+    parser.add_argument("--eval-every", type=int, default=800)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--quick", action="store_true", help="smoke run: tiny data, a few steps")
     args = parser.parse_args(argv)

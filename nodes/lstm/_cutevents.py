@@ -43,7 +43,7 @@ class Boundary:
 
 
 def decode(probs: dict[str, np.ndarray], threshold: float = 0.5, mask_threshold: float = 0.5,
-           radius: int = 2, kinds: Sequence[str] = KINDS) -> list[Boundary]:
+           radius: int = 1, kinds: Sequence[str] = KINDS) -> list[Boundary]:
     """Peaks of the centre probability above ``threshold`` (one per ``radius`` neighbourhood) become
     boundaries; the kind is the most likely transition kind around the peak; a gradual transition
     extends over the neighbouring frames whose transition probability is above ``mask_threshold``."""

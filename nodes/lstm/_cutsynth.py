@@ -427,8 +427,10 @@ class EditSynth:
             s, e = ev["start"] - lead, ev["end"] - lead
             if e < 0 or s >= length:
                 continue
+            # a transition that touches either end of the rendered frames may have begun before them or
+            # go on after them (and a cut at frame 0 has no frame before it): not scored, not a centre target
             out_events.append({"kind": ev["kind"], "start": max(s, 0), "end": min(e, length - 1),
-                               "clipped": s < 0 or e >= length})
+                               "clipped": s <= 0 or e >= length - 1 and ev["kind"] != "cut"})
         return frames, out_events
 
     def _ramp(self, ev: dict[str, Any], lo: int, hi: int, incoming: bool) -> torch.Tensor:
@@ -474,9 +476,11 @@ def targets(events: list[dict[str, Any]], length: int) -> dict[str, torch.Tensor
     t = torch.arange(length).float()
     for ev in events:
         s, e, k = ev["start"], ev["end"], KIND_INDEX[ev["kind"]]
+        if ev.get("clipped") and ev["kind"] == "cut":
+            continue  # a cut on the first frame: nothing before it to compare with
         mask[s:e + 1] = 1
         kind[s:e + 1] = k
-        if ev.get("clipped") and ev["kind"] != "cut":
+        if ev.get("clipped"):
             # only part of the transition is visible: its centre may lie outside; no centre target
             continue
         if ev["kind"] == "cut":
