@@ -57,8 +57,9 @@ def evaluate_quality(models: str, scales: list[int]) -> dict:
         methods: dict = {"bicubic": lambda lr, hw: data.imresize(lr, hw),
                          "lanczos3 (OIIO)": lanczos}
         if ckpt is not None:
-            for label, sharp in (("gan.upres psnr", 0.0), ("gan.upres sharp 0.5", 0.5), ("gan.upres sharp", 1.0)):
-                up = Upscaler(ckpt, sharpness=sharp)
+            for label, sharp, ens in (("gan.upres psnr", 0.0, False), ("gan.upres psnr, ensemble=true", 0.0, True),
+                                      ("gan.upres sharp 0.5", 0.5, False), ("gan.upres sharp", 1.0, False)):
+                up = Upscaler(ckpt, sharpness=sharp, ensemble=ens)
                 run = hdr_safe(up, scale)
                 # Set5 is sRGB; the models' working encoding is sRGB over linear Rec.709, so the node's
                 # conversion (sRGB file → linear → sRGB encoding) is the identity and is skipped here.

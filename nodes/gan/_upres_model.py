@@ -73,7 +73,8 @@ class Upscaler:
     """A generator loaded from a checkpoint with its PSNR/GAN weight blend applied, ready to run on
     (N, h, w, 3) working-encoding arrays."""
 
-    def __init__(self, ckpt: Any, *, sharpness: float = 0.0, device: str = "cpu", want_scale: int | None = None):
+    def __init__(self, ckpt: Any, *, sharpness: float = 0.0, device: str = "cpu", want_scale: int | None = None,
+                 ensemble: bool = False):
         self.cfg = check_checkpoint(ckpt, want_scale)
         self.scale = self.cfg.scale
         self.encoding = str(ckpt.meta.get("encoding", "srgb"))
@@ -87,6 +88,7 @@ class Upscaler:
             raise CheckpointError(f"{describe(getattr(ckpt, 'path', None))}: weights do not fit the declared "
                                   f"architecture: {str(exc).splitlines()[0]}") from None
         self.receptive_field = self.cfg.receptive_field
+        self.ensemble = ensemble
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         """(N, h, w, C) → (N, h*s, w*s, C) for C = 3 (RGB) or 1 (a matte, run as grey)."""
@@ -95,7 +97,20 @@ class Upscaler:
         if grey:
             x = x.expand(-1, 3, -1, -1)
         with torch.inference_mode():
-            y = self.net(x.to(self.device)).float().cpu()
+            x = x.to(self.device)
+            if self.ensemble:
+                # Self-ensemble: the mean over the 8 flips/rotations, each mapped back (EDSR+'s trick).
+                y = 0
+                for k in range(4):
+                    for flip in (False, True):
+                        t = torch.rot90(x, k, (2, 3))
+                        t = torch.flip(t, (3,)) if flip else t
+                        o = self.net(t)
+                        o = torch.flip(o, (3,)) if flip else o
+                        y = y + torch.rot90(o, -k, (2, 3))
+                y = (y / 8).float().cpu()
+            else:
+                y = self.net(x).float().cpu()
         if grey:
             y = y.mean(dim=1, keepdim=True)
         return np.transpose(y.numpy(), (0, 2, 3, 1))

@@ -49,6 +49,9 @@ class UpresNode(Node):
         Param("sharpness", "float", 1.0, min=0.0, max=1.0,
               help="sharp mode: blend of PSNR (0) and GAN (1) weights (network interpolation); "
                    "0.6-0.8 keeps most of the crispness with fewer artefacts"),
+        Param("ensemble", "bool", False,
+              help="average the network over the 8 flips/rotations of the plate: slightly more accurate "
+                   "(about +0.1 dB), 8x slower"),
         Param("alpha", "enum", "network", choices=("network", "smooth"),
               help="how alpha is up-res'd: through the network as a matte (edges as crisp as the RGB), "
                    "or a smooth bicubic; either way clamped to 0-1"),
@@ -97,7 +100,8 @@ class UpresNode(Node):
         if scale == 1:
             raise BadInput("gan.upres: scale=1 does nothing; use 2 or 4")
         alpha = self.params["sharpness"] if self.params["mode"] == "sharp" else 0.0
-        self.upscaler = Upscaler(ctx.model, sharpness=alpha, device=ctx.device or "cpu", want_scale=scale or None)
+        self.upscaler = Upscaler(ctx.model, sharpness=alpha, device=ctx.device or "cpu", want_scale=scale or None,
+                                 ensemble=self.params["ensemble"])
         self.scale = self.upscaler.scale
         self.run_net = hdr_safe(self.upscaler, self.scale, self.upscaler.encoding)  # scene-linear RGB
         self.run_matte = hdr_safe(self.upscaler, self.scale)  # alpha: already a 0-1 coverage value
