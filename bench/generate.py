@@ -15,7 +15,8 @@ images):
 
   SWD frames   ProGAN's sliced Wasserstein distance (Karras et al. 2018, implemented here): Laplacian pyramid
                down to 16 px, 7x7 neighbourhoods sampled at random per level, each set normalised by its own
-               per-channel mean/std (ProGAN's convention), 4 x 128 random directions; x1e3, averaged over levels
+               per-channel mean/std (ProGAN's convention), 16384 per set and level, 4 x 128 random
+               directions; x1e3, averaged over levels
   SWD motion   the same on frame differences x[t+1] - x[t], both sets normalised by the held-out set's
                statistics (per-set normalisation would erase how much things move)
   motion       mean |x[t+1] - x[t]| (0-1 display units), beside the held-out clip's
@@ -44,6 +45,8 @@ SWD_PATCH = 7
 SWD_DIRS = 128
 SWD_REPEATS = 4
 SWD_MIN_SIZE = 16
+#: neighbourhoods drawn per set and level, spread evenly over its images
+SWD_DESCRIPTORS = 16384
 
 
 # ----- sliced Wasserstein distance on Laplacian pyramids ------------------------------------------
@@ -114,24 +117,33 @@ def sliced_wasserstein(a: np.ndarray, b: np.ndarray, rng: np.random.Generator) -
     for _ in range(SWD_REPEATS):
         dirs = rng.standard_normal((a.shape[1], SWD_DIRS)).astype(np.float32)
         dirs /= np.linalg.norm(dirs, axis=0, keepdims=True)
-        pa, pb = np.sort(a @ dirs, axis=0), np.sort(b @ dirs, axis=0)
-        if len(pa) != n:
-            pa = np.quantile(pa, q, axis=0)
-        if len(pb) != n:
-            pb = np.quantile(pb, q, axis=0)
+        # (directions, samples), each row contiguous: sorting rows is ~10x faster than sorting columns
+        pa = _quantiles(np.sort(np.ascontiguousarray((a @ dirs).T), axis=1), q)
+        pb = _quantiles(np.sort(np.ascontiguousarray((b @ dirs).T), axis=1), q)
         values.append(float(np.abs(pa - pb).mean()))
     return float(np.mean(values))
+
+
+def _quantiles(sorted_values: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Quantiles at ``q`` of each row of an array sorted along its rows (linear interpolation)."""
+    n = sorted_values.shape[1]
+    if n == len(q):
+        return sorted_values
+    pos = q * (n - 1)
+    lo = np.floor(pos).astype(np.int64)
+    hi = np.minimum(lo + 1, n - 1)
+    w = pos - lo
+    return sorted_values[:, lo] * (1.0 - w) + sorted_values[:, hi] * w
 
 
 def swd(real: np.ndarray, fake: np.ndarray, *, reference_stats: bool = False, seed: int = 0) -> list[float]:
     """SWD x1e3 per pyramid level (finest first) between image sets (N, C, H, W)."""
     rng = np.random.default_rng(seed)
     pr, pf = laplacian_pyramid(real), laplacian_pyramid(fake)
-    per_image = max(128, 8192 // max(1, min(len(real), len(fake))))
     out = []
     for lr, lf in zip(pr, pf):
-        dr = descriptors(lr, per_image, rng)
-        df = descriptors(lf, per_image, rng)
+        dr = descriptors(lr, -(-SWD_DESCRIPTORS // len(lr)), rng)
+        df = descriptors(lf, -(-SWD_DESCRIPTORS // len(lf)), rng)
         if reference_stats:
             stats = _stats(dr)
             a, b = _normalise(dr, stats), _normalise(df, stats)

@@ -92,7 +92,7 @@ def load_clip(ctx: Any, channels: str, resolution: int, min_frames: int, size: t
     out = np.empty((len(frames), height, width, len(names)), np.float32)
     for i, f in enumerate(frames):
         ctx.check_cancel()
-        fr = first if i == 0 and set(names) <= set(first.channels) else ctx.read_input(f)
+        fr = first if i == 0 else ctx.read_input(f, channels=names)
         if fr.display_window[2:] != disp[2:]:
             raise FrameError(f"frame is {fr.display_window[2]}x{fr.display_window[3]} but {first.path} "
                              f"(frame {frames[0]}) is {disp[2]}x{disp[3]}: every frame of a clip must have the "
