@@ -194,6 +194,22 @@ def test_loop_repeats_exactly_and_wraps_like_an_ordinary_step(trained, tmp_path)
     assert wrap <= 1.5 * steps.max() and wrap < naive
 
 
+def test_cancel_while_generating_keeps_only_complete_frames(trained, tmp_path):
+    token = CancelToken()
+
+    def on_event(event):
+        if event["event"] == "frame" and event["done"] >= 3:
+            token.cancel("test")
+
+    with pytest.raises(Cancelled):
+        fa.run("gan.generate", model=trained["ckpt"], output=str(tmp_path / "g.####.exr"), frames="1-40",
+               cancel=token, on_event=on_event, seed=4)
+    written = sorted(p for p in os.listdir(tmp_path) if p.endswith(".exr"))
+    assert 3 <= len(written) < 40 and not [p for p in os.listdir(tmp_path) if p.startswith(".")]
+    for name in written:  # every frame left is complete and readable
+        assert read_frame(str(tmp_path / name)).pixels.shape == (24, 32, 4)
+
+
 def test_seed_blend_and_walk(trained, tmp_path):
     ckpt = trained["ckpt"]
     a = pixels(generate(ckpt, tmp_path / "a", "1-6", seed=1), range(1, 7))
