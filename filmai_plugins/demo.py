@@ -81,7 +81,7 @@ def _world(height: int, width: int, seed: int) -> np.ndarray:
 
 
 def _marker(img: np.ndarray, cy: float, cx: float, size: float) -> None:
-    """A tracking marker (a green X with a dark border), anti-aliased, painted in place."""
+    """A tracking marker (a cross of green tape), anti-aliased, painted in place."""
     h, w = img.shape[:2]
     r = int(size * 1.6) + 2
     y0, y1, x0, x1 = max(0, int(cy) - r), min(h, int(cy) + r + 1), max(0, int(cx) - r), min(w, int(cx) + r + 1)
@@ -92,11 +92,10 @@ def _marker(img: np.ndarray, cy: float, cx: float, size: float) -> None:
     d1, d2 = np.abs(dy - dx) / np.sqrt(2), np.abs(dy + dx) / np.sqrt(2)
     extent = np.maximum(np.abs(dy), np.abs(dx))
     arm = np.clip(size - extent + 0.5, 0, 1)
-    core = np.clip(size * 0.22 - np.minimum(d1, d2) + 0.5, 0, 1) * arm
-    border = np.clip(size * 0.22 + 1.2 - np.minimum(d1, d2) + 0.5, 0, 1) * np.clip(size + 1.2 - extent + 0.5, 0, 1)
+    tape = (np.clip(size * 0.25 - np.minimum(d1, d2) + 0.5, 0, 1) * arm)[..., None]
     patch = img[y0:y1, x0:x1]
-    patch *= (1 - border[..., None] * 0.85)
-    patch += core[..., None] * np.array([0.08, 0.75, 0.12], np.float32)
+    patch *= 1 - tape
+    patch += tape * np.array([0.08, 0.6, 0.12], np.float32)
 
 
 def _wire(img: np.ndarray, x_top: float, x_bottom: float, width: float) -> None:
@@ -105,8 +104,8 @@ def _wire(img: np.ndarray, x_top: float, x_bottom: float, width: float) -> None:
     ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
     x_line = x_top + (x_bottom - x_top) * ys / max(1, h - 1)
     cover = np.clip(width / 2 - np.abs(xs - x_line) + 0.5, 0, 1)[..., None]
-    img *= 1 - 0.8 * cover
-    img += cover * 0.03
+    img *= 1 - 0.6 * cover
+    img += cover * 0.02
 
 
 def make_shot_frame(frame: int, width: int = 320, height: int = 180, seed: int = 7,
@@ -151,7 +150,7 @@ def run_demo(out: str, *, quick: bool = False, steps: int | None = None, progres
         default_steps = 30
     else:
         width, height, n_frames, train_frames, crop, batch = 384, 216, 36, [1001, 1018, 1035], 64, 8
-        default_steps = 700
+        default_steps = 500
     steps = steps or default_steps
     frames = list(range(FIRST_FRAME, FIRST_FRAME + n_frames))
     held_out = [f for f in frames if f not in train_frames]
@@ -182,7 +181,7 @@ def run_demo(out: str, *, quick: bool = False, steps: int | None = None, progres
     params = {"steps": steps, "crop_size": crop, "batch_size": batch, "validation_frames": ",".join(map(str, validation)),
               "validation_interval": max(10, steps // 10), "contact_sheet_interval": max(10, steps // 4),
               "checkpoint_interval": max(10, steps // 2), "warmup_steps": min(30, steps // 5), "learning_rate": 3e-3,
-              "exposure_jitter": 1.0, "threads": threads}
+              "exposure_jitter": 1.0, "focus": 0.9, "threads": threads}
     train_manifest = train_node("cnn.copycat", input=plate, target=clean, frames=",".join(map(str, train_frames)),
                                 out=ckpt, params=params, device=device, progress=progress)
     training = train_manifest["training"]
@@ -258,7 +257,7 @@ def register_cli(subparsers: Any) -> None:
     p = subparsers.add_parser("demo", help="train cnn.copycat on a generated shot and apply it (no downloads)")
     p.add_argument("--out", default="demo-out", help="folder for everything the demo writes (default ./demo-out)")
     p.add_argument("--quick", action="store_true", help="a tiny version that finishes in seconds (for tests)")
-    p.add_argument("--steps", type=int, default=None, help="training steps (default 700, quick 30)")
+    p.add_argument("--steps", type=int, default=None, help="training steps (default 500, quick 30)")
     p.add_argument("--threads", type=int, default=0, help="CPU threads for training (0: one per core)")
     p.add_argument("--device", default="auto", help="auto|cpu|cuda|mps")
     p.add_argument("--progress", default="auto", choices=("auto", "bar", "json", "none"))

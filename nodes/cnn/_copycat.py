@@ -31,7 +31,7 @@ from filmai_plugins.training.datasets import (Augmentation, ChannelCodec, Paired
                                               parse_channels, split_validation)
 from filmai_plugins.training.loop import TrainConfig, Trainer, model_tensors
 
-from ._unet import UNet, UNetConfig
+from ._unet import FULL_RES_SIZES, UNet, UNetConfig
 
 _LOG_GAIN = 16.0
 _LOG_NORM = math.log1p(_LOG_GAIN)
@@ -40,8 +40,10 @@ _ENCODING_CODES = {"linear": 0, "log": 1, "srgb": 2}
 
 
 def build_arch(size: str, channels_in: list[str], channels_out: list[str], encoding: str,
-               bounded_out: list[bool], bounded_in: list[bool]) -> dict[str, Any]:
-    unet = UNetConfig.sized(size, len(channels_in), len(channels_out))
+               bounded_out: list[bool], bounded_in: list[bool],
+               sizes: dict[str, tuple[tuple[int, ...], int]] | None = None) -> dict[str, Any]:
+    """The network description stored in checkpoints; ``sizes`` picks the size table (default ``_unet.SIZES``)."""
+    unet = UNetConfig.sized(size, len(channels_in), len(channels_out), sizes)
     return {
         "family": "unet",
         "size": size,
@@ -178,7 +180,7 @@ def train(ctx) -> dict[str, Any]:
     else:
         arch = build_arch(size, channels_in, channels_out, p["encoding"],
                           _bounded_flags(channels_out, p["bounded_channels"]),
-                          _bounded_flags(channels_in, p["bounded_channels"]))
+                          _bounded_flags(channels_in, p["bounded_channels"]), sizes=FULL_RES_SIZES)
     align = int(arch["align"])
 
     train_frames, val_frames = split_validation(ctx, p["validation_frames"])

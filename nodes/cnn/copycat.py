@@ -55,8 +55,8 @@ class CopycatNode(Node):
         Param("channels_out", "string", "", stage="train",
               help="target channels it learns to produce (e.g. A for a matte); empty: the same as channels_in"),
         Param("model_size", "enum", "small", choices=("small", "medium", "large"), stage="train",
-              help="small: fast, most cleanup; medium: more capacity (looks, mattes); large: full-resolution "
-                   "features (fine detail, best on a GPU)"),
+              help="small (16-32-64, 0.12 M parameters): fast, most cleanup; medium (32-64-128): more capacity "
+                   "for looks and mattes, ~4x the compute; large (4 levels to 256): wide context, best on a GPU"),
         Param("encoding", "enum", "log", choices=("log", "linear", "srgb"), stage="train",
               help="working encoding of colour channels: log keeps scene-linear HDR (>1.0) without clamping; "
                    "srgb for display-referred plates; linear for data already in 0-1"),
@@ -64,7 +64,8 @@ class CopycatNode(Node):
               help="channels that are 0-1 coverage (kept linear, outputs clamped to 0-1): 'auto' = A/alpha/"
                    "matte*/mask*, 'none', or a list"),
     ) + training_params(steps=2000, crop_size=128, batch_size=8, learning_rate=2e-3, checkpoint_interval=500,
-                        contact_sheet_interval=500, validation_interval=100, loss="l2")
+                        contact_sheet_interval=500, validation_interval=100, loss="l2",
+                        focus=0.75)
     model = "required"
     model_format = "checkpoint"
     needs_torch = True
