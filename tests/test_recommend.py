@@ -188,6 +188,23 @@ def test_bad_input_exits_2_and_keeps_existing_output(trained, tmp_path, capsys):
                                                    "top.manifest.json", "never.train.manifest.json"])
 
 
+def test_fine_tuning_adds_new_titles(trained, tmp_path):
+    from filmai_plugins.training.checkpoint import load_checkpoint
+
+    history = trained["history"]
+    new = pd.DataFrame([(1, 500, 1_700_000_000, 5.0), (2, 500, 1_700_000_000, 5.0), (2, 501, 1_700_000_001, 5.0)],
+                       columns=history.columns)
+    hist = str(tmp_path / "more.parquet")
+    pd.concat([history, new]).to_parquet(hist, index=False)
+    out = str(tmp_path / "tuned.ckpt")
+    assert cli_main(["train", "lstm.recommend", "--model", trained["ckpt"], "--input", hist, "--out", out,
+                     *TRAIN, "--set", "epochs=1", "--set", "loss=sampled", "--set", "negatives=16"]) == 0
+    old, tuned = load_checkpoint(trained["ckpt"]), load_checkpoint(out)
+    assert tuned.meta["vocab"]["ids"] == old.meta["vocab"]["ids"] + [500, 501]  # old titles keep their rows
+    assert tuned.tensors["embed.weight"].shape[0] == N_TITLES + 3 and tuned.meta["training"]["loss"] == "sampled"
+    assert _run(trained, str(tmp_path / "r.csv"), inp=hist, model=out) == 0
+
+
 def test_history_order_ties_keep_file_order(tmp_path):
     path = str(tmp_path / "h.csv")
     pd.DataFrame({"u": ["b", "a", "a", "a", "b"], "i": [5, 3, 1, 2, 9], "t": [7, 2, 2, 1, 7]}).to_csv(path, index=False)
