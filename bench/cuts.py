@@ -1,7 +1,7 @@
 """Cut detection: ``lstm.cuts`` against PySceneDetect's ContentDetector and AdaptiveDetector, same frames, one run.
 
     python bench/cuts.py                  # everything (about 15 minutes on 2 busy CPU cores)
-    python bench/cuts.py --edits 4        # fewer synthetic edits
+    python bench/cuts.py --edits 6        # fewer synthetic edits (default 24)
     python bench/cuts.py --model other.ckpt
 
 Two test sets, both footage the shipped model never trained on (see bench/train_cuts.py for the split):
@@ -157,6 +157,10 @@ def run_lstm_cuts(path: str, model: str | None, out_dir: str) -> tuple[list[int]
     return [c["frame"] for c in res["cuts"]], wall, res
 
 
+def _kinds_of(extra: dict) -> dict[int, str]:
+    return {c["frame"]: c["kind"] for c in extra["cuts"]}
+
+
 # ----- held-out synthetic edits ---------------------------------------------------------------------
 
 
@@ -234,7 +238,12 @@ def evaluate_clip(path: str, truth: list, ignore: list, model: str | None, tmp: 
             cuts, wall = run_pyscenedetect(path, "content" if det == "ContentDetector" else "adaptive")
             frames = None
         m = match(cuts, truth, TOLERANCE, ignore)
-        result[det] = {"cuts": cuts, "wall_s": wall, "frames": frames, "score": m}
+        result[det] = {"cuts": cuts, "wall_s": wall, "frames": frames, "score": m,
+                       "missed": [(e["kind"], e["start"], e["end"]) for e in m["missed"]],
+                       "false_positives": m["false_positives"]}
+        if det == "lstm.cuts":
+            kinds = _kinds_of(extra)
+            result[det]["false_positive_kinds"] = [kinds.get(f, "?") for f in m["false_positives"]]
     n = result["lstm.cuts"]["frames"]
     for det in DETECTORS:
         result[det]["frames"] = n
@@ -250,7 +259,7 @@ def main(argv=None) -> int:
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default=None, help="checkpoint (default: the shipped nodes/lstm/models/cuts.ckpt)")
-    parser.add_argument("--edits", type=int, default=12, help="held-out synthetic edits of 300 frames")
+    parser.add_argument("--edits", type=int, default=24, help="held-out synthetic edits of 300 frames")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--work", default=os.path.join(HERE, "out", "cuts-eval"))
     parser.add_argument("--json", default=os.path.join(HERE, "out", "cuts-results.json"))
@@ -268,6 +277,7 @@ def main(argv=None) -> int:
         totals = {d: {"cut": Score(0, 0, 0), "gradual": Score(0, 0, 0), "all": Score(0, 0, 0), "wall": 0.0,
                       "frames": 0} for d in DETECTORS}
         kinds: dict[str, int] = {}
+        errors = []
         for i, (movie, truth, ignore) in enumerate(edits):
             for e in truth:
                 kinds[e["kind"]] = kinds.get(e["kind"], 0) + 1
@@ -278,7 +288,12 @@ def main(argv=None) -> int:
                     t[k] = t[k] + r[d]["score"][k]
                 t["wall"] += r[d]["wall_s"]
                 t["frames"] += r[d]["frames"]
+            errors.append({"edit": os.path.basename(movie), **{
+                d: {"missed": r[d]["missed"], "false_positives": r[d]["false_positives"],
+                    **({"false_positive_kinds": r[d]["false_positive_kinds"]} if d == "lstm.cuts" else {})}
+                for d in DETECTORS}})
             print(f"edit {i:2d}: " + "  ".join(f"{d} {r[d]['score']['all'].f1:.3f}" for d in DETECTORS), flush=True)
+        report["synthetic_errors"] = errors
         report["synthetic"] = {"edits": len(edits), "frames": totals["lstm.cuts"]["frames"], "transitions": kinds,
                                **{d: {k: (v.to_json() if isinstance(v, Score) else v) for k, v in t.items()}
                                   for d, t in totals.items()}}
@@ -313,6 +328,11 @@ def main(argv=None) -> int:
     syn = report["synthetic"]
     print()
     print(f"Held-out synthetic edits: {syn['edits']} edits, {syn['frames']} frames, transitions {syn['transitions']}")
+    fp_kinds: dict[str, int] = {}
+    for e in report["synthetic_errors"]:
+        for k in e["lstm.cuts"]["false_positive_kinds"]:
+            fp_kinds[k] = fp_kinds.get(k, 0) + 1
+    print(f"lstm.cuts false positives by the kind it reported: {fp_kinds or 'none'}")
     print("| detector | hard cuts F1 (P/R) | gradual F1 (P/R) | all F1 (P/R) | frames/s |")
     print("|---|---|---|---|---|")
     for d in DETECTORS:

@@ -232,7 +232,8 @@ def evaluate(net, data: dict, threshold: float | list[float] = 0.5, limit: int |
              mask_threshold: float = 0.5, probs: list | None = None) -> dict:
     """Overall/cut/gradual F1 (±2 frames) on a rendered set for each threshold, and for matched gradual
     transitions the mean absolute error of their first and last frames (``extent_mae``)."""
-    from nodes.lstm._cutevents import decode, match
+    from nodes.lstm._cutevents import decode, match, refine_fades
+    from nodes.lstm._cutexport import black_frames
 
     thresholds = threshold if isinstance(threshold, list) else [threshold]
     events = json.loads(str(data["events"]))
@@ -243,7 +244,8 @@ def evaluate(net, data: dict, threshold: float | list[float] = 0.5, limit: int |
         for i, p in enumerate(probs):
             truth = [e for e in events[i] if not e["clipped"]]
             ignore = [(e["start"], e["end"]) for e in events[i] if e["clipped"]]
-            got = decode(p, threshold=th, mask_threshold=mask_threshold)
+            black = black_frames(np.transpose(data["frames"][i], (0, 2, 3, 1)))
+            got = refine_fades(decode(p, threshold=th, mask_threshold=mask_threshold), black)
             m = match([b.frame for b in got], truth, 2, ignore)
             total = {k: m[k] for k in ("cut", "gradual", "all")} if total is None else \
                 {k: total[k] + m[k] for k in ("cut", "gradual", "all")}
@@ -347,7 +349,7 @@ def train(args) -> dict:
                 f"lr {sched.get_last_lr()[0]:.2e}")
         if not args.quick and ((step + 1) % args.eval_every == 0):
             res = evaluate(net, val, 0.5, limit=40)[0.5]
-            history.append({"step": step + 1, **{k: v["f1"] for k, v in res.items()}})
+            history.append({"step": step + 1, **{k: res[k]["f1"] for k in ("cut", "gradual", "all")}})
             log(f"  val@0.5 (40 edits): F1 all {res['all']['f1']:.3f} cut {res['cut']['f1']:.3f} "
                 f"gradual {res['gradual']['f1']:.3f}")
     t_train = time.time() - t_start - t_data

@@ -76,7 +76,10 @@ def decode(probs: dict[str, np.ndarray], threshold: float = 0.5, mask_threshold:
             while end + 1 < t and mask[end + 1] >= mask_threshold and not taken[end + 1]:
                 end += 1
         taken[start:end + 1] = True
-        out.append(Boundary(kind, int(start), int(end), float(centre[p])))
+        # a gradual transition's centre is uncertain by a few frames, its existence much less: report how
+        # sure the network is that these frames form a transition
+        conf = float(centre[p]) if kind == "cut" else max(float(centre[p]), float(mask[start:end + 1].mean()))
+        out.append(Boundary(kind, int(start), int(end), conf))
     # A long gradual transition can leave the centre head unsure about *which* frame is its middle (a
     # broad, low bump) while the transition head is sure that frames are in a transition: such a run of
     # transition frames, long enough and mostly of a gradual kind, is a boundary in its own right.
@@ -97,6 +100,24 @@ def decode(probs: dict[str, np.ndarray], threshold: float = 0.5, mask_threshold:
         i = j + 1
     out.sort(key=lambda b: b.start)
     return _merge_split_gradual(out)
+
+
+def refine_fades(bounds: Sequence[Boundary], black: np.ndarray) -> list[Boundary]:
+    """A fade to black ends on its last frame before black, a fade from black starts on its first frame
+    after black: the network's transition probability tends to run on into the black it fades to."""
+    out = []
+    for b in bounds:
+        start, end = b.start, b.end
+        if b.kind == "fade_out":
+            dark = np.flatnonzero(black[start:end + 1])
+            if dark.size and dark[0] > 0:
+                end = start + int(dark[0]) - 1
+        elif b.kind == "fade_in":
+            dark = np.flatnonzero(black[start:end + 1])
+            if dark.size and start + int(dark[-1]) < end:
+                start = start + int(dark[-1]) + 1
+        out.append(Boundary(b.kind, start, end, b.confidence))
+    return out
 
 
 def _merge_split_gradual(bounds: list[Boundary]) -> list[Boundary]:

@@ -98,7 +98,7 @@ class CutsNode(Node):
         from filmai_plugins.frames.sequence import SequencePattern
 
         from . import _cutframes as cf
-        from ._cutevents import decode
+        from ._cutevents import decode, refine_fades
         from ._cutexport import Source, black_frames
         from ._cutnet import predict
 
@@ -147,9 +147,10 @@ class CutsNode(Node):
         t1 = time.perf_counter()
         probs = predict(self.net, pics, self.window, self.context, check_cancel=ctx.check_cancel,
                         on_window=lambda i, n: ctx.progress.step(i, n, stage="analyse"))
-        bounds = decode(probs, threshold=self.threshold, mask_threshold=self.mask_threshold)
+        black = black_frames(pics)
+        bounds = refine_fades(decode(probs, threshold=self.threshold, mask_threshold=self.mask_threshold), black)
         t_analyse = time.perf_counter() - t1
-        self._write(ctx, outputs, bounds, src, black_frames(pics), t_read, t_analyse, stats)
+        self._write(ctx, outputs, bounds, src, black, t_read, t_analyse, stats)
 
     # ------------------------------------------------------------------------------------------
     def _check_length(self, n: int, path: str) -> None:
