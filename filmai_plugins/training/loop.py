@@ -243,6 +243,7 @@ class Trainer:
         self._stop_requested = False
         self._started = 0.0
         self._train_seconds = 0.0
+        self._train_cpu_seconds = 0.0  # this process's CPU time in steps: comparable on a busy machine
         self._elapsed_before = 0.0  # training seconds of the run this one resumed
         self.last_metrics: dict[str, float] = {}
         self.best_psnr: float | None = None
@@ -500,6 +501,7 @@ class Trainer:
         out: dict[str, Any] = {
             "steps": self.step, "total_steps": self.total_steps, "batch_size": self.config.batch_size,
             "crop_size": self.data.crop_size, "train_seconds": round(train_s, 3),
+            "train_cpu_seconds": round(self._train_cpu_seconds, 3),
             "samples_per_second": round(samples / train_s, 3) if train_s > 0 else None,
             "final_loss": self.last_metrics.get("loss"),
             "validation_psnr": self.history[-1].get("psnr") if self.history and "psnr" in self.history[-1] else None,
@@ -557,13 +559,14 @@ class Trainer:
                     why = "requested" if self._stop_requested else "time limit"
                     ctx.message(f"stopping after step {last_step_done} ({why})")
                     break
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 lr = self._set_lr(step)
                 x, y = self.data.batch(step)
                 metrics = self.training_step(step, self._tensor(x), self._tensor(y))
                 if self.device.type == "cuda":
                     torch.cuda.synchronize(self.device)
                 self._train_seconds += time.perf_counter() - t0
+                self._train_cpu_seconds += time.process_time() - c0
                 self.step = last_step_done = step
                 metrics["lr"] = lr
                 self.last_metrics = metrics
