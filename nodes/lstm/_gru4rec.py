@@ -142,8 +142,7 @@ def windows(seqs: Sequence[np.ndarray], max_len: int, rng: np.random.Generator) 
             continue
         first = int(rng.integers(1, max_len + 1))
         starts = [0, *range(first, n - 1, max_len)]
-        for a, b in zip(starts, starts[1:] + [n - 1]):
-            out.append(s[a: b + 1])
+        out.extend(s[a: b + 1] for a, b in zip(starts, starts[1:] + [n - 1]))
     return out
 
 

@@ -136,7 +136,9 @@ class ItemKNN:
     Cosine similarity between titles over the users who rated them, each title's ``neighbours`` most
     similar titles kept, a user's score for a title = sum of its similarities to the titles in the history.
     ``shrink`` damps similarities resting on few co-raters. ``with_neighbours(k)`` gives the same model
-    with fewer neighbours without recomputing (for choosing k on a validation split).
+    with fewer neighbours without recomputing (for choosing k on a validation split). Titles no history
+    title points to would all tie at 0; they are ordered by popularity instead (a term far below any
+    similarity), the usual popularity fill of neighbourhood recommenders.
     """
 
     def __init__(self, sequences: Sequence[np.ndarray], n_items: int, neighbours: int = 100, shrink: float = 0.0,
@@ -145,7 +147,9 @@ class ItemKNN:
         x = np.zeros((len(sequences), n_items + 1), dtype=np.float32)
         for u, seq in enumerate(sequences):
             x[u, seq] = 1.0
-        norms = np.sqrt(x.sum(axis=0))
+        raters = x.sum(axis=0)
+        norms = np.sqrt(raters)
+        self.fill = 1e-6 * raters.astype(np.float64) / max(float(raters.max()), 1.0)
         k = max(1, min(neighbours, n_items))
         self.index = np.zeros((n_items + 1, k), dtype=np.int64)
         self.sim = np.zeros((n_items + 1, k), dtype=np.float32)
@@ -164,11 +168,11 @@ class ItemKNN:
     def with_neighbours(self, k: int) -> "ItemKNN":
         other = object.__new__(ItemKNN)
         other.n_items = self.n_items
-        other.index, other.sim = self.index[:, :k], self.sim[:, :k]
+        other.index, other.sim, other.fill = self.index[:, :k], self.sim[:, :k], self.fill
         return other
 
     def __call__(self, histories: Sequence[np.ndarray]) -> np.ndarray:
-        out = np.zeros((len(histories), self.n_items + 1), dtype=np.float64)
+        out = np.repeat(self.fill[None, :], len(histories), axis=0)
         for row, h in enumerate(histories):
             h = np.unique(h)
             np.add.at(out[row], self.index[h].ravel(), self.sim[h].ravel())

@@ -246,7 +246,6 @@ class Recommend(Node):
         warm = [(u, history_of[u]) for u in users.tolist() if u in history_of and len(seqs.items[history_of[u]])]
         cold = [u for u in users.tolist() if u not in history_of or not len(seqs.items[history_of[u]])]
         total = len(users)
-        ctx.progress.start(total=max(total, 1), unit="user")
         done = 0
         chunk = 256
         for start in range(0, len(warm), chunk):
