@@ -58,12 +58,48 @@ def canonical_colorspace(name: str, config: Any = None) -> str:
     raise BadInput(f"unknown colourspace {name!r} in OCIO config {config.getName()!r} (known: {', '.join(names)})")
 
 
+# Primaries + white point (rx, ry, gx, gy, bx, by, wx, wy) of the EXR ``chromaticities`` attribute.
+_PRIMARIES = {
+    "lin_rec709": (0.64, 0.33, 0.30, 0.60, 0.15, 0.06, 0.3127, 0.3290),
+    "ACEScg": (0.713, 0.293, 0.165, 0.830, 0.128, 0.044, 0.32168, 0.33767),
+    "ACES2065-1": (0.7347, 0.2653, 0.0, 1.0, 0.0001, -0.077, 0.32168, 0.33767),
+    "lin_p3d65": (0.680, 0.320, 0.265, 0.690, 0.150, 0.060, 0.3127, 0.3290),
+    "lin_rec2020": (0.708, 0.292, 0.170, 0.797, 0.131, 0.046, 0.3127, 0.3290),
+}
+
+
+def declared_colorspace(attributes: dict[str, Any], extension: str = ".exr") -> tuple[str | None, str]:
+    """The colourspace a file itself declares and where that came from; (None, reason) when it does not.
+
+    EXR: the ``colorInteropID`` attribute (OpenEXR 3.4+; its values are OCIO interop ids such as
+    ``lin_ap1_scene``), then a pipeline ``colorspace``/``colorSpace`` string, then ``chromaticities``
+    matched to known primaries (EXR data is linear by convention). OpenImageIO's ``oiio:ColorSpace``
+    is its own guess for EXR (always ``lin_rec709``), so it counts only for formats where it reflects
+    the file (PNG, JPEG, TIFF, DPX).
+    """
+    for key in ("colorInteropID", "colorspace", "colorSpace"):
+        value = attributes.get(key)
+        if value:
+            return str(value), key
+    chroma = attributes.get("chromaticities")
+    if chroma is not None and len(chroma) == 8:
+        values = tuple(float(v) for v in chroma)
+        for name, ref in _PRIMARIES.items():
+            if all(abs(a - b) < 2e-3 for a, b in zip(values, ref)):
+                return name, "chromaticities"
+        return None, f"chromaticities {tuple(round(v, 4) for v in values)} match no known primaries"
+    if extension.lower() not in (".exr", ".sxr", ".mxr"):
+        value = attributes.get("oiio:ColorSpace")
+        return (str(value), "oiio:ColorSpace") if value else (None, "no colourspace in the file")
+    return None, "no colorInteropID, colorspace or chromaticities in the EXR header"
+
+
 def frame_colorspace(attributes: dict[str, Any], extension: str = ".exr") -> str:
-    """The colourspace a file declares, else the convention for its format (EXR linear, 8-bit sRGB)."""
-    declared = attributes.get("oiio:ColorSpace")
+    """The declared colourspace, else the convention for the format (EXR scene-linear Rec.709, 8-bit sRGB)."""
+    declared, _ = declared_colorspace(attributes, extension)
     if declared:
-        return str(declared)
-    return "lin_rec709" if extension.lower() in (".exr", ".hdr") else "srgb_tx"
+        return declared
+    return "lin_rec709" if extension.lower() in (".exr", ".hdr", ".sxr", ".mxr") else "srgb_tx"
 
 
 def convert(pixels: np.ndarray, src: str, dst: str, config: Any = None) -> np.ndarray:

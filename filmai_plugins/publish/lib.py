@@ -15,6 +15,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from .. import color
 from ..errors import BadInput, FilmAIError
 from ..frames.sequence import SequencePattern, format_frames, parse_frames
 from ..manifest import manifest_path_for, read_manifest
@@ -237,44 +238,9 @@ def manifest_summary(path: str, data: dict[str, Any]) -> dict[str, Any]:
 
 # ----- frames --------------------------------------------------------------------------------------
 
-_PRIMARIES = {  # EXR chromaticities (rx ry gx gy bx by wx wy) → the linear colourspace with those primaries
-    "lin_rec709": (0.64, 0.33, 0.30, 0.60, 0.15, 0.06, 0.3127, 0.3290),
-    "ACEScg": (0.713, 0.293, 0.165, 0.830, 0.128, 0.044, 0.32168, 0.33767),
-    "ACES2065-1": (0.7347, 0.2653, 0.0, 1.0, 0.0001, -0.077, 0.32168, 0.33767),
-    "lin_p3d65": (0.680, 0.320, 0.265, 0.690, 0.150, 0.060, 0.3127, 0.3290),
-    "lin_rec2020": (0.708, 0.292, 0.170, 0.797, 0.131, 0.046, 0.3127, 0.3290),
-}
-
-
 def declared_colorspace(path: str, attributes: dict[str, Any]) -> tuple[str | None, str]:
-    """The colourspace a file itself declares, and where that came from; (None, reason) when it does not.
-
-    OpenImageIO reports ``oiio:ColorSpace = lin_rec709`` for every EXR, declared or not, so EXR
-    headers are read raw: ``colorInteropID`` (OpenEXR 3.4's colour interop id, e.g. ``lin_ap1_scene``),
-    else ``chromaticities`` matched to known primaries (EXR data is linear by convention).
-    """
-    if path.lower().endswith(".exr"):
-        try:
-            import OpenEXR
-
-            with OpenEXR.File(path, header_only=True) as f:
-                # Copy inside the block: the bindings clear the header dict when the file closes.
-                header = {k: f.header().get(k) for k in ("colorInteropID", "chromaticities")}
-        except Exception as exc:  # unreadable files are reported by the readability check
-            return None, f"header unreadable ({exc})"
-        interop = header.get("colorInteropID")
-        if interop:
-            return str(interop), "colorInteropID"
-        chroma = header.get("chromaticities")
-        if chroma is not None:
-            values = tuple(float(v) for v in chroma)
-            for name, ref in _PRIMARIES.items():
-                if len(values) == 8 and all(abs(a - b) < 2e-3 for a, b in zip(values, ref)):
-                    return name, "chromaticities"
-            return None, f"chromaticities {tuple(round(v, 4) for v in values)} match no known primaries"
-        return None, "no colorInteropID or chromaticities in the EXR header"
-    declared = attributes.get("oiio:ColorSpace")
-    return (str(declared), "oiio:ColorSpace") if declared else (None, "no colourspace in the file")
+    """The colourspace a file itself declares, and where that came from (see filmai_plugins.color)."""
+    return color.declared_colorspace(attributes, os.path.splitext(path)[1])
 
 
 def colour_channels(channels: list[str]) -> list[int]:
