@@ -46,9 +46,9 @@ class UpresNode(Node):
               help="up-res factor: 2 or 4 (picks the shipped model); 0 takes the factor of --model"),
         Param("mode", "enum", "psnr", choices=("psnr", "sharp"),
               help="psnr: faithful, no invented detail; sharp: the GAN-trained weights, crisper texture"),
-        Param("sharpness", "float", 1.0, min=0.0, max=1.0,
-              help="sharp mode: blend of PSNR (0) and GAN (1) weights (network interpolation); "
-                   "0.6-0.8 keeps most of the crispness with fewer artefacts"),
+        Param("sharpness", "float", 0.6, min=0.0, max=1.0,
+              help="sharp mode: blend of PSNR (0) and GAN (1) weights (network interpolation); 1 is the "
+                   "strongest texture but can streak flat areas, 0.5-0.7 keeps most of the crispness"),
         Param("ensemble", "bool", False,
               help="average the network over the 8 flips/rotations of the plate: slightly more accurate "
                    "(about +0.1 dB), 8x slower"),
