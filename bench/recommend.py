@@ -140,6 +140,11 @@ def main(argv=None) -> int:
         load_after = os.getloadavg()
         training = manifest["training"]
         ckpt = load_checkpoint(ckpt_path, expect_node="lstm.recommend")
+        epochs = ckpt.meta["training"]["history"]
+        # What the 2-minute goal would have kept: the best validation epoch finished within 120 s
+        # (CPU seconds of this process; on an idle machine that is the wall time with threads=1).
+        within = [e for e in epochs if e["cpu_s"] <= 120.0]
+        best_within = max(within, key=lambda e: e["valid_ndcg@10"]) if within else None
         scorer = _node_scorer(ckpt, vocab)
         results["methods"]["lstm.recommend"] = run_protocols(scorer)
         results["methods"]["lstm.recommend"].update({
@@ -148,7 +153,11 @@ def main(argv=None) -> int:
             "epochs_run": training.get("epochs_run"), "best_epoch": training.get("best_epoch"),
             "stopped": training.get("stopped"), "valid_hr@10": training.get("valid_hr@10"),
             "valid_ndcg@10": training.get("valid_ndcg@10"), "params": manifest["params"],
-            "checkpoint_bytes": os.path.getsize(ckpt_path)})
+            "checkpoint_bytes": os.path.getsize(ckpt_path),
+            "best_within_120_cpu_s": None if best_within is None else {
+                "epoch": best_within["epoch"], "cpu_s": best_within["cpu_s"],
+                "valid_hr@10": round(best_within["valid_hr@10"], 4), "valid_ndcg@10": round(best_within["valid_ndcg@10"], 4)},
+            "epochs": [{k: (round(v, 4) if isinstance(v, float) else v) for k, v in e.items()} for e in epochs]})
 
         # What a user gets: `filmai run` top-10 for the test users must show the same HR@10.
         top = os.path.join(tmp, "top10.csv")
@@ -221,6 +230,10 @@ def _report(results: dict) -> None:
           f"(load average {g['load_average_during'][0]} -> {g['load_average_during'][1]}); "
           f"{g['epochs_run']} epochs, best {g['best_epoch']} ({g['stopped']}); "
           f"validation HR@10 {g['valid_hr@10']} NDCG@10 {g['valid_ndcg@10']}; checkpoint {g['checkpoint_bytes'] / 1e6:.1f} MB")
+    b = g["best_within_120_cpu_s"]
+    if b:
+        print(f"  within 120 CPU-seconds: best epoch {b['epoch']} ({b['cpu_s']} s), validation HR@10 {b['valid_hr@10']} "
+              f"NDCG@10 {b['valid_ndcg@10']} (best overall {g['valid_hr@10']} / {g['valid_ndcg@10']})")
     print(f"  `filmai run` top-10 HR@10 {g['run_top10_hr@10']} (full-ranking HR@10 {g['full']['hr@10']}), "
           f"{g['run_wall_s']} s for {results['data']['users']} users")
     full_pop = pop["full"]["ndcg@10"]

@@ -286,7 +286,8 @@ class Recommend(Node):
             "user": pd.Series(rows_user, dtype=object if not len(rows_user) or not isinstance(rows_user[0], (int, np.integer)) else np.int64),
             "rank": np.asarray(rows_rank, dtype=np.int64),
             "item": self.vocab.decode(items) if len(items) else np.zeros(0, dtype=np.int64),
-            "score": np.round(np.concatenate(rows_score) if rows_score else np.zeros(0), 6).astype(np.float64),
+            # float32: what the model computes; CSV shows its shortest exact form (0.920761, 1.2345e-07)
+            "score": np.concatenate(rows_score).astype(np.float32) if rows_score else np.zeros(0, np.float32),
             "source": rows_source,
         })
         if "titles" in ctx.inputs:
