@@ -24,6 +24,8 @@ images):
     python bench/generate.py [--clips stream,screen,beachball] [--takes 4] [--threads 1] [--json out.json]
 
 Skips cleanly when ../shared/data or the trained models are absent (train them with bench/train_generate.py).
+Writes bench/out/generate/results.json and, per clip, compare_<clip>.png (rows: held-out frames, gan.generate,
+gan.generate @1000, dynamic texture, PCA-Gaussian).
 """
 from __future__ import annotations
 
@@ -283,6 +285,15 @@ def evaluate(name: str, model: str, takes: int, work: str) -> dict:
     dyn = [codec.decode(pca.dynamic(n, rng)) for _ in range(takes)]
     iid = [codec.decode(pca.iid(n, rng)) for _ in range(takes)]
     floor = [train[-n:]]
+
+    from filmai_plugins.frames.contact import write_contact_sheet
+
+    shown = min(6, n)
+    sheet = os.path.join(tg.WORK, f"compare_{name}.png")
+    write_contact_sheet(sheet, [list(real[:shown]), list(gan_clips[0][:shown]), list(long_clips[0][:shown]),
+                                list(dyn[0][:shown]), list(iid[0][:shown])],
+                        labels=["held out | gan | gan@1000 | dyn. texture | PCA"] + [""] * (shown - 1),
+                        cell_width=max(128, w * 2))
 
     rows = {}
     for label, clips in (("gan.generate", gan_clips), ("gan.generate @1000", long_clips),
