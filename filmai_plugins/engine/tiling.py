@@ -15,14 +15,28 @@ import numpy as np
 TileFn = Callable[[np.ndarray], np.ndarray]  # (N, h, w, C) -> (N, h*s, w*s, C_out)
 
 
-def _starts(size: int, tile: int, overlap: int, align: int) -> list[int]:
+def _axis(size: int, tile: int, overlap: int, align: int) -> tuple[list[int], int]:
+    """Tile starts along one axis and the tile length: as few tiles as the limit allows, sized evenly.
+
+    Even sizing matters: a 1080-line frame with a 1024 limit becomes two ~560-line tiles rather than
+    two 1024-line tiles that would nearly double the work.
+    """
     if size <= tile:
-        return [0]
-    # Neighbouring starts stay at least ``overlap`` apart from the far edge even after alignment.
-    stride = max(align, (tile - overlap - (align - 1)) // align * align)
-    starts = list(range(0, size - tile, stride))
-    starts.append(-(-(size - tile) // align) * align)  # aligned last tile, clipped by the image edge
-    return starts
+        return [0], size
+    step_max = tile - overlap - (align - 1)
+    count = -(-(size - overlap - (align - 1)) // max(step_max, 1))
+    while True:
+        length = -(-(size + (count - 1) * (overlap + align - 1)) // count)
+        length = min(tile, -(-length // align) * align)
+        # neighbouring starts stay at least ``overlap`` apart from the far edge even after alignment
+        stride = max(align, (length - overlap - (align - 1)) // align * align)
+        if (count - 1) * stride + length >= size:
+            break
+        count += 1
+    starts = [i * stride for i in range(count - 1)]
+    last = -(-(size - length) // align) * align  # aligned last tile, clipped by the image edge if need be
+    starts = [s for s in starts if s < last] + [last]
+    return starts, length
 
 
 def _ramp(length: int, start_interior: bool, end_interior: bool, margin: int, ramp: int) -> np.ndarray:
@@ -42,9 +56,9 @@ def tile_plan(height: int, width: int, tile: int, receptive_field: int, align: i
     overlap = 2 * receptive_field + ramp
     if tile < 2 * overlap:
         raise ValueError(f"tile size {tile} too small for receptive field {receptive_field}: needs >= {2 * overlap}")
-    ys = _starts(height, tile, overlap, align)
-    xs = _starts(width, tile, overlap, align)
-    return [(y, x, min(tile, height - y), min(tile, width - x)) for y in ys for x in xs]
+    ys, th = _axis(height, tile, overlap, align)
+    xs, tw = _axis(width, tile, overlap, align)
+    return [(y, x, min(th, height - y), min(tw, width - x)) for y in ys for x in xs]
 
 
 def apply_tiled(fn: TileFn, image: np.ndarray, *, tile: int = 1024, receptive_field: int = 0,
