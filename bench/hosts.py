@@ -133,10 +133,10 @@ def part2(frames: int, steps: int) -> dict:
 
     if importlib.util.find_spec("bpy") is None:
         return {"skipped": "the bpy module is not installed"}
-    from filmai_plugins.hosts import packaging
+    from filmai_plugins.hosts import bundle
 
     tmp = tempfile.mkdtemp(prefix="filmai-bench-blender-")
-    zip_path = packaging.build_blender_extension(os.path.join(tmp, "dist"))
+    zip_path = bundle.build_blender_extension(os.path.join(tmp, "dist"))
     env = dict(os.environ, BLENDER_USER_RESOURCES=os.path.join(tmp, "user"))
     args = json.dumps({"zip": zip_path, "work": tmp, "frames": frames, "steps": steps})
     proc = subprocess.run([sys.executable, __file__, "--blender-session", args], env=env, text=True,

@@ -70,9 +70,9 @@ def cmd_timeline_convert(args: argparse.Namespace) -> int:
 
 
 def cmd_blender_build(args: argparse.Namespace) -> int:
-    from . import packaging
+    from . import bundle
 
-    print(packaging.build_blender_extension(args.output_dir, args.blender))
+    print(bundle.build_blender_extension(args.output_dir, args.blender))
     return 0
 
 
@@ -132,15 +132,15 @@ def cmd_blender_jobs(args: argparse.Namespace) -> int:
 
 
 def cmd_nuke_path(args: argparse.Namespace) -> int:
-    from . import packaging
+    from . import bundle
 
-    print(packaging.NUKE_SOURCE)
+    print(bundle.NUKE_SOURCE)
     return 0
 
 
 def cmd_nuke_install(args: argparse.Namespace) -> int:
-    from . import packaging
+    from . import bundle
 
-    dest = packaging.install_nuke_folder(args.dest)
+    dest = bundle.install_nuke_folder(args.dest)
     print(f"{dest}\nadd it to NUKE_PATH, e.g.  export NUKE_PATH={shlex.quote(os.path.abspath(dest))}:$NUKE_PATH")
     return 0

@@ -64,9 +64,9 @@ def _double_model(path: str) -> str:
 
 @pytest.fixture(scope="module")
 def extension_zip(tmp_path_factory):
-    from filmai_plugins.hosts import packaging
+    from filmai_plugins.hosts import bundle
 
-    return packaging.build_blender_extension(str(tmp_path_factory.mktemp("dist")))
+    return bundle.build_blender_extension(str(tmp_path_factory.mktemp("dist")))
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +112,7 @@ def pixels(path):
 
 def test_extension_zip_is_valid(extension_zip):
     from filmai_plugins._version import __version__
-    from filmai_plugins.hosts import packaging
+    from filmai_plugins.hosts import bundle
 
     with zipfile.ZipFile(extension_zip) as z:
         names = set(z.namelist())
@@ -120,7 +120,7 @@ def test_extension_zip_is_valid(extension_zip):
     assert {"blender_manifest.toml", "__init__.py", "worker.py", "nodes.py", "operators.py", "ui.py"} <= names
     assert not any(n.endswith((".whl", ".pyc")) or "numpy" in n or "torch" in n for n in names)  # a thin client
     assert f'version = "{__version__}"' in manifest
-    assert "Success" in packaging.validate_blender_extension(extension_zip)
+    assert "Success" in bundle.validate_blender_extension(extension_zip)
 
 
 def test_installs_enables_and_generates_ui_from_the_schema(session, monkeypatch):

@@ -9,6 +9,7 @@ mean-difference detector).
 from __future__ import annotations
 
 import glob
+import importlib.util
 import json
 import os
 import sys
@@ -21,8 +22,12 @@ from filmai_plugins import Node, Param, Port, hookimpl
 
 TESTS = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(TESTS)
-sys.path.insert(0, os.path.join(REPO, "hosts"))
-import worker  # noqa: E402  (hosts/worker.py: standard library only, the copy the DCCs carry)
+# hosts/worker.py by file (standard library only, the copy the DCCs carry). Not by putting hosts/ on
+# sys.path: that folder's module names would shadow real packages for every later test.
+_spec = importlib.util.spec_from_file_location("worker", os.path.join(REPO, "hosts", "worker.py"))
+worker = importlib.util.module_from_spec(_spec)
+sys.modules["worker"] = worker
+_spec.loader.exec_module(worker)
 
 PACKS = "test_worker,registry_packs.cancel_pack"
 
