@@ -134,7 +134,7 @@ def evaluate_speed(models: str, threads: int) -> dict:
             for mode in ("psnr", "sharp"):
                 manifest = filmai_plugins.run("gan.upres", input=os.path.join(tmp, f"in{scale}.####.exr"),
                                               output=os.path.join(tmp, f"out{scale}{mode}.####.exr"), frames="1",
-                                              model=model, params={"scale": scale, "mode": mode}, device="cpu")
+                                              model=model, device="cpu", scale=scale, mode=mode)
                 row[f"gan.upres_{mode}_s"] = round(manifest["timings"]["wall_s"], 2)
                 row[f"gan.upres_{mode}_compute_s"] = round(manifest["timings"]["compute_s"], 2)
             out[f"x{scale}"] = row
