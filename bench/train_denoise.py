@@ -30,7 +30,7 @@ SHIPPED = os.path.join(REPO, "nodes", "cnn", "models", "denoise.ckpt")
 RECIPE = {
     "start_from": "scratch",
     "model_size": "small",
-    "steps": 3000,
+    "steps": 2000,
     "crop_size": 96,
     "batch_size": 8,
     "learning_rate": 2e-3,
@@ -42,7 +42,7 @@ RECIPE = {
     "focus": 0.0,
     "validation_interval": 250,
     "checkpoint_interval": 250,
-    "contact_sheet_interval": 500,
+    "contact_sheet_interval": 1000,
     "seed": 0,
 }
 
@@ -67,6 +67,8 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=1,
                     help="torch CPU threads; 1 is fastest on a shared, oversubscribed CPU")
     ap.add_argument("--resume", action="store_true", help="continue from the last interval checkpoint")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a recipe entry for a pilot run (e.g. crop_size=64); recorded in the metadata")
     args = ap.parse_args(argv)
 
     index_path = os.path.join(args.pairs, "pairs.json")
@@ -95,6 +97,11 @@ def main(argv=None) -> int:
     work_ckpt = os.path.join(args.work, "denoise.ckpt")
     params = dict(RECIPE, steps=args.steps, validation_frames=format_frames(val),
                   resume="last" if args.resume else "")
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep or key not in RECIPE:
+            ap.error(f"--set {item!r}: expected KEY=VALUE with KEY one of {', '.join(RECIPE)}")
+        params[key] = type(RECIPE[key])(value)
     print(f"training on {len(train)} pairs ({len({e['scene'] for e in entries}) - 1} scenes), validating on "
           f"{len(val)} pairs of scene {last_scene}; {args.steps} steps, {args.threads} thread(s)", flush=True)
     t0 = time.perf_counter()
