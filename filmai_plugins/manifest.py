@@ -11,7 +11,6 @@ import importlib.metadata
 import json
 import os
 import platform
-import secrets
 import socket
 import sys
 from typing import Any
@@ -53,18 +52,11 @@ def host_info(device: str | None = None) -> dict[str, Any]:
 
 
 def write_json_atomic(path: str, data: Any) -> str:
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    tmp = os.path.join(folder, f".{os.path.basename(path)}.{secrets.token_hex(4)}.tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=2, sort_keys=False, default=str)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    from .atomic import atomic_open
+
+    with atomic_open(path) as f:
+        json.dump(data, f, indent=2, sort_keys=False, default=str)
+        f.write("\n")
     return path
 
 

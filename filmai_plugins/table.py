@@ -19,10 +19,10 @@ from __future__ import annotations
 import json
 import os
 import re
-import secrets
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterable, Literal, Mapping, Sequence
 
+from .atomic import atomic_path
 from .errors import BadInput
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -194,12 +194,8 @@ def write_table(path: str, df: "pd.DataFrame", metadata: Mapping[str, Any] | Non
     _pandas()
     path = os.fspath(path)
     fmt = table_format(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    base = os.path.basename(path)
-    # Keep the extension last so compression inferred from the name (.csv.gz) applies to the temp file too.
-    tmp = os.path.join(folder, f".{secrets.token_hex(4)}.tmp.{base}")
-    try:
+    # extension last: compression inferred from the name (.csv.gz) applies to the temp file too
+    with atomic_path(path, extension_last=True) as tmp:
         if fmt == "parquet":
             import pyarrow as pa
             import pyarrow.parquet as pq
@@ -212,11 +208,6 @@ def write_table(path: str, df: "pd.DataFrame", metadata: Mapping[str, Any] | Non
             pq.write_table(table, tmp)
         else:
             df.to_csv(tmp, sep="\t" if fmt == "tsv" else ",", index=False, lineterminator="\n")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
     return path
 
 

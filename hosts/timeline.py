@@ -15,9 +15,9 @@ import io
 import math
 import os
 import re
-import secrets
 from typing import Any
 
+from filmai_plugins.atomic import atomic_path
 from filmai_plugins.errors import BadInput
 
 WRITABLE = {".otio": "otio_json", ".edl": "cmx_3600", ".csv": None}
@@ -193,10 +193,7 @@ def convert(source: str, target: str, rate: float | None = None, overwrite: bool
         raise BadInput(f"{target}: cannot write {ext or 'files without extension'} (one of {', '.join(WRITABLE)})")
     if os.path.exists(target) and not overwrite:
         raise BadInput(f"{target} exists; choose another name (nothing was overwritten)")
-    folder = os.path.dirname(os.path.abspath(target))
-    os.makedirs(folder, exist_ok=True)
-    tmp = os.path.join(folder, f".{os.path.splitext(os.path.basename(target))[0]}.{secrets.token_hex(4)}{ext}")
-    try:
+    with atomic_path(target, extension_last=True) as tmp:
         if ext == ".csv":
             text = _csv_text(cuts_summary(source, rate))
             with open(tmp, "w", encoding="utf-8", newline="") as f:
@@ -207,8 +204,4 @@ def convert(source: str, target: str, rate: float | None = None, overwrite: bool
                 _otio().adapters.write_to_file(tl, tmp, adapter_name=WRITABLE[ext])
             except Exception as exc:
                 raise BadInput(f"{target}: cannot write {WRITABLE[ext]} ({type(exc).__name__}: {exc})") from None
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     return target

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 import threading
 import time
 from dataclasses import dataclass, field
@@ -11,6 +10,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
+from ..atomic import atomic_open
 from ..errors import BadInput, FrameError
 from ..frames.image import Frame
 from ..frames.io import WriteOptions, read_frame, write_frame
@@ -202,17 +202,8 @@ class RunContext:
         """Open a non-frame output (OTIO, EDL, CSV …) for writing; it appears only when complete."""
         name = port or (self.node_cls.outputs[0].name if self.node_cls.outputs else "output")
         target = path or self.output_path(port)
-        folder = os.path.dirname(os.path.abspath(target))
-        tmp = os.path.join(folder, f".{os.path.basename(target)}.{secrets.token_hex(4)}.tmp")
-        kwargs = {} if "b" in mode else {"encoding": encoding, "newline": ""}
-        try:
-            with open(tmp, mode, **kwargs) as fh:
-                yield fh
-            os.replace(tmp, target)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-            raise
+        with atomic_open(target, mode, encoding=encoding, newline="") as fh:
+            yield fh
         self.written.setdefault(name, []).append(target)
 
     def record_output(self, path: str, port: str | None = None) -> None:

@@ -25,6 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
+from ..atomic import atomic_open
 from ..errors import BadInput
 from .job import ExpandedJob, Task
 
@@ -329,10 +330,8 @@ def get_engine(name: str, **options: Any):
 
 def write_job_record(log_dir: str, result: FarmResult, template: dict[str, Any], values: dict[str, str]) -> str:
     path = os.path.join(log_dir, "job.json")
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
+    with atomic_open(path) as f:
         json.dump({"result": result.to_json(), "parameters": values, "template": template}, f, indent=2, default=str)
-    os.replace(tmp, path)
     return path
 
 

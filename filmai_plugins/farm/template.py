@@ -26,6 +26,7 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from ..atomic import atomic_open
 from ..errors import BadInput
 from ..frames.sequence import SequencePattern, parse_frames
 from ..node import Node, Param
@@ -445,9 +446,7 @@ def write_bundle(folder: str, template: dict[str, Any], values: Mapping[str, str
     written = []
     for name, text in files.items():
         path = os.path.join(folder, name)
-        tmp = path + ".tmp"
-        with open(tmp, "w", encoding="utf-8") as f:
+        with atomic_open(path) as f:
             f.write(text)
-        os.replace(tmp, path)
         written.append(path)
     return written

@@ -7,14 +7,13 @@ name and renamed into place.
 """
 from __future__ import annotations
 
-import os
-import secrets
 from fractions import Fraction
 from typing import Sequence
 
 import numpy as np
 
 from .. import color
+from ..atomic import atomic_path
 from ..frames.contact import GAP, contact_sheet
 from ..frames.image import Frame
 from ..frames.io import WriteOptions, read_frame, write_frame
@@ -147,32 +146,28 @@ def write_movie(path: str, sources: Sequence[tuple[int, str]], colorspace: str, 
     dw = first.display_window
     width, height = movie_size(dw[2], dw[3], max_width)
     rate = Fraction(fps).limit_denominator(1001)
-    folder = os.path.dirname(os.path.abspath(path))
-    tmp = os.path.join(folder, f".{os.path.basename(path)}.{secrets.token_hex(4)}.tmp.mp4")
-    container = av.open(tmp, "w")
-    try:
-        stream = container.add_stream("libx264", rate=rate)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.options = {"crf": str(crf), "preset": "medium"}
-        cc = stream.codec_context
-        # Tag BT.709 so players do not guess (they guess BT.601 for small frames).
-        cc.color_primaries, cc.color_trc, cc.colorspace, cc.color_range = 1, 1, 1, 1
-        for rgb in _prefetched(sources, lambda f, p: display_proxy(p, f, colorspace, width, height)):
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray((rgb * 255.0 + 0.5).astype(np.uint8)), format="rgb24")
-            frame = frame.reformat(format="yuv420p", dst_colorspace="ITU709", dst_color_range="MPEG")
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-        container.close()
-        os.replace(tmp, path)
-    except BaseException:
+    with atomic_path(path, extension_last=True) as tmp:  # PyAV picks the container from the extension
+        container = av.open(tmp, "w")
         try:
-            container.close()
-        except Exception:
-            pass
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+            stream = container.add_stream("libx264", rate=rate)
+            stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+            stream.options = {"crf": str(crf), "preset": "medium"}
+            cc = stream.codec_context
+            # Tag BT.709 so players do not guess (they guess BT.601 for small frames).
+            cc.color_primaries, cc.color_trc, cc.colorspace, cc.color_range = 1, 1, 1, 1
+            for rgb in _prefetched(sources, lambda f, p: display_proxy(p, f, colorspace, width, height)):
+                frame = av.VideoFrame.from_ndarray(np.ascontiguousarray((rgb * 255.0 + 0.5).astype(np.uint8)), format="rgb24")
+                frame = frame.reformat(format="yuv420p", dst_colorspace="ITU709", dst_color_range="MPEG")
+                for packet in stream.encode(frame):
+                    container.mux(packet)
+            for packet in stream.encode():
+                container.mux(packet)
+        except BaseException:
+            try:
+                container.close()
+            except Exception:
+                pass
+            raise
+        container.close()
     return {"path": path, "width": width, "height": height, "fps": float(rate), "frames": len(sources),
             "codec": "h264", "pix_fmt": "yuv420p"}

@@ -12,7 +12,6 @@ import datetime as _dt
 import hashlib
 import json
 import os
-import secrets
 import struct
 from dataclasses import dataclass, field
 from typing import Any, Mapping
@@ -20,6 +19,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from .._version import __version__
+from ..atomic import atomic_open
 from ..errors import CheckpointError
 
 FORMAT = "filmai.checkpoint/1"
@@ -88,17 +88,8 @@ def save_checkpoint(path: str, tensors: Mapping[str, Any], meta: Mapping[str, An
     full = {"format": FORMAT, "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "filmai_version": __version__, **dict(meta), "weights_sha256": weights_sha256(arrays)}
     blob = save(arrays, metadata={"filmai": json.dumps(full, sort_keys=True, default=_json_default)})
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    tmp = os.path.join(folder, f".{os.path.basename(path)}.{secrets.token_hex(4)}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(blob)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    with atomic_open(path, "wb") as f:
+        f.write(blob)
     return hashlib.sha256(blob).hexdigest()
 
 

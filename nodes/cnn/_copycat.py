@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import secrets
 from typing import Any
 
 import numpy as np
@@ -26,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from filmai_plugins import color
+from filmai_plugins.atomic import atomic_path
 from filmai_plugins.errors import BadInput, CheckpointError
 from filmai_plugins.training.datasets import (Augmentation, ChannelCodec, PairedCrops, ValidationSet, load_pairs,
                                               parse_channels, split_validation)
@@ -228,10 +228,7 @@ def export_torchscript(checkpoint: Any, path: str, options: dict[str, Any]) -> d
         "colorspace": meta.get("colorspace"), "receptive_field": meta["receptive_field"], "align": meta["align"],
         "torch": torch.__version__,
     }
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    tmp = os.path.join(folder, f".{os.path.basename(path)}.{secrets.token_hex(4)}.tmp")
-    try:
+    with atomic_path(path) as tmp:
         torch.jit.save(scripted, tmp, _extra_files={"filmai.json": json.dumps(info, sort_keys=True)})
         reloaded = torch.jit.load(tmp, map_location="cpu")
         probe = torch.rand(1, len(meta["channels_in"]), 37, 53) * 4.0  # odd sizes exercise the padding, >1 the HDR path
@@ -239,11 +236,6 @@ def export_torchscript(checkpoint: Any, path: str, options: dict[str, Any]) -> d
             diff = float((reloaded(probe) - model(probe)).abs().max())
         if not diff <= 1e-4:
             raise RuntimeError(f"exported TorchScript differs from the checkpoint's network by {diff}")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
     nuke_in = [NUKE_CHANNELS.get(c) for c in meta["channels_in"]]
     nuke_out = [NUKE_CHANNELS.get(c) for c in meta["channels_out"]]
     info["nuke"] = {
