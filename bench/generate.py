@@ -30,6 +30,7 @@ gan.generate @1000, dynamic texture, PCA-Gaussian).
 from __future__ import annotations
 
 import argparse
+import glob
 import json
 import os
 import shutil
@@ -240,6 +241,7 @@ def evaluate(name: str, model: str, takes: int, work: str) -> dict:
     from filmai_plugins.frames import read_frame
     from filmai_plugins.training.checkpoint import load_checkpoint
     from filmai_plugins.training.datasets import ChannelCodec
+    from filmai_plugins.training.loop import model_tensors
 
     ckpt = load_checkpoint(model, expect_node="gan.generate")
     arch, channels = ckpt.meta["arch"], ckpt.meta["channels"]
@@ -311,8 +313,13 @@ def evaluate(name: str, model: str, takes: int, work: str) -> dict:
             "train_frames": f"{first}-{last_train}", "real_motion": motion_energy([real_d]),
             "pca_components": pca.k, "rows": rows,
             "fps_exr": float(np.median(fps)), "fps_network": net_fps, "threads": torch.get_num_threads(),
+            "model": os.path.relpath(model, os.path.dirname(HERE)), "model_sha256": ckpt.sha256,
+            "interval_checkpoint": not model.endswith(f"{name}.ckpt"),
             "training_steps": training.get("steps"), "training_seconds": training.get("train_seconds"),
-            "model_mb": os.path.getsize(model) / 1e6}
+            "model_mb": os.path.getsize(model) / 1e6,
+            # what a finished model of the same step holds: the generator's weights (interval checkpoints also
+            # carry both discriminators and the optimisers' state for resuming)
+            "generator_mb": sum(np.asarray(v).nbytes for v in model_tensors(ckpt.tensors).values()) / 1e6}
 
 
 def markdown(results: list[dict]) -> str:
@@ -321,13 +328,27 @@ def markdown(results: list[dict]) -> str:
         for label, row in r["rows"].items():
             lines.append(f"| {r['clip']} ({r['held_out']}) | {label} | {row['swd_frames']:.1f} | "
                          f"{row['swd_motion']:.1f} | {row['motion']:.4f} ({r['real_motion']:.4f}) |")
-    lines += ["", "| clip | size | training | model | generation, network | generation, EXR written |",
+    lines += ["", "| clip | size | training | generator weights | generation, network | generation, EXR written |",
               "|---|---|---|---|---|---|"]
     for r in results:
         lines.append(f"| {r['clip']} | {r['size'][0]}x{r['size'][1]} {','.join(r['channels'])} | "
-                     f"{r['training_steps']} steps, {r['training_seconds'] / 60:.0f} min | {r['model_mb']:.1f} MB | "
+                     f"{r['training_steps']} steps, {r['training_seconds'] / 60:.0f} min"
+                     f"{' (interval checkpoint)' if r['interval_checkpoint'] else ''} | {r['generator_mb']:.1f} MB | "
                      f"{r['fps_network']:.0f} frames/s | {r['fps_exr']:.0f} frames/s |")
     return "\n".join(lines)
+
+
+def find_model(models: str, name: str) -> str | None:
+    """The finished model ``<name>.ckpt``, else the latest interval checkpoint of an interrupted training.
+
+    Interval checkpoints hold the averaged generator as their model (plus the resumable training state), so they
+    generate exactly as a finished model of that step would; the results record which one was measured.
+    """
+    final = os.path.join(models, f"{name}.ckpt")
+    if os.path.exists(final):
+        return final
+    interval = sorted(glob.glob(os.path.join(models, f"{name}.train", "checkpoint_*.ckpt")))
+    return interval[-1] if interval else None
 
 
 def main() -> int:
@@ -348,9 +369,10 @@ def main() -> int:
     work = tempfile.mkdtemp(prefix="filmai-bench-generate-")
     try:
         for name in [c.strip() for c in args.clips.split(",") if c.strip()]:
-            model = os.path.join(args.models, f"{name}.ckpt")
-            if not os.path.exists(model):
-                print(f"{name}: no model at {model}; train it with bench/train_generate.py --clips {name}")
+            model = find_model(args.models, name)
+            if model is None:
+                print(f"{name}: no model at {os.path.join(args.models, name + '.ckpt')} nor an interval checkpoint "
+                      f"in {name}.train/; train it with bench/train_generate.py --clips {name}")
                 continue
             tg.build_clip(name)
             results.append(evaluate(name, model, args.takes, work))
