@@ -33,7 +33,7 @@ RECIPE = {
     "steps": 2000,
     "crop_size": 96,
     "batch_size": 8,
-    "learning_rate": 2e-3,
+    "learning_rate": 1e-3,
     "warmup_steps": 100,
     "lr_schedule": "cosine",
     "loss": "l1",

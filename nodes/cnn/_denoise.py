@@ -4,7 +4,8 @@ The network predicts *filter kernels*, not pixels (kernel-predicting denoising, 
 Predicting Convolutional Networks for Denoising Monte Carlo Renderings"): the shared U-Net (``_unet.UNet``)
 reads the noisy beauty and the albedo/normal passes and outputs, for every pixel, softmax weights over 75
 taps -- 5x5 neighbourhoods of the beauty at three scales (dilation 1, 3 and 9, the coarser ones pre-smoothed
-by a box of that size), reaching 22 pixels on each side (4 spp needs wide support in flat areas). The denoised pixel is that weighted average of
+by a box of that size), reaching 22 pixels on each side (4 spp needs wide support in flat areas) -- plus a
+sharpness (see ``KernelPredictionCore.kernel_weights``). The denoised pixel is that weighted average of
 noisy beauty values. Compared with predicting pixels directly this learns many times faster (the pilot on
 the project's 2-core CPU went nowhere in 400 direct-prediction steps) and cannot invent colour: every
 output is a convex combination of its neighbourhood, so HDR highlights keep their energy and nothing
@@ -46,18 +47,19 @@ NODE_ID = "cnn.denoise"
 ARCH_FAMILY = "kpn-unet"
 KERNEL = 5
 DILATIONS = (1, 3, 9)
-LOGIT_RANGE = 8.0
+MAX_SHARPNESS = 16.0
 #: Where the kernels average the beauty. "log" (the shipped model): a firefly enters its neighbours'
 #: average at log strength, so even the uniform blur a fresh network starts from is usable. "linear" keeps
 #: the mean energy exactly but must first learn to reject fireflies: in a 100-step pilot on the Cycles pairs
-#: it stayed below the noisy input (21.96 dB vs 22.60 validation log-PSNR) while "log" reached 24.07 dB.
+#: it stayed below the noisy input (21.96 dB vs 22.60 validation log-PSNR) while "log" reached 24.07 dB
+#: (both with the earlier tanh-bounded logits).
 FILTER_SPACE = "log"
 
 
 def build_arch(size: str) -> dict[str, Any]:
     """The network description stored in the checkpoint."""
     taps = KERNEL * KERNEL * len(DILATIONS)
-    unet = UNetConfig.sized(size, len(NET_CHANNELS_IN), taps)
+    unet = UNetConfig.sized(size, len(NET_CHANNELS_IN), 1 + taps)  # a sharpness channel, then one logit per tap
     reach = (KERNEL // 2) * max(DILATIONS) + max(DILATIONS) // 2  # farthest tap, plus its box pre-filter
     return {
         "family": ARCH_FAMILY,
@@ -66,6 +68,8 @@ def build_arch(size: str) -> dict[str, Any]:
         "kernel": KERNEL,
         "dilations": list(DILATIONS),
         "filter_space": FILTER_SPACE,
+        "kernel_logits": "standardized",
+        "max_sharpness": MAX_SHARPNESS,
         "encodings_in": ["log"] * 3 + ["linear"] * (len(NET_CHANNELS_IN) - 3),
         "encodings_out": ["log"] * 3,
         "bounded_in": [False] * len(NET_CHANNELS_IN),
@@ -85,20 +89,35 @@ class KernelPredictionCore(nn.Module):
         self.kernel = int(arch["kernel"])
         self.dilations = [int(d) for d in arch["dilations"]]
         self.filter_space = str(arch.get("filter_space", FILTER_SPACE))
+        self.max_sharpness = float(arch["max_sharpness"])
+        if arch.get("kernel_logits") != "standardized":
+            raise ValueError(f"unknown kernel_logits {arch.get('kernel_logits')!r}")
         if self.filter_space not in ("linear", "log"):
             raise ValueError(f"unknown filter_space {self.filter_space!r}")
-        if self.unet.config.out_channels != self.kernel ** 2 * len(self.dilations):
-            raise ValueError("the U-Net must output one weight per tap")
+        if self.unet.config.out_channels != 1 + self.kernel ** 2 * len(self.dilations):
+            raise ValueError("the U-Net must output a sharpness and one logit per tap")
+
+    def kernel_weights(self, raw: torch.Tensor) -> torch.Tensor:
+        """Per-pixel softmax weights over the taps from the U-Net's raw output (sharpness, logits).
+
+        The logits are standardised per pixel (zero mean, unit spread over the taps), so only their *shape*
+        matters, and a separate sharpness channel (0..MAX_SHARPNESS) scales them. Raw softmax logits grew
+        without bound in the pilots (a deep net without normalisation, under Adam): the softmax saturated
+        to fixed one-tap kernels whose gradient vanished, and validation PSNR froze at its step-50 value;
+        tanh-bounded logits saturated the same way more slowly. Standardised logits cannot saturate by
+        growing, and the 1e-4 floor makes the zero-initialised head a uniform blur to start from.
+        """
+        sharpness, logits = raw[:, :1], raw[:, 1:]
+        z = logits - logits.mean(1, keepdim=True)
+        z = z * torch.rsqrt(z.square().mean(1, keepdim=True) + 1e-4)
+        return torch.softmax(z * (self.max_sharpness * torch.sigmoid(sharpness)), dim=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # Bounded logits: an unbounded softmax can saturate to one tap, where its gradient vanishes and training
-        # stalls for good (seen in the pilot); e^(2*8) still lets one tap outweigh another 9-million-fold.
-        logits = LOGIT_RANGE * torch.tanh(self.unet(x) / LOGIT_RANGE)
-        weights = torch.softmax(logits, dim=1)  # zero-initialised head: a uniform blur to start from
+        # weights and filtering in float32 even in an fp16 network: squared logits and HDR sums overflow half
+        weights = self.kernel_weights(self.unet(x).float())
         beauty = x[:, :3].float()
         if self.filter_space == "linear":
             beauty = color.decode(beauty, "log")
-        weights = weights.float()  # filtering in float32 even in an fp16 network: HDR sums overflow half
         n, c, h, w = beauty.shape
         k, r = self.kernel, self.kernel // 2
         out = torch.zeros_like(beauty)
