@@ -14,7 +14,7 @@ Sharpness (weight-free; no downloaded networks): luma gradient-magnitude ratio S
 Speed: seconds per frame for a 1920x1080 EXR → 3840x2160 (x2) and 960x540 → 3840x2160 (x4) through
     the real node (``filmai_plugins.run``: read, tiles, colour, write), beside OpenImageIO's Lanczos.
 
-    python bench/upres.py [--models nodes/gan/models] [--skip-speed] [--json bench/out/upres.json]
+    python bench/upres.py [--models nodes/gan/models] [--skip-speed | --skip-quality] [--json bench/out/upres.json]
 """
 from __future__ import annotations
 
@@ -130,13 +130,16 @@ def evaluate_speed(models: str, threads: int) -> dict:
                                            roi=oiio.ROI(0, w * scale, 0, h * scale, 0, 1, 0, 4))
             res.write(os.path.join(tmp, f"lanczos{scale}.exr"))
             t_lanczos = time.perf_counter() - t0
-            row = {"input": f"{w}x{h}", "output": f"{w * scale}x{h * scale}", "lanczos3_oiio_s": round(t_lanczos, 2)}
+            # the machine is shared: the 1-minute load average says how much of it this measurement had
+            row = {"input": f"{w}x{h}", "output": f"{w * scale}x{h * scale}", "lanczos3_oiio_s": round(t_lanczos, 2),
+                   "load_average_before": round(os.getloadavg()[0], 2)}
             for mode in ("psnr", "sharp"):
                 manifest = filmai_plugins.run("gan.upres", input=os.path.join(tmp, f"in{scale}.####.exr"),
                                               output=os.path.join(tmp, f"out{scale}{mode}.####.exr"), frames="1",
                                               model=model, device="cpu", scale=scale, mode=mode)
                 row[f"gan.upres_{mode}_s"] = round(manifest["timings"]["wall_s"], 2)
                 row[f"gan.upres_{mode}_compute_s"] = round(manifest["timings"]["compute_s"], 2)
+            row["load_average_after"] = round(os.getloadavg()[0], 2)
             out[f"x{scale}"] = row
     return out
 
@@ -171,6 +174,7 @@ def main(argv=None) -> int:
     p.add_argument("--models", default=os.path.join(REPO, "nodes", "gan", "models"))
     p.add_argument("--scales", default="4,2")
     p.add_argument("--skip-speed", action="store_true")
+    p.add_argument("--skip-quality", action="store_true", help="only the speed phase (a re-run on a quieter machine)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--json", default=os.path.join(HERE, "out", "upres.json"))
     args = p.parse_args(argv)
@@ -183,7 +187,8 @@ def main(argv=None) -> int:
     results: dict = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores (shared)",
                      "python": platform.python_version(), "torch": torch.__version__}
     t0 = time.perf_counter()
-    results["quality"] = evaluate_quality(args.models, [int(s) for s in args.scales.split(",")])
+    if not args.skip_quality:
+        results["quality"] = evaluate_quality(args.models, [int(s) for s in args.scales.split(",")])
     if not args.skip_speed and os.path.isdir(KODAK):
         results["speed"] = evaluate_speed(args.models, args.threads)
     results["wall_s"] = round(time.perf_counter() - t0, 1)
