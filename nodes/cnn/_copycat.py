@@ -1,7 +1,10 @@
 """``cnn.copycat`` internals (torch): the network in scene-linear terms, training, TorchScript export.
 
 ``CopycatCore`` is what trains: a U-Net working in the encoded domain, with a residual skip for every
-output channel that has a same-named input channel (cleanup and look tasks start as "no change").
+output channel that has a same-named input channel (cleanup and look tasks start as "no change"), plus a
+per-pixel colour branch (a small 1x1-convolution MLP beside the U-Net). Grades, saturation and colour keys are
+mostly per-pixel functions; through that short path they are learnt in tens of steps instead of hundreds,
+and the U-Net is left the spatial part (glows, sharpening, paint-outs, matte edges).
 ``CopycatModel`` wraps it for inference and export: scene-linear (1, C_in, H, W) in, scene-linear
 (1, C_out, H, W) out; it pads to the network's alignment, applies the per-channel working encoding,
 runs the core, decodes, clamps alpha/matte channels to 0–1 and crops back. Everything happens inside
@@ -37,6 +40,8 @@ _LOG_GAIN = 16.0
 _LOG_NORM = math.log1p(_LOG_GAIN)
 _LN_GAIN = math.log(_LOG_GAIN)
 _ENCODING_CODES = {"linear": 0, "log": 1, "srgb": 2}
+#: hidden width of the per-pixel colour branch (0 in checkpoints made before it existed: no branch)
+POINTWISE_WIDTH = 32
 
 
 def build_arch(size: str, channels_in: list[str], channels_out: list[str], encoding: str,
@@ -49,6 +54,7 @@ def build_arch(size: str, channels_in: list[str], channels_out: list[str], encod
         "size": size,
         "unet": unet.to_json(),
         "residual": [channels_in.index(c) if c in channels_in else -1 for c in channels_out],
+        "pointwise": POINTWISE_WIDTH,
         "encodings_in": ["linear" if b else encoding for b in bounded_in],
         "encodings_out": ["linear" if b else encoding for b in bounded_out],
         "bounded_out": list(bounded_out),
@@ -69,9 +75,22 @@ class CopycatCore(nn.Module):
                              persistent=False)
         self.register_buffer("res_mask", torch.tensor([1.0 if i >= 0 else 0.0 for i in residual]).view(1, -1, 1, 1),
                              persistent=False)
+        # a list of zero or one branch (TorchScript-friendly optional module)
+        self.pointwise = nn.ModuleList()
+        width = int(arch.get("pointwise", 0))
+        if width:
+            cin, cout = len(arch["encodings_in"]), len(arch["encodings_out"])
+            head = nn.Conv2d(width, cout, 1)
+            nn.init.zeros_(head.weight)  # starts as "no change", like the U-Net's head
+            nn.init.zeros_(head.bias)
+            self.pointwise.append(nn.Sequential(nn.Conv2d(cin, width, 1), nn.LeakyReLU(0.1, inplace=True),
+                                                nn.Conv2d(width, width, 1), nn.LeakyReLU(0.1, inplace=True), head))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.unet(x) + self.res_mask.to(x.dtype) * x.index_select(1, self.res_index)
+        y = self.unet(x) + self.res_mask.to(x.dtype) * x.index_select(1, self.res_index)
+        for branch in self.pointwise:
+            y = y + branch(x)
+        return y
 
 
 def _mask(values: list[bool]) -> torch.Tensor:
