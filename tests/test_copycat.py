@@ -173,3 +173,28 @@ def test_wrong_channels_and_wrong_models_are_exit_2_with_nothing_written(shot, t
                  "--frames", "1001", "--out", rgba_model, "--set", "channels_out=R,G"])
     assert rc == 2 and "was trained for R,G,B → R,G,B" in capsys.readouterr().err
     assert not any(n.endswith(".exr") for n in os.listdir(out))
+
+
+def test_checkpoints_from_before_the_colour_branch_still_load():
+    """Models trained before the per-pixel colour branch existed (no ``pointwise`` in their arch) load as
+    the network they were, and give the same pixels as that network."""
+    import torch
+
+    from filmai_plugins.nodes.cnn import _copycat
+
+    arch = _copycat.build_arch("small", ["R", "G", "B"], ["R", "G", "B"], "log", [False] * 3, [False] * 3)
+    assert arch["pointwise"] > 0
+    old_arch = {k: v for k, v in arch.items() if k != "pointwise"}
+    torch.manual_seed(0)
+    old = _copycat.CopycatModel(old_arch).eval()
+    for p in old.core.unet.head.parameters():  # a trained head is not zero
+        torch.nn.init.normal_(p, std=0.05)
+    tensors = {k: v.numpy() for k, v in old.core.state_dict().items()}
+    assert not any(k.startswith("pointwise") for k in tensors)
+    loaded = _copycat.load_model({"arch": old_arch}, tensors, "old.ckpt")
+    x = torch.rand(1, 3, 40, 56) * 3.0
+    with torch.no_grad():
+        assert torch.allclose(loaded(x), old(x), atol=1e-6)
+        assert not torch.allclose(loaded(x), x, atol=1e-3)
+    with pytest.raises(Exception, match="do not match"):  # a new-arch description with old weights is refused
+        _copycat.load_model({"arch": arch}, tensors, "old.ckpt")
