@@ -20,6 +20,8 @@ images):
   SWD motion   the same on frame differences x[t+1] - x[t], both sets normalised by the held-out set's
                statistics (per-set normalisation would erase how much things move)
   motion       mean |x[t+1] - x[t]| (0-1 display units), beside the held-out clip's
+  seed spread  mean |take - mean of the takes| at the same frame (0-1 display units): near 0 means every seed
+               gives the same clip (a collapsed generator)
 
     python bench/generate.py [--clips stream,screen,beachball] [--takes 4] [--threads 1] [--json out.json]
 
@@ -232,6 +234,15 @@ def motion_energy(clips: list[np.ndarray]) -> float:
     return float(np.mean([np.abs(np.diff(c, axis=0)).mean() for c in clips if len(c) > 1]))
 
 
+def seed_spread(clips: list[np.ndarray]) -> float | None:
+    """Mean |take - mean of the takes| at the same frame: how different the seeds are (0 when a generator
+    ignores its seed, i.e. has collapsed); None for a single clip."""
+    if len(clips) < 2:
+        return None
+    takes = np.stack(clips)
+    return float(np.abs(takes - takes.mean(axis=0, keepdims=True)).mean())
+
+
 def differences(clips: list[np.ndarray]) -> np.ndarray:
     return np.concatenate([np.diff(c, axis=0) for c in clips if len(c) > 1])
 
@@ -307,7 +318,8 @@ def evaluate(name: str, model: str, takes: int, work: str) -> dict:
         rows[label] = {"swd_frames": float(np.mean(levels)), "swd_frames_levels": [round(v, 2) for v in levels],
                        "swd_motion": float(np.mean(motion_levels)),
                        "swd_motion_levels": [round(v, 2) for v in motion_levels],
-                       "motion": motion_energy([display(c) for c in clips])}
+                       "motion": motion_energy([display(c) for c in clips]),
+                       "seed_spread": seed_spread([display(c) for c in clips])}
     training = ckpt.meta.get("training", {})
     return {"clip": name, "size": [w, h], "channels": channels, "held_out": f"{held[0]}-{held[-1]}",
             "train_frames": f"{first}-{last_train}", "real_motion": motion_energy([real_d]),
@@ -323,11 +335,13 @@ def evaluate(name: str, model: str, takes: int, work: str) -> dict:
 
 
 def markdown(results: list[dict]) -> str:
-    lines = ["| clip (held out) | model | SWD frames ↓ | SWD motion ↓ | motion (real) |", "|---|---|---|---|---|"]
+    lines = ["| clip (held out) | model | SWD frames ↓ | SWD motion ↓ | motion (real) | seed spread |",
+             "|---|---|---|---|---|---|"]
     for r in results:
         for label, row in r["rows"].items():
+            spread = "–" if row.get("seed_spread") is None else f"{row['seed_spread']:.4f}"
             lines.append(f"| {r['clip']} ({r['held_out']}) | {label} | {row['swd_frames']:.1f} | "
-                         f"{row['swd_motion']:.1f} | {row['motion']:.4f} ({r['real_motion']:.4f}) |")
+                         f"{row['swd_motion']:.1f} | {row['motion']:.4f} ({r['real_motion']:.4f}) | {spread} |")
     lines += ["", "| clip | size | training | generator weights | generation, network | generation, EXR written |",
               "|---|---|---|---|---|---|"]
     for r in results:
