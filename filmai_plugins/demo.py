@@ -235,7 +235,10 @@ def run_demo(out: str, *, quick: bool = False, steps: int | None = None, progres
         echo(f"TorchScript      {export_path}  (filmai export prints the Nuke CatFileCreator settings)")
     echo(f"manifests        {train_manifest.get('manifest_path')}, {run_manifest.get('manifest_path')}")
     echo("")
-    echo("next: filmai run cnn.copycat --model " + os.path.relpath(ckpt) + " --input YOUR.####.exr --output "
+    shown = os.path.relpath(ckpt)
+    if shown.startswith(".."):  # outside the current folder: the absolute path reads better
+        shown = os.path.abspath(ckpt)
+    echo("next: filmai run cnn.copycat --model " + shown + " --input YOUR.####.exr --output "
          "OUT.####.exr, or train on your own shot: see docs/copycat.md")
     return figures
 
