@@ -21,7 +21,6 @@ import pytest
 import filmai_plugins as fa
 from filmai_plugins import color
 from filmai_plugins.cli import main as cli_main
-from filmai_plugins.frames.image import Frame
 from filmai_plugins.frames.io import read_frame
 from filmai_plugins.training.checkpoint import load_checkpoint, save_checkpoint
 
