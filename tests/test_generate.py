@@ -89,6 +89,7 @@ def test_training_writes_checkpoint_contact_sheets_and_interval_checkpoints(trai
     assert meta["channels"] == ["R", "G", "B", "A"] and meta["colorspace"] == "lin_rec709"
     assert meta["codec"]["encodings"] == ["log", "log", "log", "linear"]  # HDR colour in log, alpha linear
     assert meta["training"]["steps"] == 4 and meta["source"]["frames"] == "1-12"
+    assert meta["arch"]["minibatch_std"] == 4  # new models train with the anti-collapse feature
     assert not any(k.startswith("train_state/") for k in ckpt.tensors)  # the shipped model is the generator
     work = trained["ckpt"][:-len(".ckpt")] + ".train"
     assert sorted(p for p in os.listdir(work) if p.endswith(".png")) == ["contact_000002.png", "contact_000004.png"]
@@ -159,6 +160,53 @@ def test_generates_frames_of_the_model_size_with_provenance(trained, tmp_path):
     assert prov["node"] == "gan.generate" and json.loads(prov["params"])["seed"] == 7
     assert prov["modelSha256"] == load_checkpoint(trained["ckpt"]).sha256
     assert not [p for p in os.listdir(tmp_path) if p.startswith(".")]  # no temporary files left
+
+
+def test_a_checkpoint_from_before_minibatch_std_loads_as_it_was(trained, tmp_path):
+    from nodes.gan import _mocogan as mg
+
+    ckpt = load_checkpoint(trained["ckpt"])
+    old_meta = json.loads(json.dumps(ckpt.meta))
+    del old_meta["arch"]["minibatch_std"]
+    old = str(tmp_path / "old.ckpt")
+    save_checkpoint(old, ckpt.tensors, old_meta)
+    arch = mg.Arch.from_json(old_meta["arch"])
+    assert arch.minibatch_std == 0
+    # its discriminators are the ones it was trained with: no extra feature map before the head
+    new_arch = mg.Arch.from_json(ckpt.meta["arch"])
+    base = new_arch.base[0] * new_arch.base[1]
+    assert mg.ImageDiscriminator(new_arch).head.in_features - mg.ImageDiscriminator(arch).head.in_features == base
+    # and it generates exactly what it did (the generator does not depend on the key)
+    a = pixels(generate(old, tmp_path / "old", "1-4", seed=5), range(1, 5))
+    b = pixels(generate(trained["ckpt"], tmp_path / "new", "1-4", seed=5), range(1, 5))
+    np.testing.assert_array_equal(a, b)
+
+
+def test_minibatch_std_lets_the_discriminator_see_a_collapsed_batch():
+    from nodes.gan import _mocogan as mg
+
+    torch.manual_seed(0)
+    arch = mg.Arch(height=24, width=32, channels=3, capacity=4, clip_length=4, minibatch_std=4)
+    d_image, d_video = mg.ImageDiscriminator(arch).eval(), mg.VideoDiscriminator(arch).eval()
+    frames = torch.randn(8, 3, 24, 32)
+    collapsed = frames[:1].expand(8, -1, -1, -1).contiguous()
+    clips = torch.randn(4, 4, 3, 24, 32)
+    with torch.no_grad():
+        # the same first sample scores differently when its group-mates are copies of it (no spread)
+        assert abs(float(d_image(frames)[0] - d_image(collapsed)[0])) > 1e-4
+        assert abs(float(d_video(clips)[0] - d_video(clips[:1].expand(4, -1, -1, -1, -1).contiguous())[0])) > 1e-4
+        # groups take samples N/group apart: two frames of one clip (adjacent) never share a group
+        mbstd = mg.MinibatchStd(4)
+        x = torch.zeros(8, 1, 2, 2)
+        x[1] = 1.0  # differs only from its neighbour 0, which sits in the other group
+        feat = mbstd(x)[:, 1, 0, 0]
+        assert float(feat[0]) == pytest.approx(float(feat[2]), abs=1e-6) and float(feat[1]) > float(feat[0])
+        # an odd batch (the last clips of a run) still works: the group shrinks to a divisor
+        assert d_video(torch.randn(3, 4, 3, 24, 32)).shape == (3,)
+    # without the key the discriminators ignore the rest of the batch
+    plain = mg.ImageDiscriminator(mg.Arch(height=24, width=32, channels=3, capacity=4, clip_length=4)).eval()
+    with torch.no_grad():
+        assert float(plain(frames)[0]) == pytest.approx(float(plain(collapsed)[0]), abs=1e-6)
 
 
 def test_same_seed_same_frames_any_range_different_seed_different(trained, tmp_path):

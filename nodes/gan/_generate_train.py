@@ -328,7 +328,7 @@ def train(ctx: Any) -> None:
     else:
         arch = mg.Arch(height=height, width=width, channels=len(clip.channels), content_dim=p["content_dim"],
                        motion_dim=p["motion_dim"], noise_dim=p["noise_dim"], capacity=p["capacity"],
-                       clip_length=clip_length)
+                       clip_length=clip_length, minibatch_std=mg.MINIBATCH_STD_GROUP)
     codec = ChannelCodec.for_channels(clip.channels)
     if init is not None:
         mean = np.asarray(init.meta["normalize"]["mean"], np.float32)

@@ -5,7 +5,9 @@ A clip is decomposed as in MoCoGAN (Tulyakov et al. 2018, https://arxiv.org/abs/
 noise each frame, so clips can be any length; an image generator turns (content, motion_t) into frame t.
 Two discriminators judge the result: one sees single frames (appearance), one sees short clips through
 3-D convolutions (motion). Both use spectral normalisation and the hinge loss, the pairing that keeps
-small GANs stable without gradient penalties (which would need double back-propagation, too slow on CPU).
+small GANs stable without gradient penalties (which would need double back-propagation, too slow on CPU),
+and end with ProGAN's minibatch standard-deviation feature, which lets them see (and so punish) a
+generator that gives every seed the same clip.
 
 Everything that decides *which* clip a seed gives lives in numpy (``content_noise``, ``motion_noise``),
 seeded per seed and per block of frames, so a given seed always gives the same frame N, whatever range
@@ -32,6 +34,8 @@ ARCH_NAME = "mocogan/1"
 BURN_IN = 8
 #: Noise is drawn in blocks of this many frames, each from its own seed, for random access.
 NOISE_BLOCK = 256
+#: Group size of the minibatch standard-deviation feature in new models (ProGAN's default).
+MINIBATCH_STD_GROUP = 4
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,9 @@ class Arch:
     noise_dim: int = 16
     capacity: int = 24
     clip_length: int = 8
+    #: Group size of the discriminators' minibatch standard-deviation feature (0: none). Checkpoints made
+    #: before it existed lack the key and load as the networks they were (0); new training sets it.
+    minibatch_std: int = 0
 
     @property
     def levels(self) -> int:
@@ -69,12 +76,12 @@ class Arch:
     def to_json(self) -> dict[str, Any]:
         return {"name": ARCH_NAME, "height": self.height, "width": self.width, "channels": self.channels,
                 "content_dim": self.content_dim, "motion_dim": self.motion_dim, "noise_dim": self.noise_dim,
-                "capacity": self.capacity, "clip_length": self.clip_length}
+                "capacity": self.capacity, "clip_length": self.clip_length, "minibatch_std": self.minibatch_std}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "Arch":
         keys = ("height", "width", "channels", "content_dim", "motion_dim", "noise_dim", "capacity", "clip_length")
-        return cls(**{k: int(data[k]) for k in keys})
+        return cls(**{k: int(data[k]) for k in keys}, minibatch_std=int(data.get("minibatch_std", 0)))
 
 
 def levels_for(side: int) -> int:
@@ -183,6 +190,32 @@ def _sn_conv3d(cin: int, cout: int, k: tuple[int, int, int], s: tuple[int, int, 
     return spectral_norm(nn.Conv3d(cin, cout, k, s, p))
 
 
+class MinibatchStd(nn.Module):
+    """ProGAN's minibatch standard deviation (Karras et al. 2018, section 3): one extra feature map holding
+    how much the samples of a small group differ from each other, averaged over features and positions.
+
+    A collapsed generator gives near-identical samples, so its groups show a far smaller spread than real
+    ones; the discriminator can see that and the generator is pushed back towards variety. Groups take
+    samples ``N / group`` apart, so frames picked from the same generated clip (adjacent in the batch)
+    land in different groups. Works on (N, C, ...) of any spatial rank.
+    """
+
+    def __init__(self, group: int):
+        super().__init__()
+        self.group = group
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n = x.shape[0]
+        g = min(self.group, n)
+        while n % g:
+            g -= 1
+        y = x.view(g, n // g, *x.shape[1:])
+        std = torch.sqrt(y.var(dim=0, unbiased=False) + 1e-8)  # (N/g, C, ...)
+        feat = std.mean(dim=tuple(range(1, std.dim())), keepdim=True)  # (N/g, 1, 1...)
+        feat = feat.repeat(g, *([1] * (x.dim() - 1))).expand(n, 1, *x.shape[2:])
+        return torch.cat([x, feat], dim=1)
+
+
 def _disc_channels(arch: Arch) -> list[int]:
     """Discriminator widths, fine to coarse (mirror of the generator's)."""
     return list(reversed(arch.level_channels()))
@@ -196,12 +229,16 @@ class ImageDiscriminator(nn.Module):
         ch = _disc_channels(arch)
         self.stem = _sn_conv2d(arch.channels, ch[0], 3, 1, 1)
         self.downs = nn.ModuleList(_sn_conv2d(ch[i], ch[i + 1], 4, 2, 1) for i in range(arch.levels))
-        self.head = spectral_norm(nn.Linear(ch[-1] * arch.base[0] * arch.base[1], 1))
+        extra = 1 if arch.minibatch_std else 0
+        self.mbstd = MinibatchStd(arch.minibatch_std) if arch.minibatch_std else None
+        self.head = spectral_norm(nn.Linear((ch[-1] + extra) * arch.base[0] * arch.base[1], 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = F.leaky_relu(self.stem(x), 0.2)
         for conv in self.downs:
             x = F.leaky_relu(conv(x), 0.2)
+        if self.mbstd is not None:
+            x = self.mbstd(x)
         return self.head(x.flatten(1)).squeeze(1)
 
 
@@ -227,7 +264,9 @@ class VideoDiscriminator(nn.Module):
             self.spatial.append(_sn_conv3d(ch[i], ch[i + 1], (1, 4, 4), (1, 2, 2), (0, 1, 1)))
             self.temporal.append(_sn_conv3d(ch[i + 1], ch[i + 1], (3, 1, 1), (stride_t, 1, 1), (1, 0, 0)))
             t = (t - 1) // stride_t + 1
-        self.head = spectral_norm(nn.Linear(ch[levels] * t * arch.base[0] * arch.base[1], 1))
+        extra = 1 if arch.minibatch_std else 0
+        self.mbstd = MinibatchStd(arch.minibatch_std) if arch.minibatch_std else None
+        self.head = spectral_norm(nn.Linear((ch[levels] + extra) * t * arch.base[0] * arch.base[1], 1))
 
     def forward(self, clips: torch.Tensor) -> torch.Tensor:
         b, t = clips.shape[:2]
@@ -238,6 +277,8 @@ class VideoDiscriminator(nn.Module):
         for spatial, temporal in zip(self.spatial, self.temporal):
             x = F.leaky_relu(spatial(x), 0.2)
             x = F.leaky_relu(temporal(x), 0.2)
+        if self.mbstd is not None:
+            x = self.mbstd(x)
         return self.head(x.flatten(1)).squeeze(1)
 
 
