@@ -163,7 +163,7 @@ def test_generates_frames_of_the_model_size_with_provenance(trained, tmp_path):
 
 
 def test_a_checkpoint_from_before_minibatch_std_loads_as_it_was(trained, tmp_path):
-    from nodes.gan import _mocogan as mg
+    from filmai_plugins.nodes.gan import _mocogan as mg
 
     ckpt = load_checkpoint(trained["ckpt"])
     old_meta = json.loads(json.dumps(ckpt.meta))
@@ -182,8 +182,23 @@ def test_a_checkpoint_from_before_minibatch_std_loads_as_it_was(trained, tmp_pat
     np.testing.assert_array_equal(a, b)
 
 
+def test_a_training_from_before_minibatch_std_resumes_as_it_was(trained, tmp_path, monkeypatch):
+    from filmai_plugins.nodes.gan import _mocogan as mg
+
+    out = str(tmp_path / "old.ckpt")
+    with monkeypatch.context() as m:
+        m.setattr(mg, "MINIBATCH_STD_GROUP", 0)  # train as the node did before the feature existed
+        fa.train("gan.generate", input=trained["clip"], out=out, **TINY, steps=2, checkpoint_interval=1)
+    interval = os.path.join(out[:-len(".ckpt")] + ".train", "checkpoint_000001.ckpt")
+    assert "minibatch_std" not in load_checkpoint(interval).meta["arch"]  # what such checkpoints recorded
+    resumed = str(tmp_path / "resumed.ckpt")
+    fa.train("gan.generate", input=trained["clip"], out=resumed, **TINY, steps=2, resume=interval)
+    assert "minibatch_std" not in load_checkpoint(resumed).meta["arch"]
+    assert load_checkpoint(resumed).meta["training"]["resumed_from"] == interval
+
+
 def test_minibatch_std_lets_the_discriminator_see_a_collapsed_batch():
-    from nodes.gan import _mocogan as mg
+    from filmai_plugins.nodes.gan import _mocogan as mg
 
     torch.manual_seed(0)
     arch = mg.Arch(height=24, width=32, channels=3, capacity=4, clip_length=4, minibatch_std=4)

@@ -20,7 +20,8 @@ from filmai_plugins import color
 from filmai_plugins.errors import BadInput, CheckpointError, FrameError
 from filmai_plugins.frames.sequence import SequencePattern, format_frames
 from filmai_plugins.training.datasets import ChannelCodec, check_frames_exist, parse_channels
-from filmai_plugins.training.loop import TrainConfig, Trainer, model_tensors
+from filmai_plugins.training.checkpoint import read_checkpoint_meta
+from filmai_plugins.training.loop import TrainConfig, Trainer, latest_interval_checkpoint, model_tensors
 
 from . import _mocogan as mg
 from ._generate_run import GenerationSettings, generate_clip
@@ -303,6 +304,18 @@ class VideoGANTrainer(Trainer):
         return {**self.meta, "training": keep}
 
 
+def _minibatch_std_for(ctx: Any, resume: str) -> int:
+    """The discriminators' minibatch-std group for a new run: the resumed checkpoint's, so a training
+    started before the feature existed (no key: none) resumes with the discriminators it saved."""
+    spec = (resume or "").strip()
+    if not spec:
+        return mg.MINIBATCH_STD_GROUP
+    path = latest_interval_checkpoint(ctx.work_dir) if spec == "last" else spec
+    if not path or not os.path.isfile(path):
+        return mg.MINIBATCH_STD_GROUP  # the shared loop reports the missing checkpoint
+    return int((read_checkpoint_meta(path).get("arch") or {}).get("minibatch_std", 0))
+
+
 def train(ctx: Any) -> None:
     """``GenerateNode.train``: read the clip, build the networks, run the shared loop."""
     p = ctx.params
@@ -328,7 +341,7 @@ def train(ctx: Any) -> None:
     else:
         arch = mg.Arch(height=height, width=width, channels=len(clip.channels), content_dim=p["content_dim"],
                        motion_dim=p["motion_dim"], noise_dim=p["noise_dim"], capacity=p["capacity"],
-                       clip_length=clip_length, minibatch_std=mg.MINIBATCH_STD_GROUP)
+                       clip_length=clip_length, minibatch_std=_minibatch_std_for(ctx, p["resume"]))
     codec = ChannelCodec.for_channels(clip.channels)
     if init is not None:
         mean = np.asarray(init.meta["normalize"]["mean"], np.float32)

@@ -74,9 +74,14 @@ class Arch:
         return out
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": ARCH_NAME, "height": self.height, "width": self.width, "channels": self.channels,
-                "content_dim": self.content_dim, "motion_dim": self.motion_dim, "noise_dim": self.noise_dim,
-                "capacity": self.capacity, "clip_length": self.clip_length, "minibatch_std": self.minibatch_std}
+        out = {"name": ARCH_NAME, "height": self.height, "width": self.width, "channels": self.channels,
+               "content_dim": self.content_dim, "motion_dim": self.motion_dim, "noise_dim": self.noise_dim,
+               "capacity": self.capacity, "clip_length": self.clip_length}
+        if self.minibatch_std:
+            # Written only when used: an arch without it is exactly what older checkpoints record, so
+            # resuming or fine-tuning one compares equal.
+            out["minibatch_std"] = self.minibatch_std
+        return out
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "Arch":
