@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-from typing import Iterator
+from typing import IO, Any, Iterator
 
 
 def temp_path_for(path: str, extension_last: bool = False) -> str:
@@ -37,7 +37,8 @@ def atomic_path(path: str, extension_last: bool = False) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def atomic_open(path: str, mode: str = "w", encoding: str | None = "utf-8", newline: str | None = None):
+def atomic_open(path: str, mode: str = "w", encoding: str | None = "utf-8",
+                newline: str | None = None) -> Iterator[IO[Any]]:
     """``open()`` for writing whose file appears at ``path`` only when the block finishes."""
     kwargs = {} if "b" in mode else {"encoding": encoding, "newline": newline}
     with atomic_path(path) as tmp:
