@@ -48,6 +48,9 @@ DATA = train_cuts.DATA
 TOLERANCE = 2
 EVAL_SIZE = (256, 144)
 EDIT_LENGTH = 300
+# bumped whenever the edit generator changes, so cached edits of an older generator are not reused
+# (2: the last shot runs to the end of the edit; before, shortened fades could leave unlabelled black there)
+EDITS_VERSION = 2
 
 # Reference transitions of the real clips, frame numbers from PTS (first frame 0). Cut: the first frame of
 # the new shot. Gradual: first and last frame that differs from both neighbours (luma ramp / blend).
@@ -273,7 +276,7 @@ def main(argv=None) -> int:
     tmp = tempfile.mkdtemp(prefix="filmai-cuts-bench-")
     report: dict = {"tolerance": TOLERANCE, "synthetic": {}, "real": {}, "training_clips": {}}
     try:
-        edits = synthetic_edits(os.path.join(args.work, f"seed{args.seed}"), args.edits, args.seed)
+        edits = synthetic_edits(os.path.join(args.work, f"seed{args.seed}-v{EDITS_VERSION}"), args.edits, args.seed)
         totals = {d: {"cut": Score(0, 0, 0), "gradual": Score(0, 0, 0), "all": Score(0, 0, 0), "wall": 0.0,
                       "frames": 0} for d in DETECTORS}
         kinds: dict[str, int] = {}

@@ -182,7 +182,7 @@ def retarget(data: dict) -> dict:
 
 def cached_set(work: str, split_sources: list, count: int, seed: int, tag: str, log=print) -> dict[str, np.ndarray]:
     key = hashlib.sha256(json.dumps({"n": count, "seed": seed, "len": SEQ_LEN, "size": RENDER_SIZE, "tag": tag,
-                                     "sources": [s.name for s in split_sources], "v": 4}).encode()).hexdigest()[:12]
+                                     "sources": [s.name for s in split_sources], "v": 5}).encode()).hexdigest()[:12]
     path = os.path.join(work, f"{tag}-{key}.npz")
     if os.path.isfile(path):
         log(f"cached {tag} set: {path}")
@@ -324,6 +324,12 @@ def train(args) -> dict:
         crop = int(rng.choice([48, 64, 80, 96]))
         idx = rng.integers(0, n_seq, args.batch)
         starts = rng.integers(0, seq_len - crop + 1, args.batch)
+        # the ends of an input are where the network sees least (neighbours past them are the end frames
+        # repeated) and where random crops rarely land: pin some crops to the first or last frame of their
+        # edit so that both ends are seen as often as the middle is
+        edge = rng.random(args.batch)
+        starts[edge < args.edge_crops / 2] = 0
+        starts[(edge >= args.edge_crops / 2) & (edge < args.edge_crops)] = seq_len - crop
         sl = [slice(int(s), int(s) + crop) for s in starts]
         x = torch.stack([frames_all[i, s] for i, s in zip(idx, sl)]).float() / 255.0
         hand = torch.stack([hand_all[i, s] for i, s in zip(idx, sl)]).float()
@@ -362,7 +368,7 @@ def train(args) -> dict:
         "colour": "display-referred RGB in 0-1: video as decoded, scene-linear frames through the OCIO view",
         "training": {
             "script": "bench/train_cuts.py", "seed": args.seed, "steps": steps, "batch": args.batch,
-            "lr": args.lr, "train_edits": n_train, "val_edits": n_val, "edit_length": SEQ_LEN,
+            "lr": args.lr, "edge_crops": args.edge_crops, "train_edits": n_train, "val_edits": n_val, "edit_length": SEQ_LEN,
             "render_size": list(RENDER_SIZE), "parameters": n_params,
             "footage": {k: v if not isinstance(v, dict) else {c: [list(r) for r in rr] for c, rr in v.items()}
                         for k, v in SPLIT["train"].items()},
@@ -389,6 +395,8 @@ def main(argv=None) -> int:
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--train-edits", type=int, default=900)
     parser.add_argument("--val-edits", type=int, default=100)
+    parser.add_argument("--edge-crops", type=float, default=0.3,
+                        help="share of training crops pinned to the first or last frame of their edit")
     parser.add_argument("--eval-every", type=int, default=800)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--quick", action="store_true", help="smoke run: tiny data, a few steps")

@@ -310,3 +310,24 @@ def test_listing_nodes_does_not_import_torch_or_ffmpeg():
             "print('torch' in sys.modules, 'av' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
+
+
+def test_synthetic_edits_have_no_unlabelled_frames():
+    """Every frame of a training/bench edit belongs to a shot: fades next to black slugs are relabelled to new
+    lengths, and a shortfall once left the last frames of an edit black with no transition on record — a
+    cut to black the ground truth did not know about."""
+    import torch
+
+    from filmai_plugins.nodes.lstm._cutsynth import EditSynth, still_source
+
+    source = still_source("grey", np.full((64, 96, 3), 0.5, np.float32))
+    for seed in range(40):
+        synth = EditSynth([source], size=(32, 18), seed=seed, shot_mix={"still": 0.3, "clip": 0, "sequence": 0,
+                                                                         "procedural": 0.2, "black": 0.5},
+                          transition_mix={"cut": 0.2, "dissolve": 0.6, "wipe": 0.2}, negatives=0.0)
+        # every shot a flat 0.5 field: blends of shots stay 0.5, a frame no shot covers stays 0
+        synth.render_shot = lambda kind, src, n, keep=None: torch.full((keep[1] - keep[0] + 1, 3, 18, 32), 0.5)
+        torch.manual_seed(seed)
+        frames, _ = synth.edit(120)
+        per_frame = frames.mean(dim=(1, 2, 3))
+        assert float(per_frame.min()) > 0.4, (seed, int(per_frame.argmin()))

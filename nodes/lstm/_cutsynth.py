@@ -381,6 +381,12 @@ class EditSynth:
                 labelled.append(("fade_in", t_len))
             else:
                 labelled.append((t_kind, t_len))
+        # relabelling changed transition lengths: the last shot runs on to the end of the edit (a shortfall
+        # would leave unlabelled black frames at the end, which look exactly like a cut to black)
+        short = total + 1 - sum(p[2] for p in plans) - sum(n for _, n in labelled)
+        if short > 0:
+            kind, src, pure = plans[-1]
+            plans[-1] = (kind, src, pure + short)
         # layout: shot i pure frames, then transition i frames shared by shots i and i+1
         frames = torch.zeros(total, 3, self.size[1], self.size[0])
         cursor = 0
