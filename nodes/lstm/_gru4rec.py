@@ -117,6 +117,7 @@ class TrainConfig:
     sample_alpha: float = 0.75  # sampled loss: negatives drawn ∝ count^alpha (0 uniform, 1 popularity)
     batch_size: int = 32        # windows per batch
     lr: float = 0.02
+    schedule: str = "constant"  # "cosine": the rate falls to zero over ``epochs`` (steadier last epochs)
     weight_decay: float = 0.0
     epochs: int = 40
     patience: int = 4           # epochs without a better validation NDCG@10 before stopping
@@ -155,18 +156,35 @@ def _batches(wins: list[np.ndarray], batch_size: int, rng: np.random.Generator) 
     return batches
 
 
+def _accidental_hits(target: torch.Tensor, negatives: torch.Tensor, n_items: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(row, column) of every shared negative that is that row's own target. Hits are rare, so the rows
+    that have one are found through a membership table first instead of comparing every pair."""
+    member = torch.zeros(n_items + 1, dtype=torch.bool, device=target.device)
+    member[negatives] = True
+    rows = member[target].nonzero().squeeze(1)
+    r, c = (target[rows][:, None] == negatives[None, :]).nonzero(as_tuple=True)
+    return rows[r], c
+
+
 def sampled_softmax_loss(model: GRU4Rec, h: torch.Tensor, target: torch.Tensor, negatives: torch.Tensor,
                          log_q: torch.Tensor) -> torch.Tensor:
     """Cross-entropy of each target against shared negatives, logits corrected by -log(K q) (Bengio &
     Senécal 2008; Yi et al. 2019) so the sampled softmax estimates the full one; a negative that is the
-    target itself is masked out."""
+    target itself is masked out.
+
+    Written for the CPU, where this loss is most of a training step: the negatives' bias and correction ride
+    in the matrix product (addmm), accidental hits are set to -inf in place at their few positions, and the
+    loss is logaddexp(positive, logsumexp(negatives)) - positive, which is the cross-entropy with the
+    positive in column 0 without building that concatenated matrix."""
     w = model.output_weight
-    k = float(len(negatives))
-    pos = (h * w[target]).sum(-1) + model.bias[target] - (log_q[target] + math.log(k))
-    neg = h @ w[negatives].T + model.bias[negatives] - (log_q[negatives] + math.log(k))
-    neg = neg.masked_fill(negatives[None, :] == target[:, None], -math.inf)
-    logits = torch.cat([pos[:, None], neg], dim=1)
-    return nn.functional.cross_entropy(logits, torch.zeros(len(target), dtype=torch.long, device=h.device))
+    log_k = math.log(float(len(negatives)))
+    pos = (h * w[target]).sum(-1) + model.bias[target] - (log_q[target] + log_k)
+    neg = torch.addmm(model.bias[negatives] - (log_q[negatives] + log_k), h, w[negatives].T)
+    rows, cols = _accidental_hits(target, negatives, len(log_q) - 1)
+    if rows.numel():
+        # in place is safe: addmm's backward needs its inputs, not its output
+        neg.index_put_((rows, cols), torch.tensor(-math.inf, device=h.device))
+    return (torch.logaddexp(pos, torch.logsumexp(neg, 1)) - pos).mean()
 
 
 def train_gru4rec(train: Sequence[np.ndarray], valid: Split | None, arch: Arch, cfg: TrainConfig, *,
@@ -203,9 +221,14 @@ def train_gru4rec(train: Sequence[np.ndarray], valid: Split | None, arch: Arch, 
     for epoch in range(1, cfg.epochs + 1):
         model.train()
         total, count = 0.0, 0
-        for batch in _batches(windows(train, arch.max_len, rng), cfg.batch_size, rng):
+        batches = _batches(windows(train, arch.max_len, rng), cfg.batch_size, rng)
+        for b, batch in enumerate(batches):
             if check_cancel is not None:
                 check_cancel()
+            if cfg.schedule == "cosine":
+                done = (epoch - 1 + b / len(batches)) / cfg.epochs
+                for group in opt.param_groups:
+                    group["lr"] = cfg.lr * 0.5 * (1.0 + math.cos(math.pi * done))
             x, lengths = pad_batch([w[:-1] for w in batch])
             y, _ = pad_batch([w[1:] for w in batch])
             x, y = x.to(device), y.to(device)
