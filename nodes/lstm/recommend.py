@@ -84,7 +84,8 @@ class Recommend(Node):
         Param("negatives", "int", 1024, min=16, max=100000, stage="train", help="negatives per batch (sampled loss)"),
         Param("sample_alpha", "float", 0.75, min=0.0, max=1.0, stage="train",
               help="negatives drawn by popularity^alpha (0: uniform, 1: by popularity)"),
-        Param("epochs", "int", 40, min=1, max=1000, stage="train", help="maximum passes over the histories"),
+        Param("epochs", "int", 20, min=1, max=1000, stage="train",
+              help="passes over the histories (the cosine schedule spans them; early stopping may end sooner)"),
         Param("patience", "int", 4, min=1, max=100, stage="train",
               help="stop after this many epochs without a better validation NDCG@10"),
         Param("validation", "bool", True, stage="train",
@@ -93,6 +94,9 @@ class Recommend(Node):
               help="at most this many users (drawn with the seed) hold out a title for validation"),
         Param("batch_size", "int", 32, min=1, max=4096, stage="train", help="history windows per step"),
         Param("lr", "float", 0.02, min=1e-6, max=1.0, stage="train", help="Adam learning rate"),
+        Param("lr_schedule", "enum", "cosine", choices=("cosine", "constant"), stage="train",
+              help="cosine: the rate falls to zero over `epochs` (steadier last epochs, better and sooner); "
+                   "constant: the same rate throughout"),
         Param("weight_decay", "float", 0.0, min=0.0, max=1.0, stage="train", help="Adam weight decay"),
         Param("time_limit", "float", 0.0, min=0.0, stage="train",
               help="seconds; stop after the epoch that passes it (0: no limit); the best epoch so far is kept"),
@@ -145,7 +149,8 @@ class Recommend(Node):
         arch = Arch(n_items=len(vocab), embed_dim=p["hidden"], hidden=p["hidden"], layers=p["layers"],
                     dropout_embed=p["dropout"], dropout_hidden=p["dropout"], tied=True, max_len=p["max_len"])
         cfg = TrainConfig(loss=p["loss"], negatives=p["negatives"], sample_alpha=p["sample_alpha"],
-                          batch_size=p["batch_size"], lr=p["lr"], weight_decay=p["weight_decay"], epochs=p["epochs"],
+                          batch_size=p["batch_size"], lr=p["lr"], schedule=p["lr_schedule"],
+                          weight_decay=p["weight_decay"], epochs=p["epochs"],
                           patience=p["patience"], time_limit=p["time_limit"], seed=p["seed"])
         init_state = _extended_state(ctx.init_model, base["vocab"], vocab, arch) if ctx.init_model is not None else None
         ctx.progress.start(total=cfg.epochs, unit="epoch")
