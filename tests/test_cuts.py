@@ -331,3 +331,30 @@ def test_synthetic_edits_have_no_unlabelled_frames():
         frames, _ = synth.edit(120)
         per_frame = frames.mean(dim=(1, 2, 3))
         assert float(per_frame.min()) > 0.4, (seed, int(per_frame.argmin()))
+
+
+def test_ensemble_checkpoint_averages_its_members(tmp_path):
+    """A checkpoint with ``members`` > 1 loads as an ensemble whose probabilities are its members' mean; a
+    single-model checkpoint (no ``members``) still loads as one network."""
+    import torch
+
+    from filmai_plugins.training.checkpoint import load_checkpoint, save_checkpoint
+    from filmai_plugins.nodes.lstm._cutnet import CutEnsemble, CutNet, default_arch, from_checkpoint, predict, state_to_numpy
+
+    torch.manual_seed(0)
+    nets = [CutNet().eval(), CutNet().eval()]
+    path = str(tmp_path / "ens.ckpt")
+    save_checkpoint(path, state_to_numpy(CutEnsemble.of(nets)), {"node": "lstm.cuts", "arch": default_arch(), "members": 2})
+    single = str(tmp_path / "one.ckpt")
+    save_checkpoint(single, state_to_numpy(nets[1]), {"node": "lstm.cuts", "arch": default_arch()})
+    ens = from_checkpoint(load_checkpoint(path, expect_node="lstm.cuts"))
+    one = from_checkpoint(load_checkpoint(single, expect_node="lstm.cuts"))
+    assert isinstance(ens, CutEnsemble) and len(ens.members) == 2 and isinstance(one, CutNet)
+    frames = np.random.default_rng(0).integers(0, 256, (130, 27, 48, 3), dtype=np.uint8)
+    windows = []
+    got = predict(ens, frames, window=64, context=8, on_window=lambda i, n: windows.append((i, n)))
+    parts = [predict(n, frames, window=64, context=8) for n in nets]
+    for key in ("centre", "mask", "kind"):
+        assert np.allclose(got[key], (parts[0][key] + parts[1][key]) / 2, atol=1e-6)
+    assert np.allclose(predict(one, frames)["centre"], predict(nets[1], frames)["centre"], atol=1e-6)
+    assert windows[-1][0] == windows[-1][1] and [i for i, _ in windows] == list(range(1, len(windows) + 1))

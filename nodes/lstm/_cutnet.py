@@ -145,6 +145,27 @@ class CutNet(nn.Module):
         return self.temporal(self.encode(frames, hand))
 
 
+class CutEnsemble(nn.Module):
+    """Independently trained CutNets whose per-frame probabilities are averaged: the members disagree on
+    the ambiguous frames (a light change or a flash near a boundary), so the average is steadier than any
+    one of them. A checkpoint records how many members it holds (``members`` in its metadata)."""
+
+    def __init__(self, arch: dict[str, Any] | None, members: int):
+        super().__init__()
+        self.members = nn.ModuleList([CutNet(arch) for _ in range(members)])
+
+    @property
+    def arch(self) -> dict[str, Any]:
+        return self.members[0].arch
+
+    @classmethod
+    def of(cls, nets: list[CutNet]) -> "CutEnsemble":
+        ens = cls(nets[0].arch, len(nets))
+        for dst, src in zip(ens.members, nets):
+            dst.load_state_dict(src.state_dict())
+        return ens
+
+
 def encode_long(net: CutNet, frames: np.ndarray, chunk: int = 256,
                 check_cancel: Callable[[], None] | None = None) -> torch.Tensor:
     """Per-frame features of a whole input (T, H, W, 3 uint8 or float) computed chunk by chunk.
@@ -176,6 +197,13 @@ def predict(net: CutNet, frames: np.ndarray, window: int = 96, context: int = 24
             check_cancel: Callable[[], None] | None = None,
             on_window: Callable[[int, int], None] | None = None) -> dict[str, np.ndarray]:
     """Per-frame probabilities for a whole input: centre (T,), mask (T,), kind (T, K)."""
+    if isinstance(net, CutEnsemble):
+        n = len(net.members)
+        outs = []
+        for m, member in enumerate(net.members):
+            report = None if on_window is None else (lambda i, k, m=m: on_window(m * k + i, n * k))
+            outs.append(predict(member, frames, window, context, check_cancel, report))
+        return {key: np.mean([o[key] for o in outs], axis=0).astype(np.float32) for key in outs[0]}
     net.eval()
     feats = encode_long(net, frames, check_cancel=check_cancel)
     t = feats.shape[0]
@@ -222,8 +250,10 @@ def state_to_numpy(net: CutNet) -> dict[str, np.ndarray]:
     return {k: v.detach().cpu().numpy().astype(np.float32) for k, v in net.state_dict().items()}
 
 
-def from_checkpoint(ckpt: Any, device: str = "cpu") -> CutNet:
-    """Build the network from a verified FilmAI checkpoint (safetensors weights + JSON arch)."""
-    net = CutNet(ckpt.meta.get("arch"))
+def from_checkpoint(ckpt: Any, device: str = "cpu") -> CutNet | CutEnsemble:
+    """Build the network from a verified FilmAI checkpoint (safetensors weights + JSON arch); a checkpoint
+    with ``members`` > 1 holds an ensemble."""
+    members = int(ckpt.meta.get("members", 1))
+    net = CutEnsemble(ckpt.meta.get("arch"), members) if members > 1 else CutNet(ckpt.meta.get("arch"))
     net.load_state_dict(ckpt.torch_state_dict(device))
     return net.to(device).eval()
