@@ -281,3 +281,18 @@ def test_sampled_softmax_matches_the_plain_cross_entropy():
         grads.append((loss.detach(), h.grad.clone(), model.embed.weight.grad.clone(), model.bias.grad.clone()))
     for a, b in zip(*grads):
         assert torch.allclose(a, b, atol=1e-5), (a - b).abs().max()
+
+
+def test_cosine_schedule_anneals_to_the_time_limit():
+    """With a time limit far shorter than the epochs would take, the cosine rate still ends near zero (the
+    schedule follows whichever runs out first), and the epochs record their rate."""
+    from filmai_plugins.nodes.lstm._gru4rec import Arch, TrainConfig, train_gru4rec
+
+    rng = np.random.default_rng(0)
+    seqs = [rng.integers(1, 101, 30) for _ in range(60)]
+    cfg = TrainConfig(loss="full", epochs=100000, time_limit=1.0, schedule="cosine", batch_size=8, lr=0.01)
+    _, summary = train_gru4rec(seqs, None, Arch(n_items=100, embed_dim=8, hidden=8), cfg)
+    history = summary["history"]
+    assert summary["stopped"].startswith("time limit") and len(history) < 100000
+    assert history[0]["lr"] > 0.5 * cfg.lr  # the first epoch is near the top of the curve
+    assert history[-1]["lr"] < 0.1 * cfg.lr

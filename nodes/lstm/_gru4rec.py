@@ -121,7 +121,8 @@ class TrainConfig:
     weight_decay: float = 0.0
     epochs: int = 40
     patience: int = 4           # epochs without a better validation NDCG@10 before stopping
-    time_limit: float = 0.0     # seconds; 0: none. Training stops after the epoch that passes it.
+    time_limit: float = 0.0     # seconds; 0: none. Training stops after the epoch that passes it; a cosine
+    #                             schedule is annealed to whichever of epochs and time runs out first
     seed: int = 0
     clip: float = 5.0
 
@@ -226,7 +227,12 @@ def train_gru4rec(train: Sequence[np.ndarray], valid: Split | None, arch: Arch, 
             if check_cancel is not None:
                 check_cancel()
             if cfg.schedule == "cosine":
+                # the schedule follows whichever runs out first, the epochs or the time limit, so a
+                # time-limited run still ends on a low rate (its last epochs are its steadiest)
                 done = (epoch - 1 + b / len(batches)) / cfg.epochs
+                if cfg.time_limit:
+                    done = max(done, (time.perf_counter() - t0) / cfg.time_limit)
+                done = min(done, 1.0)
                 for group in opt.param_groups:
                     group["lr"] = cfg.lr * 0.5 * (1.0 + math.cos(math.pi * done))
             x, lengths = pad_batch([w[:-1] for w in batch])
@@ -249,7 +255,8 @@ def train_gru4rec(train: Sequence[np.ndarray], valid: Split | None, arch: Arch, 
             count += len(target)
         entry: dict[str, Any] = {"epoch": epoch, "loss": total / max(count, 1),
                                  "wall_s": round(time.perf_counter() - t0, 2),
-                                 "cpu_s": round(time.process_time() - c0, 2)}
+                                 "cpu_s": round(time.process_time() - c0, 2),
+                                 "lr": opt.param_groups[0]["lr"]}
         if valid is not None and len(valid.targets):
             m = evaluate(numpy_scorer(model, device), valid, arch.n_items)
             entry.update({"valid_hr@10": m.hr, "valid_ndcg@10": m.ndcg})

@@ -99,7 +99,8 @@ class Recommend(Node):
                    "constant: the same rate throughout"),
         Param("weight_decay", "float", 0.0, min=0.0, max=1.0, stage="train", help="Adam weight decay"),
         Param("time_limit", "float", 0.0, min=0.0, stage="train",
-              help="seconds; stop after the epoch that passes it (0: no limit); the best epoch so far is kept"),
+              help="seconds; stop after the epoch that passes it (0: no limit); the best epoch so far is kept, and "
+                   "the cosine schedule is annealed to the limit"),
         Param("seed", "int", 0, min=0, max=2**31 - 1, stage="train", help="random seed (splits, batches, weights)"),
     )
 
