@@ -15,7 +15,7 @@ first frame of the incoming shot), and per-frame training targets are derived fr
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
