@@ -112,14 +112,14 @@ def numpy_scorer(model: GRU4Rec, device: str = "cpu") -> Callable[[Sequence[np.n
 
 @dataclass
 class TrainConfig:
-    loss: str = "full"          # "full": softmax over every title; "sampled": shared popularity-drawn negatives
+    loss: str = "sampled"       # "sampled": shared popularity-drawn negatives; "full": softmax over every title
     negatives: int = 1024       # sampled loss: negatives per batch (shared by all its positions)
     sample_alpha: float = 0.75  # sampled loss: negatives drawn ∝ count^alpha (0 uniform, 1 popularity)
     batch_size: int = 32        # windows per batch
     lr: float = 0.02
-    schedule: str = "constant"  # "cosine": the rate falls to zero over ``epochs`` (steadier last epochs)
+    schedule: str = "cosine"    # the rate falls to zero over ``epochs`` (steadier last epochs); or "constant"
     weight_decay: float = 0.0
-    epochs: int = 40
+    epochs: int = 20
     patience: int = 4           # epochs without a better validation NDCG@10 before stopping
     time_limit: float = 0.0     # seconds; 0: none. Training stops after the epoch that passes it; a cosine
     #                             schedule is annealed to whichever of epochs and time runs out first
