@@ -32,7 +32,6 @@ gan.generate @1000, dynamic texture, PCA-Gaussian).
 from __future__ import annotations
 
 import argparse
-import glob
 import json
 import os
 import shutil
@@ -358,11 +357,13 @@ def find_model(models: str, name: str) -> str | None:
     Interval checkpoints hold the averaged generator as their model (plus the resumable training state), so they
     generate exactly as a finished model of that step would; the results record which one was measured.
     """
+    from filmai_plugins.training.loop import latest_interval_checkpoint
+
     final = os.path.join(models, f"{name}.ckpt")
     if os.path.exists(final):
         return final
-    interval = sorted(glob.glob(os.path.join(models, f"{name}.train", "checkpoint_*.ckpt")))
-    return interval[-1] if interval else None
+    # by step number, as the training loop's resume does (a sorted glob would put step 500 after 1000)
+    return latest_interval_checkpoint(os.path.join(models, f"{name}.train"))
 
 
 def main() -> int:
