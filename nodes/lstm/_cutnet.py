@@ -166,25 +166,39 @@ class CutEnsemble(nn.Module):
         return ens
 
 
-def encode_long(net: CutNet, frames: np.ndarray, chunk: int = 256,
-                check_cancel: Callable[[], None] | None = None) -> torch.Tensor:
-    """Per-frame features of a whole input (T, H, W, 3 uint8 or float) computed chunk by chunk.
+def _per_frame_long(frames: np.ndarray, pad: int, chunk: int, fn: Callable[[torch.Tensor, int, int], torch.Tensor],
+                    check_cancel: Callable[[], None] | None = None) -> torch.Tensor:
+    """``fn(chunk frames (T', 3, H, W), lo, hi)`` → per-frame rows, stitched over a whole input chunk by chunk.
 
-    Chunks overlap by the largest offset so that every frame sees its true neighbours; the result is
-    exactly what ``encode`` gives on the whole input at once.
+    Chunks overlap by ``pad`` frames so that every frame sees its true neighbours; the result is exactly
+    what ``fn`` gives on the whole input at once.
     """
     t = frames.shape[0]
-    pad = max(net.offsets)
     out = []
     for start in range(0, t, chunk):
         if check_cancel:
             check_cancel()
         lo, hi = max(0, start - pad), min(t, start + chunk + pad)
-        x = _to_tensor(frames[lo:hi])
         with torch.inference_mode():
-            f = net.encode(x[None])[0]
+            f = fn(_to_tensor(frames[lo:hi]), lo, hi)
         out.append(f[start - lo: start - lo + min(chunk, t - start)])
     return torch.cat(out, 0)
+
+
+def hand_long(net: CutNet, frames: np.ndarray, chunk: int = 256,
+              check_cancel: Callable[[], None] | None = None) -> torch.Tensor:
+    """``hand_features`` of a whole input (T, H, W, 3), chunk by chunk: (T, F)."""
+    return _per_frame_long(frames, max(net.offsets), chunk,
+                           lambda x, lo, hi: hand_features(x[None], net.offsets, net.bins, net.grid)[0], check_cancel)
+
+
+def encode_long(net: CutNet, frames: np.ndarray, chunk: int = 256,
+                check_cancel: Callable[[], None] | None = None, hand: torch.Tensor | None = None) -> torch.Tensor:
+    """Per-frame features of a whole input (T, H, W, 3 uint8 or float), computed chunk by chunk; ``hand``:
+    its ``hand_long`` when already computed (an ensemble's members share them)."""
+    return _per_frame_long(frames, max(net.offsets), chunk,
+                           lambda x, lo, hi: net.encode(x[None], None if hand is None else hand[lo:hi][None])[0],
+                           check_cancel)
 
 
 def _to_tensor(frames: np.ndarray) -> torch.Tensor:
@@ -195,17 +209,21 @@ def _to_tensor(frames: np.ndarray) -> torch.Tensor:
 
 def predict(net: CutNet, frames: np.ndarray, window: int = 96, context: int = 24,
             check_cancel: Callable[[], None] | None = None,
-            on_window: Callable[[int, int], None] | None = None) -> dict[str, np.ndarray]:
-    """Per-frame probabilities for a whole input: centre (T,), mask (T,), kind (T, K)."""
+            on_window: Callable[[int, int], None] | None = None,
+            hand: torch.Tensor | None = None) -> dict[str, np.ndarray]:
+    """Per-frame probabilities for a whole input: centre (T,), mask (T,), kind (T, K). ``hand``: the input's
+    ``hand_long`` when already computed."""
     if isinstance(net, CutEnsemble):
         n = len(net.members)
+        # the members share one architecture, so the hand-made features (most of the encoding) are computed once
+        hand = hand_long(net.members[0], frames, check_cancel=check_cancel)
         outs = []
         for m, member in enumerate(net.members):
             report = None if on_window is None else (lambda i, k, m=m: on_window(m * k + i, n * k))
-            outs.append(predict(member, frames, window, context, check_cancel, report))
+            outs.append(predict(member, frames, window, context, check_cancel, report, hand))
         return {key: np.mean([o[key] for o in outs], axis=0).astype(np.float32) for key in outs[0]}
     net.eval()
-    feats = encode_long(net, frames, check_cancel=check_cancel)
+    feats = encode_long(net, frames, check_cancel=check_cancel, hand=hand)
     t = feats.shape[0]
     centre = np.zeros(t, np.float32)
     mask = np.zeros(t, np.float32)
