@@ -255,6 +255,26 @@ def test_hdr_survives_and_other_channels_pass_through(tmp_path, shipped):
     assert not np.array_equal(rgb, inp.select(["R", "G", "B"]))
 
 
+def test_ensemble_is_rotation_equivariant_and_still_denoises(tmp_path, shipped):
+    noisy, clean, albedo, normal = synthetic_render(77, 64, 64)
+    for name, turns in (("upright", 0), ("turned", 1)):
+        parts = [np.rot90(p, turns).copy() for p in (noisy, albedo, normal)]
+        os.makedirs(tmp_path / name)
+        write_multipart(str(tmp_path / name / "n.1001.exr"), blender_parts(*parts))
+        fa.run("cnn.denoise", input=str(tmp_path / name / "n.####.exr"),
+               output=str(tmp_path / f"{name}_ens" / "d.####.exr"), frames="1001", ensemble=True)
+    fa.run("cnn.denoise", input=str(tmp_path / "upright" / "n.####.exr"), output=str(tmp_path / "plain" / "d.####.exr"),
+           frames="1001")
+    upright = read_frame(str(tmp_path / "upright_ens" / "d.1001.exr")).pixels[..., :3]
+    turned = read_frame(str(tmp_path / "turned_ens" / "d.1001.exr")).pixels[..., :3]
+    plain = read_frame(str(tmp_path / "plain" / "d.1001.exr")).pixels[..., :3]
+    # the mean over all 8 flips/rotations does not depend on which way up the frame comes in (EXR pixels are
+    # half floats, hence the tolerance); a single pass does
+    np.testing.assert_allclose(turned, np.rot90(upright, 1), rtol=2e-3, atol=2e-3)
+    assert float(np.abs(upright - plain).mean()) > 1e-4
+    assert tonemapped_psnr(upright, clean) > tonemapped_psnr(noisy, clean) + 4.0
+
+
 def test_tiles_are_seamless(tmp_path, random_kpn):
     noisy_pat, _ = blender_sequence(str(tmp_path / "s"), [1001], size=(336, 400), seed=99)
     fa.run("cnn.denoise", input=noisy_pat, output=str(tmp_path / "whole" / "d.####.exr"), frames="1001",

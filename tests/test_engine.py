@@ -292,6 +292,29 @@ def test_tiling_is_seamless(align, scale, batch):
     np.testing.assert_allclose(tiled, whole, atol=1e-5)
 
 
+@pytest.mark.parametrize("scale", [1, 2])
+def test_dihedral_mean_is_equivariant_and_keeps_what_already_is(scale):
+    import torch
+
+    from filmai_plugins.engine.ensemble import dihedral_mean
+
+    net = _conv_net()
+
+    def fn(x):  # a network plus a position-dependent term: not equivariant on its own
+        y = torch.nn.functional.interpolate(net(x), scale_factor=scale, mode="nearest")
+        return y + torch.linspace(0, 1, y.shape[-1])
+
+    x = torch.from_numpy(np.random.default_rng(1).random((2, 3, 9, 13)).astype(np.float32))  # not square
+    with torch.no_grad():
+        out = dihedral_mean(fn, x)
+        assert out.shape == (2, 3, 9 * scale, 13 * scale)
+        torch.testing.assert_close(dihedral_mean(fn, torch.rot90(x, 1, (2, 3))), torch.rot90(out, 1, (2, 3)))
+        torch.testing.assert_close(dihedral_mean(fn, torch.flip(x, (2,))), torch.flip(out, (2,)))
+        assert not torch.allclose(out, fn(x), atol=1e-3)
+        # an operation that is already equivariant comes back unchanged
+        torch.testing.assert_close(dihedral_mean(lambda t: 2 * t, x), 2 * x)
+
+
 def test_tile_size_too_small_for_receptive_field():
     with pytest.raises(ValueError, match="too small"):
         apply_tiled(lambda x: x, np.zeros((300, 300, 1), np.float32), tile=64, receptive_field=30)

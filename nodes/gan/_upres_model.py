@@ -14,6 +14,7 @@ import torch
 
 from filmai_plugins import color
 from filmai_plugins.errors import CheckpointError
+from filmai_plugins.engine.ensemble import dihedral_mean
 
 from ._rrdb import ArchConfig, RRDBNet, build_generator, interpolate_weights, split_weights
 
@@ -99,16 +100,7 @@ class Upscaler:
         with torch.inference_mode():
             x = x.to(self.device)
             if self.ensemble:
-                # Self-ensemble: the mean over the 8 flips/rotations, each mapped back (EDSR+'s trick).
-                y = 0
-                for k in range(4):
-                    for flip in (False, True):
-                        t = torch.rot90(x, k, (2, 3))
-                        t = torch.flip(t, (3,)) if flip else t
-                        o = self.net(t)
-                        o = torch.flip(o, (3,)) if flip else o
-                        y = y + torch.rot90(o, -k, (2, 3))
-                y = (y / 8).float().cpu()
+                y = dihedral_mean(self.net, x).cpu()
             else:
                 y = self.net(x).float().cpu()
         if grey:
