@@ -66,8 +66,9 @@ def imresize(img: np.ndarray, out_hw: tuple[int, int] | None = None, scale: floa
     mh = resize_matrix(h, out_hw[0], antialias)
     mw = resize_matrix(w, out_hw[1], antialias)
     arr = np.asarray(img, dtype=np.float64)
-    out = np.einsum("oh,hw...->ow...", mh, arr)
-    out = np.einsum("pw,ow...->op...", mw, out)
+    # Two matrix products through BLAS (tensordot); a plain einsum gives the same numbers 20-30x slower.
+    out = np.tensordot(mh, arr, axes=(1, 0))  # (out_h, w, ...)
+    out = np.moveaxis(np.tensordot(mw, out, axes=(1, 1)), 0, 1)  # (out_h, out_w, ...)
     return out.astype(np.float32)
 
 
