@@ -353,7 +353,7 @@ def main(argv=None) -> int:
     ap.add_argument("--pairs", default=DEFAULT_PAIRS)
     ap.add_argument("--out", default=DEFAULT_OUT)
     ap.add_argument("--model", default=None, help="checkpoint to evaluate (default: the shipped model)")
-    ap.add_argument("--fine-tune-steps", type=int, default=300)
+    ap.add_argument("--fine-tune-steps", type=int, default=1000)
     ap.add_argument("--skip", default="", help="comma list of parts to skip: held_out,fine_tune,speed,kodak")
     args = ap.parse_args(argv)
     try:
