@@ -73,7 +73,7 @@ class DenoiseNode(Node):
         Param("aux_dropout", "float", 0.0, min=0.0, max=0.66, stage="train",
               help="fraction of training crops whose albedo/normal are hidden, so the model also learns to "
                    "denoise without them (the shipped model used 0.3; 0 specialises to the shot's passes)"),
-    ) + training_params(steps=300, crop_size=96, batch_size=8, learning_rate=2e-3, warmup_steps=20,
+    ) + training_params(steps=1000, crop_size=96, batch_size=8, learning_rate=2e-3, warmup_steps=20,
                         checkpoint_interval=100, contact_sheet_interval=100, validation_interval=50,
                         exposure_jitter=1.0, focus=0.0, loss="l1")
     model = "required"
