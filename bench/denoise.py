@@ -174,7 +174,7 @@ def fine_tuned(index: dict, pairs: str, out: str, model: str | None, steps: int)
     import filmai_plugins as fa
 
     rows: dict[str, dict[str, list[float]]] = {}
-    per_scene = []
+    per_frame = []
     train_info = []
     for entry in index["eval"]:
         folder = os.path.join(pairs, entry["folder"])
@@ -225,10 +225,10 @@ def fine_tuned(index: dict, pairs: str, out: str, model: str | None, steps: int)
                     scores[name] = display_psnr(img, ref)
                     rows.setdefault(f"{spp} spp", {}).setdefault(f"{name}/display", []).append(scores[name])
                     rows[f"{spp} spp"].setdefault(f"{name}/log", []).append(log_psnr(img, ref))
-                per_scene.append({"scene": entry["scene"], "spp": spp, "frame": f,
+                per_frame.append({"scene": entry["scene"], "spp": spp, "frame": f,
                                   "display_psnr": {k: round(v, 3) for k, v in scores.items()}})
     table = {spp: {k: _mean(v) for k, v in metrics.items()} for spp, metrics in rows.items()}
-    return {"mean_psnr": table, "per_frame": per_scene, "training": train_info}
+    return {"mean_psnr": table, "per_frame": per_frame, "training": train_info}
 
 
 # ----- 3. speed ------------------------------------------------------------------------------------------
