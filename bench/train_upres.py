@@ -117,7 +117,7 @@ def main(argv=None) -> int:
     # Downscaled copies of the photographs: film grain and lens softness average out, so edges per pixel
     # are sharper and denser, closer to a clean digital plate (SRCNN/FSRCNN/VDSR's scale augmentation).
     train_imgs += [data.quantize8(data.imresize(img, (round(img.shape[0] * f), round(img.shape[1] * f))))
-                   for f in rescale for img in list(train_imgs)]
+                   for f in rescale for img in train_imgs]
     val_full = [data.read_rgb(os.path.join(DATA, v)) for v in VALIDATION]
     val_imgs = [data.modcrop(v, args.scale) for v in val_full]
     # The same two photographs at half size: a cleaner, sharper proxy for digital plates, logged beside.

@@ -64,7 +64,7 @@ class DenoiseNode(Node):
         Param("half", "bool", False, help="half precision (fp16) on a CUDA GPU: faster, less memory"),
         Param("batch", "int", 1, min=1, max=64, help="tiles per forward pass for frames larger than the tile size"),
         Param("ensemble", "bool", False,
-              help="average the network over the 8 flips/rotations of the frame: about +0.1-0.3 dB "
+              help="average the network over the 8 flips/rotations of the frame: about +0.15-0.4 dB "
                    "(less residual noise), 8x slower"),
         Param("start_from", "enum", "shipped", choices=("shipped", "scratch"), stage="train",
               help="shipped: fine-tune the shipped model (or --model); scratch: a new network (model_size)"),
