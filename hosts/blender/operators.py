@@ -50,15 +50,22 @@ class JobOperatorMixin:
             self.report({"ERROR"}, str(exc))
             return None
 
-    def execute(self, context):
+    def _create_and_start(self, context):
+        """The job, started; None (after an error report) when it cannot be built or started."""
         host_job = self._create(context)
         if host_job is None:
-            return {"CANCELLED"}
+            return None
         try:
             host_job.start()
         except worker.WorkerError as exc:
             nodes.STATE.jobs.pop(host_job.key, None)
             self.report({"ERROR"}, str(exc))
+            return None
+        return host_job
+
+    def execute(self, context):
+        host_job = self._create_and_start(context)
+        if host_job is None:
             return {"CANCELLED"}
         host_job.wait()
         level, message = host_job.finish()
@@ -68,14 +75,8 @@ class JobOperatorMixin:
     def invoke(self, context, event):
         if bpy.app.background or context.window is None:
             return self.execute(context)
-        host_job = self._create(context)
+        host_job = self._create_and_start(context)
         if host_job is None:
-            return {"CANCELLED"}
-        try:
-            host_job.start()
-        except worker.WorkerError as exc:
-            nodes.STATE.jobs.pop(host_job.key, None)
-            self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
         self._host_job = host_job
         wm = context.window_manager

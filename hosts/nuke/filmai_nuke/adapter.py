@@ -17,7 +17,7 @@ import os
 import tempfile
 import threading
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, NoReturn, Optional
 
 import nuke
 
@@ -433,6 +433,21 @@ def _set_status(group, text: str) -> None:
     group["status"].setValue(text)
 
 
+def _job_spec(group, node: Dict[str, Any], kind: str, fields: Dict[str, Any]) -> worker.JobSpec:
+    """The worker's job from the group's knobs: the node's params for ``kind`` and the I/O options."""
+    io_options = schema().get("io_options", [])
+    return worker.JobSpec.from_values(node, kind, _values(group, worker.params_for(node, kind)), io_options,
+                                      _values(group, io_options, prefix_io=True), **fields)
+
+
+def _fail(group, folder: str, exc: Exception) -> NoReturn:
+    """A job that could not be built: remove its empty version folder, show why, raise for Nuke."""
+    if folder:
+        worker.remove_if_empty(folder)
+    _set_status(group, f"error: {exc}")
+    raise JobFailed(f"FilmAI {group.name()}: {exc}", 2) from None
+
+
 def _store(group, spec: worker.JobSpec, status: str, cfg: worker.WorkerConfig) -> None:
     """The job as JSON in a hidden knob (saved in the .nk): a farm can rebuild the command line."""
     jobs = json.loads(group[JOB_KNOB].value() or "{}")
@@ -455,14 +470,9 @@ def process(group=None, frames: str = ""):
                                       frames=spec_frames, device=group["device"].value())
         if group.knob("model") is not None and group["model"].evaluate():
             fields["model"] = group["model"].evaluate()
-        spec = worker.JobSpec.from_values(node, "run", _values(group, worker.params_for(node, "run")),
-                                          schema().get("io_options", []),
-                                          _values(group, schema().get("io_options", []), prefix_io=True), **fields)
+        spec = _job_spec(group, node, "run", fields)
     except (worker.WorkerError, ValueError, RuntimeError) as exc:
-        if folder:
-            worker.remove_if_empty(folder)
-        _set_status(group, f"error: {exc}")
-        raise JobFailed(f"FilmAI {group.name()}: {exc}", 2) from None
+        _fail(group, folder, exc)
     return _start(group, node, spec, cfg)
 
 
@@ -485,14 +495,9 @@ def train(group=None):
         if group.knob("continue_from_model") is not None and group["continue_from_model"].value() \
                 and group["model"].evaluate():
             fields["model"] = group["model"].evaluate()
-        spec = worker.JobSpec.from_values(node, "train", _values(group, worker.params_for(node, "train")),
-                                          schema().get("io_options", []),
-                                          _values(group, schema().get("io_options", []), prefix_io=True), **fields)
+        spec = _job_spec(group, node, "train", fields)
     except (worker.WorkerError, ValueError, RuntimeError) as exc:
-        if folder:
-            worker.remove_if_empty(folder)
-        _set_status(group, f"error: {exc}")
-        raise JobFailed(f"FilmAI {group.name()}: {exc}", 2) from None
+        _fail(group, folder, exc)
     return _start(group, node, spec, cfg)
 
 
