@@ -3,12 +3,13 @@
 
 Data: ../shared/data/images/Kodak24 (24 photographs, 500x500); kodim23 and kodim24 are held out for
 validation, the other 22 train. Set5 is never read here: it is the benchmark's evaluation set.
-Pairs: random crops with flips/rotations; 60% are clean MATLAB-bicubic downscales rounded to 8-bit
-(what a clean digital plate resembles, and the benchmark's convention), 40% go through a camera-like
+Pairs: random crops with flips/rotations; 85% are clean MATLAB-bicubic downscales rounded to 8-bit
+(what a clean digital plate resembles, and the benchmark's convention), 15% go through a camera-like
 chain (optical blur in linear light, bicubic/area sampling, sensor noise, JPEG) — see
-``DegradationConfig`` in nodes/gan/_upres_data.py. ``--rescale`` adds downscaled copies of the photographs
-(scale augmentation; off for the shipped models). Validation PSNR-Y is logged on kodim23/24 as they are and
-at half size (``val_half_psnr_y``: grain and softness averaged out, closer to a clean digital plate).
+``DegradationConfig`` in nodes/gan/_upres_data.py. ``--rescale`` (default 0.5-0.9) adds downscaled copies
+of the photographs (SRCNN/FSRCNN's scale augmentation: the five copies add 2.5 times the pixels of the 22
+photographs). Validation PSNR-Y is logged on kodim23/24 as they are and at half size
+(``val_half_psnr_y``: grain and softness averaged out, closer to a clean digital plate).
 
 Stages (one command runs both, resuming where it stopped):
 1. ``psnr``: L1 pixel loss, Adam, warmup-stable-decay schedule (constant rate, then a cosine decay over
@@ -50,19 +51,19 @@ def parse_args(argv=None):
     p.add_argument("--out", required=True, help="the FilmAI checkpoint to write")
     p.add_argument("--work", help="state/log folder (default bench/out/upres_x{scale})")
     p.add_argument("--seed", type=int, default=2024)
-    p.add_argument("--nf", type=int, default=24)
-    p.add_argument("--gc", type=int, default=12)
-    p.add_argument("--blocks", type=int, default=1)
+    p.add_argument("--nf", type=int, default=32)
+    p.add_argument("--gc", type=int, default=16)
+    p.add_argument("--blocks", type=int, default=2)
     p.add_argument("--patch", type=int, default=24, help="LR patch size")
     p.add_argument("--batch", type=int, default=12)
-    p.add_argument("--psnr-steps", type=int, default=5000)
-    p.add_argument("--decay", type=int, default=1000, help="cosine decay over the last N steps of each stage")
+    p.add_argument("--psnr-steps", type=int, default=9000)
+    p.add_argument("--decay", type=int, default=2000, help="cosine decay over the last N steps of each stage")
     p.add_argument("--lr", type=float, default=8e-4)
     p.add_argument("--gan-steps", type=int, default=300)
     p.add_argument("--gan-lr", type=float, default=1e-4)
     p.add_argument("--gan-loss", choices=("ragan", "hinge"), default="ragan")
-    p.add_argument("--clean-fraction", type=float, default=0.6)
-    p.add_argument("--rescale", default="",
+    p.add_argument("--clean-fraction", type=float, default=0.85)
+    p.add_argument("--rescale", default="0.5,0.6,0.7,0.8,0.9",
                    help="comma list of factors < 1: the training photographs are also used downscaled by each "
                         "(antialiased bicubic, 8-bit), e.g. 0.5,0.6,0.7,0.8,0.9")
     p.add_argument("--init-trunk", help="a gan.upres checkpoint (any scale) whose trunk starts this one")

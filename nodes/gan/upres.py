@@ -51,7 +51,7 @@ class UpresNode(Node):
                    "strongest texture but can streak flat areas, 0.5-0.7 keeps most of the crispness"),
         Param("ensemble", "bool", False,
               help="average the network over the 8 flips/rotations of the plate: slightly more accurate "
-                   "(about +0.1 dB), 8x slower"),
+                   "(about +0.2 dB on Set5), 8x slower"),
         Param("alpha", "enum", "network", choices=("network", "smooth"),
               help="how alpha is up-res'd: through the network as a matte (edges as crisp as the RGB), "
                    "or a smooth bicubic; either way clamped to 0-1"),
@@ -77,7 +77,7 @@ class UpresNode(Node):
     model = "required"
     needs_torch = True
     #: the shipped x4 model's reach in input pixels; the loaded model's own value is passed to the tiler
-    receptive_field = 20
+    receptive_field = 34
 
     # ----- models ---------------------------------------------------------------------------------
     @classmethod
