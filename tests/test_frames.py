@@ -102,6 +102,12 @@ def test_data_window_differs_from_display_window(tmp_path):
     assert full.shape == (48, 64, 3)
     np.testing.assert_array_equal(full[7:17, 5:25], img)
     assert full[0, 0].sum() == 0
+    # onto a window that crops the data on the left and top and reaches past it on the right and bottom
+    part = f.on_window((10, 9, 20, 12), fill=-1.0)
+    assert part.shape == (12, 20, 3)
+    np.testing.assert_array_equal(part[:8, :15], img[2:, 5:])
+    assert (part[8:] == -1.0).all() and (part[:, 15:] == -1.0).all()
+    assert (f.on_window((100, 100, 4, 4)) == 0).all()  # no overlap at all: only fill
 
 
 def test_layer_and_channel_selection(tmp_path):

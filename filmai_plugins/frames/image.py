@@ -118,11 +118,16 @@ class Frame:
 
     def to_display_window(self, fill: float = 0.0) -> np.ndarray:
         """Pixels placed on the full display window (cropping what lies outside it)."""
-        dx, dy, dw, dh = self.display_window
-        out = np.full((dh, dw, self.pixels.shape[2]), fill, np.float32)
+        return self.on_window(self.display_window, fill)
+
+    def on_window(self, window: tuple[int, int, int, int], fill: float = 0.0) -> np.ndarray:
+        """Pixels placed on another (x, y, w, h) window: cropped where they lie outside it, ``fill``
+        where it reaches beyond them."""
+        wx, wy, ww, wh = window
+        out = np.full((wh, ww, self.pixels.shape[2]), fill, np.float32)
         x0, y0, w, h = self.data_window
-        sx0, sy0 = max(x0, dx), max(y0, dy)
-        sx1, sy1 = min(x0 + w, dx + dw), min(y0 + h, dy + dh)
+        sx0, sy0 = max(x0, wx), max(y0, wy)
+        sx1, sy1 = min(x0 + w, wx + ww), min(y0 + h, wy + wh)
         if sx1 > sx0 and sy1 > sy0:
-            out[sy0 - dy:sy1 - dy, sx0 - dx:sx1 - dx] = self.pixels[sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0]
+            out[sy0 - wy:sy1 - wy, sx0 - wx:sx1 - wx] = self.pixels[sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0]
         return out

@@ -192,7 +192,7 @@ class PassLayout:
                              "have the same passes", path, frame.number) from None
         if check is not None:
             aov = check(aov)
-        return aov.pixels if aov.data_window == frame.data_window else _place(aov, frame.data_window)
+        return aov.pixels if aov.data_window == frame.data_window else aov.on_window(frame.data_window)
 
     def network_input(self, frame: Frame, check: Callable[[Frame], Frame] | None = None) -> np.ndarray:
         """(H, W, 11) scene-linear network input (``NET_CHANNELS_IN``) for ``frame``."""
@@ -210,18 +210,6 @@ class PassLayout:
             x[:, :, NORMAL_SLICE] = self._read_pass(self.normal, frame, check)
             x[:, :, NORMAL_VALID] = 1.0
         return x
-
-
-def _place(aov: Frame, window: tuple[int, int, int, int]) -> np.ndarray:
-    """``aov``'s pixels on another data window (zeros where the pass has no pixels)."""
-    x0, y0, w, h = window
-    out = np.zeros((h, w, aov.pixels.shape[2]), np.float32)
-    ax, ay, aw, ah = aov.data_window
-    sx0, sy0 = max(x0, ax), max(y0, ay)
-    sx1, sy1 = min(x0 + w, ax + aw), min(y0 + h, ay + ah)
-    if sx1 > sx0 and sy1 > sy0:
-        out[sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0] = aov.pixels[sy0 - ay:sy1 - ay, sx0 - ax:sx1 - ax]
-    return out
 
 
 def resolve_layout(frame: Frame, beauty: str = AUTO, albedo: str = AUTO, normal: str = AUTO) -> PassLayout:
