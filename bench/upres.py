@@ -6,7 +6,7 @@ Quality (Set5, ../shared/data/images/Set5; never used in training):
     antialiased bicubic downscale rounded to 8-bit, PSNR on BT.601 luma (Y) with the border shaved by
     the factor, results rounded to 8-bit first. This reproduces the published bicubic x4 figure, 28.43 dB.
     Methods side by side: bicubic (MATLAB ``imresize``), Lanczos-3 (OpenImageIO ``resize``), the model in
-    PSNR mode, in sharp (GAN) mode, and blended at sharpness 0.5.
+    PSNR mode, in sharp (GAN) mode, and blended at sharpness 0.5 and 0.6 (the node's default).
 Sharpness (weight-free; no downloaded networks): luma gradient-magnitude ratio SR/HR (1.0 = as much edge
     contrast as the ground truth; blur is below 1), Laplacian energy ratio, and the sliced Wasserstein
     distance between Laplacian-pyramid 7x7 patches of SR and HR (ProGAN's texture statistic; lower is
@@ -58,7 +58,9 @@ def evaluate_quality(models: str, scales: list[int]) -> dict:
                          "lanczos3 (OIIO)": lanczos}
         if ckpt is not None:
             for label, sharp, ens in (("gan.upres psnr", 0.0, False), ("gan.upres psnr, ensemble=true", 0.0, True),
-                                      ("gan.upres sharp 0.5", 0.5, False), ("gan.upres sharp", 1.0, False)):
+                                      ("gan.upres sharp 0.5", 0.5, False),
+                                      ("gan.upres sharp 0.6 (the node's default)", 0.6, False),
+                                      ("gan.upres sharp", 1.0, False)):
                 up = Upscaler(ckpt, sharpness=sharp, ensemble=ens)
                 run = hdr_safe(up, scale)
                 # Set5 is sRGB; the models' working encoding is sRGB over linear Rec.709, so the node's
