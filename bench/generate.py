@@ -8,7 +8,10 @@ For each clip built by bench/train_generate.py (stream, screen, beachball) and i
   dynamic texture    PCA of the training frames + a linear Gaussian AR(1) model of the PCA coefficients
                      (Doretto et al. 2003), sampled as 4 takes: the classic "Gaussian model of frames" with motion
   PCA-Gaussian       independent Gaussian samples of the PCA coefficients (frames without motion model)
-  training frames    the last training frames themselves (real footage next to the held-out part: the floor)
+  training frames    the last training frames themselves (real footage next to the held-out part)
+  all training frames every training frame: what a generator that had learnt the clip perfectly would give.
+                     A baseline that scores below this row is closer to the held-out part than the footage
+                     itself, and "beating" it then asks a model for something other than the clip it learnt
 
 Metrics, all on the same frames at the model's resolution, sRGB-encoded RGB clipped to 0-1 (as ProGAN's 8-bit
 images):
@@ -297,6 +300,7 @@ def evaluate(name: str, model: str, takes: int, work: str) -> dict:
     dyn = [codec.decode(pca.dynamic(n, rng)) for _ in range(takes)]
     iid = [codec.decode(pca.iid(n, rng)) for _ in range(takes)]
     floor = [train[-n:]]
+    footage = [train]
 
     from filmai_plugins.frames.contact import write_contact_sheet
 
@@ -309,7 +313,8 @@ def evaluate(name: str, model: str, takes: int, work: str) -> dict:
 
     rows = {}
     for label, clips in (("gan.generate", gan_clips), ("gan.generate @1000", long_clips),
-                         ("dynamic texture", dyn), ("PCA-Gaussian", iid), ("training frames", floor)):
+                         ("dynamic texture", dyn), ("PCA-Gaussian", iid), ("training frames", floor),
+                         ("all training frames", footage)):
         frames = display(np.concatenate(clips))
         diffs = differences([display(c) for c in clips])
         levels = swd(real_d, frames)

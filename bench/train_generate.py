@@ -154,6 +154,8 @@ def main() -> int:
                     help="12 with clips of 4 frames: ~0.24 s of CPU per step at 64x48, 2.6x cheaper than the "
                          "node's defaults (16, 8 frames), for a CPU shared by many jobs")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--models", default=os.path.join(WORK, "models"),
+                    help="where the models, their logs and training folders go (bench/generate.py --models)")
     ap.add_argument("--build-only", action="store_true", help="write the clips, do not train")
     args = ap.parse_args()
     if not have_data():
@@ -164,7 +166,7 @@ def main() -> int:
     import filmai_plugins as fa
 
     torch.set_num_threads(args.threads)
-    models = os.path.join(WORK, "models")
+    models = args.models
     os.makedirs(models, exist_ok=True)
     for name in [c.strip() for c in args.clips.split(",") if c.strip()]:
         if name not in CLIPS:

@@ -90,6 +90,7 @@ def test_training_writes_checkpoint_contact_sheets_and_interval_checkpoints(trai
     assert meta["codec"]["encodings"] == ["log", "log", "log", "linear"]  # HDR colour in log, alpha linear
     assert meta["training"]["steps"] == 4 and meta["source"]["frames"] == "1-12"
     assert meta["arch"]["minibatch_std"] == 4  # new models train with the anti-collapse feature
+    assert meta["arch"]["generator"] == 2  # and the image generator with texture noise
     assert not any(k.startswith("train_state/") for k in ckpt.tensors)  # the shipped model is the generator
     work = trained["ckpt"][:-len(".ckpt")] + ".train"
     assert sorted(p for p in os.listdir(work) if p.endswith(".png")) == ["contact_000002.png", "contact_000004.png"]
@@ -197,6 +198,82 @@ def test_a_training_from_before_minibatch_std_resumes_as_it_was(trained, tmp_pat
     assert load_checkpoint(resumed).meta["training"]["resumed_from"] == interval
 
 
+def test_a_layout_1_model_loads_generates_and_resumes_as_it_was(trained, tmp_path, monkeypatch):
+    from filmai_plugins.nodes.gan import _mocogan as mg
+    from filmai_plugins.nodes.gan._generate_run import load_generator
+
+    out = str(tmp_path / "v1.ckpt")
+    with monkeypatch.context() as m:
+        m.setattr(mg, "GENERATOR_VERSION", 1)  # train as the node did before texture noise existed
+        fa.train("gan.generate", input=trained["clip"], out=out, **TINY, steps=2, checkpoint_interval=1)
+        a = pixels(generate(out, tmp_path / "a", "1-3", seed=4), range(1, 4))
+    meta = load_checkpoint(out).meta
+    assert "generator" not in meta["arch"]  # what such checkpoints recorded
+    g, arch = load_generator(load_checkpoint(out))
+    assert arch.generator == 1 and arch.texture_size == 0 and type(g.image) is mg.ImageGenerator
+    b = pixels(generate(out, tmp_path / "b", "1-3", seed=4), range(1, 4))
+    np.testing.assert_array_equal(a, b)  # this version generates exactly what it did
+    # a training started with layout 1 resumes with layout 1
+    interval = os.path.join(out[:-len(".ckpt")] + ".train", "checkpoint_000001.ckpt")
+    resumed = str(tmp_path / "resumed.ckpt")
+    fa.train("gan.generate", input=trained["clip"], out=resumed, **TINY, steps=2, resume=interval)
+    assert "generator" not in load_checkpoint(resumed).meta["arch"]
+
+
+def test_texture_noise_is_per_clip_and_reaches_every_level():
+    from filmai_plugins.nodes.gan import _mocogan as mg
+
+    torch.manual_seed(0)
+    arch = mg.Arch(height=24, width=32, channels=3, capacity=4, content_dim=8, motion_dim=8, clip_length=4,
+                   generator=2)
+    assert arch.level_sizes() == [(3, 4), (6, 8), (12, 16), (24, 32)]
+    assert arch.texture_size == 12 + 48 + 192 + 768
+    g = mg.VideoGenerator(arch).eval()
+    content = torch.from_numpy(mg.content_noise(1, arch.content_dim, arch.texture_size))[None]
+    motion = torch.randn(1, arch.motion_dim)
+    other = content.clone()
+    other[:, arch.content_dim:] = torch.from_numpy(mg.content_noise(2, arch.content_dim, arch.texture_size))[
+        None, arch.content_dim:]
+    with torch.no_grad():
+        # a fresh generator ignores the noise (strengths start at 0) ...
+        torch.testing.assert_close(g.render(content, motion), g.render(other, motion))
+        # ... and a trained one adds it at every level: the finest map alone changes the picture
+        for strength in g.image.noise_strength:
+            strength.fill_(0.5)
+        finest = content.clone()
+        finest[:, -768:] = 0.0
+        assert (g.render(content, motion) - g.render(finest, motion)).abs().mean() > 1e-4
+        # training clips keep one code and texture for all their frames: only the motion code moves them
+        seen = []
+        render = g.render
+        g.render = lambda c, m: seen.append(c) or render(c, m)
+        clips = g.sample_clips(2, 4, 0, torch.Generator().manual_seed(3))
+    assert clips.shape == (2, 4, 3, 24, 32)
+    rows = seen[0].view(2, 4, -1)
+    assert rows.shape[2] == arch.content_dim + arch.texture_size
+    assert bool((rows == rows[:, :1]).all()) and not bool((rows[0] == rows[1]).all())
+    # the seed's texture is part of its content: the same seed gives the same noise, another seed another
+    np.testing.assert_array_equal(mg.content_noise(5, 8, 100), mg.content_noise(5, 8, 100))
+    assert not np.allclose(mg.content_noise(5, 8, 100)[8:], mg.content_noise(6, 8, 100)[8:])
+    np.testing.assert_array_equal(mg.content_noise(5, 8, 100)[:8], mg.content_noise(5, 8))  # codes unchanged
+
+
+def test_an_unknown_generator_layout_is_refused(trained, tmp_path, capsys):
+    ckpt = load_checkpoint(trained["ckpt"])
+    meta = json.loads(json.dumps(ckpt.meta))
+    meta["arch"]["generator"] = 9
+    future = str(tmp_path / "future.ckpt")
+    save_checkpoint(future, ckpt.tensors, meta)
+    existing = tmp_path / "gen.0001.exr"
+    write_exr(str(existing), np.ones((4, 4, 3), np.float32))
+    before = sha(existing)
+    rc = main(["run", "gan.generate", "--model", future, "--output", str(tmp_path / "gen.####.exr"),
+               "--frames", "1-2", "--progress", "none"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "future.ckpt" in err and "layout 9" in err
+    assert sha(existing) == before and not (tmp_path / "gen.0002.exr").exists()
+
+
 def test_minibatch_std_lets_the_discriminator_see_a_collapsed_batch():
     from filmai_plugins.nodes.gan import _mocogan as mg
 
@@ -291,8 +368,11 @@ def test_seed_blend_and_walk(trained, tmp_path):
 
     g, arch = load_generator(load_checkpoint(ckpt))
     content, _, _ = latent_codes(g, arch, range(6), GenerationSettings(seed=1, seed_b=2, walk=True))
-    np.testing.assert_allclose(content[0], mg.content_noise(1, arch.content_dim), atol=1e-6)
-    np.testing.assert_allclose(content[-1], mg.content_noise(2, arch.content_dim), atol=1e-6)  # ends on seed 2
+    # a content row is the clip's code and its texture noise: both walk from seed 1's to seed 2's
+    assert arch.texture_size > 0 and content.shape[1] == arch.content_dim + arch.texture_size
+    np.testing.assert_allclose(content[0], mg.content_noise(1, arch.content_dim, arch.texture_size), atol=1e-6)
+    np.testing.assert_allclose(content[-1], mg.content_noise(2, arch.content_dim, arch.texture_size),
+                               atol=1e-6)  # ends on seed 2
     moves = np.linalg.norm(np.diff(content, axis=0), axis=1)
     assert moves.min() > 0 and moves.max() < np.linalg.norm(content[-1] - content[0])  # a walk, not a cut
 

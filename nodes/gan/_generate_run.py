@@ -67,7 +67,10 @@ def load_generator(ckpt: Any, device: str | torch.device = "cpu") -> tuple[mg.Vi
     for key in ("channels", "normalize", "codec"):
         if key not in ckpt.meta:
             raise CheckpointError(f"{ckpt.path}: gan.generate checkpoint without {key!r} in its metadata")
-    arch = mg.Arch.from_json(arch_meta)
+    try:
+        arch = mg.Arch.from_json(arch_meta)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"{ckpt.path}: bad network description in the metadata ({exc})") from None
     g = mg.VideoGenerator(arch)
     state = {k: torch.from_numpy(np.array(v)) for k, v in model_tensors(ckpt.tensors).items()}
     own = g.state_dict()
@@ -90,13 +93,15 @@ def codec_from_meta(meta: Mapping[str, Any]) -> ChannelCodec:
 
 def latent_codes(g: mg.VideoGenerator, arch: mg.Arch, offsets: Sequence[int], s: GenerationSettings,
                  device: str | torch.device = "cpu") -> tuple[np.ndarray, np.ndarray, list[int]]:
-    """(content codes (N, content_dim), motion codes (N, motion_dim), render keys) for frame offsets.
+    """(content codes (N, content_dim + texture_size), motion codes (N, motion_dim), render keys) for frame
+    offsets (a content row is the clip's code and its texture noise, see ``VideoGenerator.render``).
 
     Frames with equal keys have identical codes (the repeats of a loop) and are rendered once.
     """
     t = np.asarray(list(offsets), np.int64)
     if t.size == 0:
-        return np.zeros((0, arch.content_dim), np.float32), np.zeros((0, arch.motion_dim), np.float32), []
+        return (np.zeros((0, arch.content_dim + arch.texture_size), np.float32),
+                np.zeros((0, arch.motion_dim), np.float32), [])
     if t.min() < 0:
         raise BadInput(f"frame offset {int(t.min())} is before the start of the motion")
     pa, pb, w = mg.loop_positions(t, s.loop, s.blend_frames)
@@ -104,10 +109,10 @@ def latent_codes(g: mg.VideoGenerator, arch: mg.Arch, offsets: Sequence[int], s:
     steps = int(math.ceil(max(pa.max(), pb.max()))) + 2
     total = mg.BURN_IN + steps
     eps = mg.motion_noise(s.seed, arch.noise_dim, 0, total)
-    content_a = mg.content_noise(s.seed, arch.content_dim)
+    content_a = mg.content_noise(s.seed, arch.content_dim, arch.texture_size)
     if s.seed_b >= 0:
         eps_b = mg.motion_noise(s.seed_b, arch.noise_dim, 0, total)
-        content_b = mg.content_noise(s.seed_b, arch.content_dim)
+        content_b = mg.content_noise(s.seed_b, arch.content_dim, arch.texture_size)
         if s.walk:
             t0, t1 = int(t.min()), int(t.max())
             span = max(1, t1 - t0)

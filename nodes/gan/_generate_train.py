@@ -21,7 +21,7 @@ from filmai_plugins.errors import BadInput, CheckpointError, FrameError
 from filmai_plugins.frames.sequence import SequencePattern, format_frames
 from filmai_plugins.training.datasets import ChannelCodec, check_frames_exist, parse_channels
 from filmai_plugins.training.checkpoint import read_checkpoint_meta
-from filmai_plugins.training.loop import TrainConfig, Trainer, latest_interval_checkpoint, model_tensors
+from filmai_plugins.training.loop import TrainConfig, Trainer, latest_interval_checkpoint
 
 from . import _mocogan as mg
 from ._generate_run import GenerationSettings, generate_clip
@@ -304,16 +304,19 @@ class VideoGANTrainer(Trainer):
         return {**self.meta, "training": keep}
 
 
-def _minibatch_std_for(ctx: Any, resume: str) -> int:
-    """The discriminators' minibatch-std group for a new run: the resumed checkpoint's, so a training
-    started before the feature existed (no key: none) resumes with the discriminators it saved."""
+def _layout_for(ctx: Any, resume: str) -> dict[str, int]:
+    """The network layout choices of a new run (minibatch-std group, image-generator layout): this
+    version's, or the resumed checkpoint's, so a training started by an earlier version (keys absent:
+    no minibatch std, generator layout 1) resumes with the networks it saved."""
+    current = {"minibatch_std": mg.MINIBATCH_STD_GROUP, "generator": mg.GENERATOR_VERSION}
     spec = (resume or "").strip()
     if not spec:
-        return mg.MINIBATCH_STD_GROUP
+        return current
     path = latest_interval_checkpoint(ctx.work_dir) if spec == "last" else spec
     if not path or not os.path.isfile(path):
-        return mg.MINIBATCH_STD_GROUP  # the shared loop reports the missing checkpoint
-    return int((read_checkpoint_meta(path).get("arch") or {}).get("minibatch_std", 0))
+        return current  # the shared loop reports the missing checkpoint
+    saved = read_checkpoint_meta(path).get("arch") or {}
+    return {"minibatch_std": int(saved.get("minibatch_std", 0)), "generator": int(saved.get("generator", 1))}
 
 
 def train(ctx: Any) -> None:
@@ -324,7 +327,10 @@ def train(ctx: Any) -> None:
     if init is not None:
         if init.meta.get("arch", {}).get("name") != mg.ARCH_NAME:
             raise CheckpointError(f"{init.path}: not a {mg.ARCH_NAME} model; cannot fine-tune from it")
-        arch_from_init = mg.Arch.from_json(init.meta["arch"])
+        try:
+            arch_from_init = mg.Arch.from_json(init.meta["arch"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CheckpointError(f"{init.path}: bad network description in the metadata ({exc})") from None
         ctx.message(f"fine-tuning {init.path}: its size {arch_from_init.width}x{arch_from_init.height} "
                     f"and architecture are kept")
     if arch_from_init is None and p["resolution"] % 16:
@@ -341,7 +347,7 @@ def train(ctx: Any) -> None:
     else:
         arch = mg.Arch(height=height, width=width, channels=len(clip.channels), content_dim=p["content_dim"],
                        motion_dim=p["motion_dim"], noise_dim=p["noise_dim"], capacity=p["capacity"],
-                       clip_length=clip_length, minibatch_std=_minibatch_std_for(ctx, p["resume"]))
+                       clip_length=clip_length, **_layout_for(ctx, p["resume"]))
     codec = ChannelCodec.for_channels(clip.channels)
     if init is not None:
         mean = np.asarray(init.meta["normalize"]["mean"], np.float32)
