@@ -367,7 +367,9 @@ def test_seed_blend_and_walk(trained, tmp_path):
     from filmai_plugins.nodes.gan._generate_run import GenerationSettings, latent_codes, load_generator
 
     g, arch = load_generator(load_checkpoint(ckpt))
-    content, _, _ = latent_codes(g, arch, range(6), GenerationSettings(seed=1, seed_b=2, walk=True))
+    codes, _, _ = latent_codes(g, arch, range(6), GenerationSettings(seed=1, seed_b=2, walk=True))
+    content = codes.rows()
+    np.testing.assert_array_equal(codes.take([4, 1]).rows(), content[[4, 1]])
     # a content row is the clip's code and its texture noise: both walk from seed 1's to seed 2's
     assert arch.texture_size > 0 and content.shape[1] == arch.content_dim + arch.texture_size
     np.testing.assert_allclose(content[0], mg.content_noise(1, arch.content_dim, arch.texture_size), atol=1e-6)

@@ -8,7 +8,7 @@ whether 10 or 1000 are asked for, and any frame can be re-rendered alone.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
@@ -91,16 +91,49 @@ def codec_from_meta(meta: Mapping[str, Any]) -> ChannelCodec:
     return ChannelCodec(tuple(c["encodings"]), tuple(bool(b) for b in c["bounded"]))
 
 
+@dataclass(frozen=True)
+class ContentCodes:
+    """The content rows of N frames (each the clip's code, then its texture noise), held as the rows of
+    ``seed`` and ``seed_b`` and a blend weight per frame. A layout-2 model's texture noise has as many
+    values as its frames have pixels (a 1024-px model: 4 MB a frame), so N frames' rows are never stored,
+    only made batch by batch."""
+
+    a: np.ndarray  # (D,) the row of ``seed``
+    b: np.ndarray | None  # (D,) the row of ``seed_b``, or None
+    mix: np.ndarray  # (N,) weight of ``b`` per frame (zeros without ``b``)
+    scale: float  # truncation
+
+    def __len__(self) -> int:
+        return len(self.mix)
+
+    @property
+    def width(self) -> int:
+        return len(self.a)
+
+    def take(self, rows: Sequence[int]) -> "ContentCodes":
+        """The codes of some frames, in the order given."""
+        return replace(self, mix=self.mix[np.asarray(list(rows), np.int64)])
+
+    def rows(self, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """(n, D) float32 rows of frames ``start .. stop - 1``."""
+        m = self.mix[start:stop]
+        if self.b is None:
+            out = np.repeat(self.a[None], len(m), axis=0)
+        else:
+            out = mg.gaussian_blend(self.a[None], self.b[None], m)
+        return (out * self.scale).astype(np.float32)
+
+
 def latent_codes(g: mg.VideoGenerator, arch: mg.Arch, offsets: Sequence[int], s: GenerationSettings,
-                 device: str | torch.device = "cpu") -> tuple[np.ndarray, np.ndarray, list[int]]:
-    """(content codes (N, content_dim + texture_size), motion codes (N, motion_dim), render keys) for frame
-    offsets (a content row is the clip's code and its texture noise, see ``VideoGenerator.render``).
+                 device: str | torch.device = "cpu") -> tuple[ContentCodes, np.ndarray, list[int]]:
+    """(content codes, motion codes (N, motion_dim), render keys) for frame offsets.
 
     Frames with equal keys have identical codes (the repeats of a loop) and are rendered once.
     """
     t = np.asarray(list(offsets), np.int64)
+    content_a = mg.content_noise(s.seed, arch.content_dim, arch.texture_size)
     if t.size == 0:
-        return (np.zeros((0, arch.content_dim + arch.texture_size), np.float32),
+        return (ContentCodes(content_a, None, np.zeros(0, np.float32), s.truncation),
                 np.zeros((0, arch.motion_dim), np.float32), [])
     if t.min() < 0:
         raise BadInput(f"frame offset {int(t.min())} is before the start of the motion")
@@ -109,7 +142,7 @@ def latent_codes(g: mg.VideoGenerator, arch: mg.Arch, offsets: Sequence[int], s:
     steps = int(math.ceil(max(pa.max(), pb.max()))) + 2
     total = mg.BURN_IN + steps
     eps = mg.motion_noise(s.seed, arch.noise_dim, 0, total)
-    content_a = mg.content_noise(s.seed, arch.content_dim, arch.texture_size)
+    content = ContentCodes(content_a, None, np.zeros(len(t), np.float32), s.truncation)
     if s.seed_b >= 0:
         eps_b = mg.motion_noise(s.seed_b, arch.noise_dim, 0, total)
         content_b = mg.content_noise(s.seed_b, arch.content_dim, arch.texture_size)
@@ -120,13 +153,10 @@ def latent_codes(g: mg.VideoGenerator, arch: mg.Arch, offsets: Sequence[int], s:
             step_pos = np.arange(total, dtype=np.float64) - mg.BURN_IN
             m_steps = mg.smoothstep((step_pos - t0 * s.speed) / (span * s.speed))
             eps = mg.gaussian_blend(eps, eps_b, m_steps)
-            content = mg.gaussian_blend(content_a[None], content_b[None], m_frames)
+            content = replace(content, b=content_b, mix=m_frames.astype(np.float32))
         else:
             eps = mg.gaussian_blend(eps, eps_b, s.mix)
-            content = np.repeat(mg.gaussian_blend(content_a, content_b, s.mix)[None], len(t), axis=0)
-    else:
-        content = np.repeat(content_a[None], len(t), axis=0)
-    content = (content * s.truncation).astype(np.float32)
+            content = replace(content, b=content_b, mix=np.full(len(t), s.mix, np.float32))
     with torch.no_grad():
         traj = g.motion(torch.from_numpy(np.ascontiguousarray(eps, np.float32))[None].to(device))[0, mg.BURN_IN:]
     traj_np = traj.float().cpu().numpy()
@@ -143,13 +173,13 @@ def to_linear(x: np.ndarray, codec: ChannelCodec, norm: Mapping[str, Any]) -> np
     return codec.decode(enc)
 
 
-def render(g: mg.VideoGenerator, content: np.ndarray, motion: np.ndarray, device: str | torch.device = "cpu",
+def render(g: mg.VideoGenerator, content: ContentCodes, motion: np.ndarray, device: str | torch.device = "cpu",
            check_cancel: Callable[[], None] | None = None) -> Iterator[np.ndarray]:
     """Normalised frames (n, C, H, W) in batches of ``RENDER_BATCH``, in order."""
     for i in range(0, len(content), RENDER_BATCH):
         if check_cancel is not None:
             check_cancel()
-        c = torch.from_numpy(content[i:i + RENDER_BATCH]).to(device)
+        c = torch.from_numpy(content.rows(i, i + RENDER_BATCH)).to(device)
         m = torch.from_numpy(motion[i:i + RENDER_BATCH]).to(device)
         with torch.no_grad():
             yield g.render(c, m).float().cpu().numpy()

@@ -158,7 +158,7 @@ class GenerateNode(Node):
                 for j in todo:
                     first.setdefault(keys[j], j)
                 rows = list(first.values())
-                for batch in render(self.generator, content[rows], motion[rows], device):
+                for batch in render(self.generator, content.take(rows), motion[rows], device):
                     for j, x in zip(rows, to_linear(batch, self.codec, self.norm)):
                         cache[keys[j]] = x
                     rows = rows[len(batch):]
