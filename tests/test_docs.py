@@ -24,3 +24,21 @@ def test_node_reference_is_generated_from_the_built_in_packs(tmp_path, monkeypat
     with open(os.path.join(REPO, "docs", "nodes.md"), encoding="utf-8") as f:
         committed = f.read()
     assert committed == generated, "docs/nodes.md is out of date with the node schema: run `make docs`"
+
+
+def test_make_bench_runs_every_evaluation_script(tmp_path):
+    """`make bench` calls bench/run_all.py: it must exist and list every evaluation script in bench/ (the
+    training scripts and helpers are not benchmarks), and a run it cannot do fails with a clear exit code."""
+    import subprocess
+    import sys
+
+    runner = os.path.join(REPO, "bench", "run_all.py")
+    with open(os.path.join(REPO, "Makefile"), encoding="utf-8") as f:
+        assert "bench/run_all.py" in f.read()
+    listed = subprocess.run([sys.executable, runner, "--list"], capture_output=True, text=True, check=True).stdout
+    scripts = {line.split()[1] for line in listed.splitlines()}
+    on_disk = {f"bench/{name}" for name in os.listdir(os.path.join(REPO, "bench"))
+               if name.endswith(".py") and not name.startswith(("_", "train_", "render_")) and name != "run_all.py"}
+    assert scripts == on_disk
+    bad = subprocess.run([sys.executable, runner, "--only", "nonsense"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "unknown benchmark nonsense" in bad.stderr

@@ -1,0 +1,89 @@
+"""Run every evaluation benchmark in ``bench/`` one after another (what ``make bench`` calls).
+
+Each script runs in its own process with this interpreter, so one that fails or is interrupted does not
+stop the others; a summary of exit codes and wall times is printed at the end, and the exit code is 1
+when any script failed. Scripts whose data is absent (``../shared/data``, the Cycles renders of
+``render_cycles_pairs.py``, the models of ``train_generate.py``) print "skipped" and exit 0, as on a clean
+clone. Training scripts (``train_*.py``, ``render_cycles_pairs.py``) are not run: they take hours and
+rewrite the shipped models; run them alone, as docs/BENCHMARKS.md says.
+
+    python bench/run_all.py                      # everything, about 2 hours on a 2-core CPU with all data
+    python bench/run_all.py --only io,engine     # some
+    python bench/run_all.py --skip denoise       # all but some
+    python bench/run_all.py --list
+
+Benchmarks run one at a time on purpose: their speed figures are ratios measured side by side within one
+script, and two scripts sharing the CPU would distort each other's.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+#: name → (script, rough wall time on the project's 2-core CPU with all data present)
+BENCHMARKS = {
+    "io": ("io.py", "2 min"),
+    "engine": ("engine.py", "3 min"),
+    "farm": ("farm.py", "5 min"),
+    "hosts": ("hosts.py", "5 min"),
+    "copycat": ("copycat.py", "25 min"),
+    "denoise": ("denoise.py", "60 min"),
+    "upres": ("upres.py", "6 min"),
+    "generate": ("generate.py", "6 min"),
+    "cuts": ("cuts.py", "10 min"),
+    "recommend": ("recommend.py", "5 min"),
+}
+
+
+def _names(spec: str, parser: argparse.ArgumentParser) -> list[str]:
+    names = [n.strip() for n in spec.split(",") if n.strip()]
+    unknown = [n for n in names if n not in BENCHMARKS]
+    if unknown:
+        parser.error(f"unknown benchmark {', '.join(unknown)} (one of {', '.join(BENCHMARKS)})")
+    return names
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", default="", help="comma list of benchmarks to run")
+    parser.add_argument("--skip", default="", help="comma list of benchmarks to leave out")
+    parser.add_argument("--list", action="store_true", help="list the benchmarks and exit")
+    args = parser.parse_args(argv)
+    if args.list:
+        for name, (script, wall) in BENCHMARKS.items():
+            print(f"{name:10s} bench/{script:14s} ~{wall}")
+        return 0
+    chosen = _names(args.only, parser) or list(BENCHMARKS)
+    skipped = set(_names(args.skip, parser))
+    chosen = [n for n in chosen if n not in skipped]
+
+    results: list[tuple[str, int, float]] = []
+    for name in chosen:
+        script, wall = BENCHMARKS[name]
+        print(f"\n=== {name}: bench/{script} (about {wall}) ===", flush=True)
+        t0 = time.perf_counter()
+        try:
+            code = subprocess.call([sys.executable, os.path.join(HERE, script)], cwd=os.path.dirname(HERE))
+        except KeyboardInterrupt:
+            results.append((name, 130, time.perf_counter() - t0))
+            print(f"\ninterrupted during {name}; not starting the rest", flush=True)
+            break
+        results.append((name, code, time.perf_counter() - t0))
+
+    print("\n| benchmark | exit | wall |\n|---|---|---|")
+    for name, code, seconds in results:
+        print(f"| {name} | {code} | {seconds / 60:.1f} min |")
+    failed = [name for name, code, _ in results if code != 0]
+    if failed:
+        print(f"failed: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
