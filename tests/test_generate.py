@@ -258,22 +258,6 @@ def test_texture_noise_is_per_clip_and_reaches_every_level():
     np.testing.assert_array_equal(mg.content_noise(5, 8, 100)[:8], mg.content_noise(5, 8))  # codes unchanged
 
 
-def test_an_unknown_generator_layout_is_refused(trained, tmp_path, capsys):
-    ckpt = load_checkpoint(trained["ckpt"])
-    meta = json.loads(json.dumps(ckpt.meta))
-    meta["arch"]["generator"] = 9
-    future = str(tmp_path / "future.ckpt")
-    save_checkpoint(future, ckpt.tensors, meta)
-    existing = tmp_path / "gen.0001.exr"
-    write_exr(str(existing), np.ones((4, 4, 3), np.float32))
-    before = sha(existing)
-    rc = main(["run", "gan.generate", "--model", future, "--output", str(tmp_path / "gen.####.exr"),
-               "--frames", "1-2", "--progress", "none"])
-    err = capsys.readouterr().err
-    assert rc == 2 and "future.ckpt" in err and "layout 9" in err
-    assert sha(existing) == before and not (tmp_path / "gen.0002.exr").exists()
-
-
 def test_minibatch_std_lets_the_discriminator_see_a_collapsed_batch():
     from filmai_plugins.nodes.gan import _mocogan as mg
 
@@ -420,17 +404,34 @@ def test_frames_of_differing_size(tmp_path, capsys, one_thread):
     assert sha(out) == before and not os.path.exists(str(tmp_path / "keep.train"))
 
 
-def test_checkpoint_of_another_node(tmp_path, capsys):
-    wrong = str(tmp_path / "copycat.ckpt")
-    save_checkpoint(wrong, {"w": np.zeros(3, np.float32)}, {"node": "cnn.copycat", "arch": {}})
+def run_over_an_existing_frame(tmp_path, capsys, model):
+    """`filmai run gan.generate` with ``model`` over frames 1-3 whose frame 1 exists: (exit code, stderr,
+    whether that frame is untouched)."""
     existing = tmp_path / "gen.0001.exr"
     write_exr(str(existing), np.ones((4, 4, 3), np.float32))
     before = sha(existing)
-    code = main(["run", "gan.generate", "--model", wrong, "--output", str(tmp_path / "gen.####.exr"),
+    code = main(["run", "gan.generate", "--model", model, "--output", str(tmp_path / "gen.####.exr"),
                  "--frames", "1-3", "--progress", "none"])
-    err = capsys.readouterr().err
+    return code, capsys.readouterr().err, sha(existing) == before
+
+
+def test_checkpoint_of_another_node(tmp_path, capsys):
+    wrong = str(tmp_path / "copycat.ckpt")
+    save_checkpoint(wrong, {"w": np.zeros(3, np.float32)}, {"node": "cnn.copycat", "arch": {}})
+    code, err, kept = run_over_an_existing_frame(tmp_path, capsys, wrong)
     assert code == 2 and "copycat.ckpt" in err and "'cnn.copycat', not 'gan.generate'" in err
-    assert sha(existing) == before and sorted(os.listdir(tmp_path)) == ["copycat.ckpt", "gen.0001.exr"]
+    assert kept and sorted(os.listdir(tmp_path)) == ["copycat.ckpt", "gen.0001.exr"]
+
+
+def test_an_unknown_generator_layout_is_refused(trained, tmp_path, capsys):
+    ckpt = load_checkpoint(trained["ckpt"])
+    meta = json.loads(json.dumps(ckpt.meta))
+    meta["arch"]["generator"] = 9  # a layout of a later version
+    future = str(tmp_path / "future.ckpt")
+    save_checkpoint(future, ckpt.tensors, meta)
+    code, err, kept = run_over_an_existing_frame(tmp_path, capsys, future)
+    assert code == 2 and "future.ckpt" in err and "layout 9" in err
+    assert kept and not (tmp_path / "gen.0002.exr").exists()
 
 
 def test_a_pickle_is_never_loaded(tmp_path, capsys):
