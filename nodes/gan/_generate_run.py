@@ -106,10 +106,6 @@ class ContentCodes:
     def __len__(self) -> int:
         return len(self.mix)
 
-    @property
-    def width(self) -> int:
-        return len(self.a)
-
     def take(self, rows: Sequence[int]) -> "ContentCodes":
         """The codes of some frames, in the order given."""
         return replace(self, mix=self.mix[np.asarray(list(rows), np.int64)])
