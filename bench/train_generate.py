@@ -156,6 +156,8 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--models", default=os.path.join(WORK, "models"),
                     help="where the models, their logs and training folders go (bench/generate.py --models)")
+    ap.add_argument("--resume", action="store_true",
+                    help="continue each clip's training from its last interval checkpoint (to a larger --steps)")
     ap.add_argument("--build-only", action="store_true", help="write the clips, do not train")
     args = ap.parse_args()
     if not have_data():
@@ -179,7 +181,7 @@ def main() -> int:
         out = os.path.join(models, f"{name}.ckpt")
         log_path = os.path.join(models, f"{name}.log")
         t0 = time.time()
-        with open(log_path, "w") as log:
+        with open(log_path, "a" if args.resume else "w") as log:
             def on_event(event: dict, log=log) -> None:
                 log.write(json.dumps(event, default=str) + "\n")
                 log.flush()
@@ -187,7 +189,7 @@ def main() -> int:
             fa.train("gan.generate", input=pattern, frames=train_frames(name), out=out, on_event=on_event,
                      seed=args.seed, resolution=args.resolution, capacity=args.capacity, clip_length=clip_length,
                      steps=args.steps, time_limit=args.time_limit, contact_sheet_interval=250,
-                     checkpoint_interval=500)
+                     checkpoint_interval=500, resume="last" if args.resume else "")
         print(f"{name}: {out} ({time.time() - t0:.0f} s)")
     return 0
 

@@ -88,8 +88,8 @@ def training_params(*, steps: int = 2000, crop_size: int = 128, batch_size: int 
               help="train for this many epochs instead of steps; one epoch = enough crops to cover every "
                    "training pixel once"),
         Param("time_limit", "float", 0.0, min=0.0, max=1e7, soft_max=3600, stage=t,
-              help="stop after this many seconds of training (0: no limit); the learning-rate schedule is "
-                   "annealed to whichever of steps and time runs out first"),
+              help="stop after this many seconds of training, resumed parts included (0: no limit); the "
+                   "learning-rate schedule is annealed to whichever of steps and time runs out first"),
         Param("batch_size", "int", batch_size, min=1, max=1024, soft_max=64, stage=t,
               help="crops per step (over all processes with --nproc; must be a multiple of it)"),
         Param("crop_size", "int", crop_size, min=16, max=4096, soft_max=512, stage=t,
@@ -529,6 +529,12 @@ class Trainer:
         resume = self._resume_path()
         if resume:
             self.restore(resume)
+            if cfg.time_limit > 0 and self._elapsed() >= cfg.time_limit and self.step < self.total_steps:
+                # time_limit counts the whole training, resumed parts included: going on would stop at once
+                # and replace ``out`` with this older state
+                raise BadInput(f"{resume}: this training has already run {self._elapsed():.0f} s, which uses up "
+                               f"its time_limit of {cfg.time_limit:.0f} s (the limit counts the whole training, "
+                               "resumed parts included); raise time_limit to continue it")
             ctx.message(f"resuming from {resume} at step {self.step}")
         if ctx.world_size > 1:
             self.train_model = torch.nn.parallel.DistributedDataParallel(
