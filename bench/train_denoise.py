@@ -1,8 +1,8 @@
 """Train the shipped ``cnn.denoise`` model (nodes/cnn/models/denoise.ckpt) from the Cycles pairs.
 
 Reads the pairs rendered by ``bench/render_cycles_pairs.py`` (``bench/out/cycles_pairs``), holds out the last
-training scene's frames for validation PSNR (never trained on; the held-out *evaluation* scenes of
-``bench/denoise.py`` are not read at all), and trains through the node's own ``train()`` -- the same path
+``--val-scenes`` training scenes' frames for validation PSNR (never trained on; the held-out *evaluation* scenes
+of ``bench/denoise.py`` are not read at all), and trains through the node's own ``train()`` -- the same path
 ``filmai train cnn.denoise`` takes, with the shared copycat machinery -- from scratch, seeded::
 
     nice -n 10 python bench/train_denoise.py > bench/out/train_denoise.log 2>&1 &
@@ -30,6 +30,7 @@ SHIPPED = os.path.join(REPO, "nodes", "cnn", "models", "denoise.ckpt")
 RECIPE = {
     "start_from": "scratch",
     "model_size": "small",
+    "demodulate": True,
     "steps": 2000,
     "crop_size": 96,
     "batch_size": 8,
@@ -67,6 +68,8 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=1,
                     help="torch CPU threads; 1 is fastest on a shared, oversubscribed CPU")
     ap.add_argument("--resume", action="store_true", help="continue from the last interval checkpoint")
+    ap.add_argument("--val-scenes", type=int, default=8,
+                    help="the last N rendered training scenes are validation, never trained on")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="override a recipe entry for a pilot run (e.g. crop_size=64); recorded in the metadata")
     args = ap.parse_args(argv)
@@ -81,9 +84,12 @@ def main(argv=None) -> int:
     if not entries:
         print("skipped: pairs.json lists no training pairs yet")
         return 0
-    last_scene = max(e["scene"] for e in entries)
-    val = [e["frame"] for e in entries if e["scene"] == last_scene]
-    train = [e["frame"] for e in entries if e["scene"] != last_scene]
+    scenes = sorted({e["scene"] for e in entries})
+    if len(scenes) <= args.val_scenes:
+        ap.error(f"--val-scenes {args.val_scenes}: only {len(scenes)} scenes are rendered")
+    val_scenes = set(scenes[-args.val_scenes:])
+    val = [e["frame"] for e in entries if e["scene"] in val_scenes]
+    train = [e["frame"] for e in entries if e["scene"] not in val_scenes]
 
     import torch
 
@@ -101,9 +107,15 @@ def main(argv=None) -> int:
         key, sep, value = item.partition("=")
         if not sep or key not in RECIPE:
             ap.error(f"--set {item!r}: expected KEY=VALUE with KEY one of {', '.join(RECIPE)}")
-        params[key] = type(RECIPE[key])(value)
-    print(f"training on {len(train)} pairs ({len({e['scene'] for e in entries}) - 1} scenes), validating on "
-          f"{len(val)} pairs of scene {last_scene}; {args.steps} steps, {args.threads} thread(s)", flush=True)
+        if isinstance(RECIPE[key], bool):  # bool("false") is True
+            if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                ap.error(f"--set {item!r}: {key} is true or false")
+            params[key] = value.lower() in ("true", "1", "yes")
+        else:
+            params[key] = type(RECIPE[key])(value)
+    print(f"training on {len(train)} pairs ({len(scenes) - len(val_scenes)} scenes), validating on "
+          f"{len(val)} pairs of scenes {min(val_scenes)}-{max(val_scenes)}; {args.steps} steps, "
+          f"{args.threads} thread(s)", flush=True)
     t0 = time.perf_counter()
     manifest = fa.train("cnn.denoise", input=os.path.join(args.pairs, "train", "noisy.####.exr"),
                         target=os.path.join(args.pairs, "train", "clean.####.exr"),
@@ -118,7 +130,8 @@ def main(argv=None) -> int:
     meta = _relative(meta, REPO)
     meta["trained_by"] = {"script": "bench/train_denoise.py", "data": "bench/render_cycles_pairs.py",
                           "render_args": index.get("args"), "blender": index.get("blender"),
-                          "wall_seconds": round(wall, 1), "threads": args.threads}
+                          "validation_scenes": sorted(val_scenes), "wall_seconds": round(wall, 1),
+                          "threads": args.threads}
     sha = save_checkpoint(args.out, model_tensors(ckpt.tensors), meta)
     print(f"shipped model: {os.path.relpath(args.out, REPO)} ({os.path.getsize(args.out) / 1e6:.2f} MB, "
           f"sha256 {sha[:16]}…)", flush=True)

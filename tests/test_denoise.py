@@ -177,12 +177,14 @@ def test_finds_blender_multipart_and_generic_passes(tmp_path):
 # ----- the network ---------------------------------------------------------------------------------------
 
 
-def test_kernel_prediction_network_averages_its_neighbourhood():
+@pytest.mark.parametrize("demodulate", [False, True], ids=["direct", "demodulated"])
+def test_kernel_prediction_network_averages_its_neighbourhood(demodulate):
     import torch
 
     from filmai_plugins.nodes.cnn import _denoise
 
-    arch = _denoise.build_arch("small")
+    arch = _denoise.build_arch("small", demodulate)
+    assert ("demodulate" in arch) == demodulate  # checkpoints without the key are direct-path models
     assert arch["receptive_field"] >= (arch["kernel"] // 2) * max(arch["dilations"]) + max(arch["dilations"]) // 2
     torch.manual_seed(0)
     model = _denoise.DenoiseModel(arch).eval()
@@ -195,10 +197,34 @@ def test_kernel_prediction_network_averages_its_neighbourhood():
         flat = torch.cat([torch.full((1, 3, h, w), 50.0), torch.full((1, 3, h, w), 0.5), x[:, 6:]], 1)
         assert torch.allclose(model(flat), flat[:, :3], rtol=1e-5)
         torch.nn.init.normal_(model.core.unet.head.weight, std=0.5)
-        # every output is a convex combination of the noisy beauty: never outside its range, never NaN
+        # every output is a convex combination of the noisy beauty (the demodulated path is clamped to the
+        # range its kernels reach): never outside its range, never NaN
         y = model(x)
         assert y.shape == (1, 3, h, w) and torch.isfinite(y).all()
         assert float(y.min()) >= float(x[:, :3].min()) - 1e-5 and float(y.max()) <= float(x[:, :3].max()) * (1 + 1e-5)
+        if demodulate:
+            # a black surface lit brightly beside a white one lit dimly: its lighting (beauty / albedo) is 50x
+            # the white one's, and averaged across the edge and multiplied by the white albedo it would put
+            # 5x the brightest rendered value on the white side; the clamp keeps every pixel in range
+            edge = torch.cat([torch.full((1, 3, h, w), 0.2), torch.ones(1, 3, h, w), x[:, 6:]], 1)
+            edge[:, :3, :, : w // 2] = 1.0
+            edge[:, 3:6, :, : w // 2] = 0.0
+            blend = 2 * model.core.path_channels * 4  # the blend weight's 4 sub-pixel outputs in the head
+            fresh = _denoise.DenoiseModel(arch).eval()  # zero head: both paths a uniform blur
+            fresh.core.unet.head.bias.data[blend:blend + 4] = 20.0  # blend fully to the demodulated path
+            ye = fresh(edge)
+            assert float(ye.max()) <= 1.0 + 1e-5 and float(ye.min()) >= 0.2 - 1e-5
+        if demodulate:
+            # without an albedo pass (its flag 0) the demodulated path is blended out exactly: the direct-path
+            # network with the same weights (the head's first outputs, before the 2x2 pixel shuffle) agrees
+            plain = x.clone()
+            plain[:, 3:6] = 0.0
+            plain[:, 9] = 0.0
+            direct = _denoise.DenoiseModel(_denoise.build_arch("small", False)).eval()
+            n = direct.core.unet.head.out_channels
+            direct.core.unet.load_state_dict({k: v[:n] if k.startswith("head.") else v
+                                              for k, v in model.core.unet.state_dict().items()})
+            assert torch.allclose(direct(plain), model(plain), atol=1e-6)
         # the fp16 network (a CUDA GPU with half=true) filters in float32 and agrees closely
         half = _denoise.DenoiseModel(arch).eval()
         half.load_state_dict(model.state_dict())

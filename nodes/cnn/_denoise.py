@@ -12,7 +12,14 @@ output is a convex combination of its neighbourhood, so HDR highlights keep thei
 needs clamping.
 
 Everything happens in the beauty's ``log`` working encoding (``filmai_plugins.color``): the loss, and the
-averaging (so a firefly cannot bleed into its neighbours at full strength). Albedo and normal go in linear
+averaging (so a firefly cannot bleed into its neighbours at full strength).
+
+Demodulated path (``arch["demodulate"]``, the default for new trainings): a second set of kernels filters the
+beauty *divided by the albedo* -- the lighting, which is smooth where the texture is not -- and the result is
+multiplied by the albedo again, so texture the albedo pass shows (a distant checker floor, a wood grain) comes
+back sharp instead of being averaged away with the noise (Bako et al. 2017 filter diffuse lighting the same way).
+A per-pixel weight, also predicted, blends the two results; it is forced to 0 where the frame has no albedo, so
+beauty-only renders get exactly the direct path. Albedo and normal go in linear
 (bounded data, not light) with two flags saying whether they were given (1) or are missing and zero-filled
 (0): training hides the passes of a fraction of the crops, so one network denoises renders with and without
 them; the node reports which it used.
@@ -54,13 +61,20 @@ MAX_SHARPNESS = 16.0
 #: it stayed below the noisy input (21.96 dB vs 22.60 validation log-PSNR) while "log" reached 24.07 dB
 #: (both with the earlier tanh-bounded logits).
 FILTER_SPACE = "log"
+#: Added to the albedo before dividing by it and multiplying by it again: keeps the lighting of black surfaces
+#: (albedo 0) finite, and is small against the albedos of real materials (0.02-0.9).
+DEMODULATE_EPSILON = 0.02
 
 
-def build_arch(size: str) -> dict[str, Any]:
-    """The network description stored in the checkpoint."""
+def build_arch(size: str, demodulate: bool = True) -> dict[str, Any]:
+    """The network description stored in the checkpoint (checkpoints without a ``demodulate`` key predate it
+    and have the direct path only)."""
     taps = KERNEL * KERNEL * len(DILATIONS)
-    unet = UNetConfig.sized(size, len(NET_CHANNELS_IN), 1 + taps)  # a sharpness channel, then one logit per tap
+    # per path a sharpness channel, then one logit per tap; with the demodulated path also the blend weight
+    outputs = 2 * (1 + taps) + 1 if demodulate else 1 + taps
+    unet = UNetConfig.sized(size, len(NET_CHANNELS_IN), outputs)
     reach = (KERNEL // 2) * max(DILATIONS) + max(DILATIONS) // 2  # farthest tap, plus its box pre-filter
+    extra = {"demodulate": {"epsilon": DEMODULATE_EPSILON}} if demodulate else {}
     return {
         "family": ARCH_FAMILY,
         "size": size,
@@ -77,6 +91,7 @@ def build_arch(size: str) -> dict[str, Any]:
         "align": unet.align,
         # an output pixel depends on its own weights (the U-Net's context) and on beauty values within reach
         "receptive_field": max(unet.receptive_field, reach),
+        **extra,
     }
 
 
@@ -94,8 +109,16 @@ class KernelPredictionCore(nn.Module):
             raise ValueError(f"unknown kernel_logits {arch.get('kernel_logits')!r}")
         if self.filter_space not in ("linear", "log"):
             raise ValueError(f"unknown filter_space {self.filter_space!r}")
-        if self.unet.config.out_channels != 1 + self.kernel ** 2 * len(self.dilations):
-            raise ValueError("the U-Net must output a sharpness and one logit per tap")
+        demodulate = arch.get("demodulate")
+        if demodulate is not None and not isinstance(demodulate, dict):
+            raise ValueError(f"demodulate must be an object, not {demodulate!r}")
+        self.demodulate = demodulate is not None
+        self.epsilon = float((demodulate or {}).get("epsilon", DEMODULATE_EPSILON))
+        self.path_channels = 1 + self.kernel ** 2 * len(self.dilations)
+        expected = 2 * self.path_channels + 1 if self.demodulate else self.path_channels
+        if self.unet.config.out_channels != expected:
+            raise ValueError("the U-Net must output a sharpness and one logit per tap for each filter path"
+                             + (" and a blend weight" if self.demodulate else ""))
 
     def kernel_weights(self, raw: torch.Tensor) -> torch.Tensor:
         """Per-pixel softmax weights over the taps from the U-Net's raw output (sharpness, logits).
@@ -112,23 +135,54 @@ class KernelPredictionCore(nn.Module):
         z = z * torch.rsqrt(z.square().mean(1, keepdim=True) + 1e-4)
         return torch.softmax(z * (self.max_sharpness * torch.sigmoid(sharpness)), dim=1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # weights and filtering in float32 even in an fp16 network: squared logits and HDR sums overflow half
-        weights = self.kernel_weights(self.unet(x).float())
-        beauty = x[:, :3].float()
-        if self.filter_space == "linear":
-            beauty = color.decode(beauty, "log")
-        n, c, h, w = beauty.shape
+    def _filter(self, image: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """Each pixel of ``image`` (N, C, H, W) replaced by its kernel's weighted average of the taps."""
+        n, c, h, w = image.shape
         k, r = self.kernel, self.kernel // 2
-        out = torch.zeros_like(beauty)
+        out = torch.zeros_like(image)
         for i, d in enumerate(self.dilations):
-            src = beauty
+            src = image
             if d > 1:  # smooth before sampling sparsely, so coarse taps average rather than alias
                 src = F.avg_pool2d(F.pad(src, [d // 2] * 4, mode="replicate"), d, stride=1)
             taps = F.unfold(F.pad(src, [r * d] * 4, mode="replicate"), k, dilation=d).view(n, c, k * k, h, w)
             out = out + (taps * weights[:, None, i * k * k:(i + 1) * k * k]).sum(2)
+        return out
+
+    def _local_range(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-pixel min and max of ``image`` over the farthest tap's reach (separable max pools)."""
+        d = max(self.dilations)
+        r = (self.kernel // 2) * d + d // 2
+        size = 2 * r + 1
+
+        def box_max(t: torch.Tensor) -> torch.Tensor:
+            t = F.max_pool2d(t, (1, size), stride=1, padding=(0, r))
+            return F.max_pool2d(t, (size, 1), stride=1, padding=(r, 0))
+
+        return -box_max(-image), box_max(image)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # weights and filtering in float32 even in an fp16 network: squared logits and HDR sums overflow half
+        raw = self.unet(x).float()
+        pc = self.path_channels
+        beauty = x[:, :3].float()
         if self.filter_space == "linear":
-            out = color.encode(out, "log")
+            out = color.encode(self._filter(color.decode(beauty, "log"), self.kernel_weights(raw[:, :pc])), "log")
+        else:
+            out = self._filter(beauty, self.kernel_weights(raw[:, :pc]))
+        if self.demodulate:
+            # lighting = beauty / albedo, filtered in log, times the albedo again; blended in where an albedo
+            # was given (its flag is 0 when the frame has none, so the blend weight is then exactly 0)
+            albedo = x[:, ALBEDO_SLICE].float().clamp(min=0.0) + self.epsilon
+            lighting = color.encode(color.decode(beauty, "log") / albedo, "log")
+            smooth = self._filter(lighting, self.kernel_weights(raw[:, pc:2 * pc]))
+            remodulated = color.encode(color.decode(smooth, "log") * albedo, "log")
+            # within the range of the noisy beauty the kernels can reach, as the direct path is by construction:
+            # a dark albedo beside a bright one cannot turn lighting into energy that was never rendered there
+            with torch.no_grad():  # a bound, not something to learn through
+                lo, hi = self._local_range(beauty)
+            remodulated = torch.minimum(torch.maximum(remodulated, lo), hi)
+            blend = torch.sigmoid(raw[:, 2 * pc:2 * pc + 1]) * x[:, ALBEDO_VALID:ALBEDO_VALID + 1].float()
+            out = out + blend * (remodulated - out)
         return out.to(x.dtype)
 
 
@@ -277,12 +331,13 @@ def train(ctx, default_path: str | None) -> dict[str, Any]:
     init = _initial_model(ctx, p, default_path)
     if init is not None:
         arch = dict(init.meta["arch"])
-        if p["model_size"] != arch.get("size"):
-            ctx.message(f"fine-tuning {os.path.basename(init.path or '')}: keeping its model size "
-                        f"{arch.get('size')!r} (model_size applies to start_from=scratch)")
+        if p["model_size"] != arch.get("size") or p["demodulate"] != ("demodulate" in arch):
+            ctx.message(f"fine-tuning {os.path.basename(init.path or '')}: keeping its network (model size "
+                        f"{arch.get('size')!r}, demodulate {'demodulate' in arch}; model_size and demodulate "
+                        "apply to start_from=scratch)")
         ctx.message(f"fine-tuning from {init.path}")
     else:
-        arch = build_arch(p["model_size"])
+        arch = build_arch(p["model_size"], p["demodulate"])
     align = int(arch["align"])
 
     train_frames, val_frames = split_validation(ctx, p["validation_frames"])

@@ -70,6 +70,10 @@ class DenoiseNode(Node):
               help="shipped: fine-tune the shipped model (or --model); scratch: a new network (model_size)"),
         Param("model_size", "enum", "small", choices=("small", "medium", "large"), stage="train",
               help="network size when training from scratch (small: fast on CPUs; large: best on a GPU)"),
+        Param("demodulate", "bool", True, stage="train",
+              help="network when training from scratch: also filter the lighting (beauty divided by the albedo) "
+                   "and blend it in where an albedo pass exists, which keeps texture sharp (about 1.5x the "
+                   "time per step); fine-tuning keeps the network of the model it starts from"),
         Param("aux_dropout", "float", 0.0, min=0.0, max=0.66, stage="train",
               help="fraction of training crops whose albedo/normal are hidden, so the model also learns to "
                    "denoise without them (the shipped model used 0.3; 0 specialises to the shot's passes)"),
