@@ -405,28 +405,39 @@ def build_ensemble(args) -> dict:
 
     torch.set_num_threads(args.threads)
     paths = [p for p in args.ensemble.split(",") if p]
-    ckpts = [load_checkpoint(p) for p in paths]
-    for p, c in zip(paths, ckpts):
-        if c.meta.get("node") != "lstm.cuts" or int(c.meta.get("members", 1)) != 1:
-            raise SystemExit(f"{p}: not a single lstm.cuts model")
-        if c.meta["arch"] != ckpts[0].meta["arch"]:
-            raise SystemExit(f"{p}: its architecture differs from {paths[0]}'s")
-    seeds = {c.meta["training"]["seed"] for c in ckpts}
+    # (path, network, training record) per member; an ensemble checkpoint given here contributes its members
+    members = []
+    base_meta = None  # the metadata the ensemble's own starts from (node, arch, analysis settings)
+    for p in paths:
+        c = load_checkpoint(p)
+        base_meta = base_meta or c.meta
+        if c.meta.get("node") != "lstm.cuts":
+            raise SystemExit(f"{p}: not an lstm.cuts model")
+        net = from_checkpoint(c)
+        if isinstance(net, CutEnsemble):
+            records = c.meta["training"]["ensemble_of"]
+            members += [(p, m, r) for m, r in zip(net.members, records)]
+        else:
+            members.append((p, net, c.meta["training"]))
+    for p, m, _ in members:
+        if m.arch != members[0][1].arch:
+            raise SystemExit(f"{p}: its architecture differs from {members[0][0]}'s")
+    seeds = {r["seed"] for _, _, r in members}
     if len(seeds) != 1 or seeds != {args.seed}:
         raise SystemExit(f"members were trained on edits of seeds {sorted(seeds)}; validation uses --seed {args.seed}")
-    net = CutEnsemble.of([from_checkpoint(c) for c in ckpts]).eval()
+    net = CutEnsemble.of([m for _, m, _ in members]).eval()
     sources = load_sources("train")
     n_val = 8 if args.quick else args.val_edits
     val = retarget(cached_set(args.work, sources, n_val, args.seed + 1000, "val"))
     tuned = tune(net, val)
-    meta = {k: v for k, v in ckpts[0].meta.items() if k != "training"}
-    meta.update({"members": len(ckpts), "threshold": tuned["threshold"], "mask_threshold": tuned["mask_threshold"]})
-    first = ckpts[0].meta["training"]
+    meta = {k: v for k, v in base_meta.items() if k != "training"}
+    meta.update({"members": len(members), "threshold": tuned["threshold"], "mask_threshold": tuned["mask_threshold"]})
+    first = members[0][2]
     meta["training"] = {"script": "bench/train_cuts.py", "footage": first["footage"], "held_out": first["held_out"],
-                        "ensemble_of": [c.meta["training"] for c in ckpts],
+                        "ensemble_of": [r for _, _, r in members],
                         "seed": args.seed, "validation": tuned, "torch": torch.__version__, "quick": bool(args.quick)}
     sha = save_checkpoint(args.out, state_to_numpy(net), meta)
-    print(f"ensemble of {len(ckpts)} → {args.out} ({os.path.getsize(args.out) / 1e6:.2f} MB, sha256 {sha[:16]}…)")
+    print(f"ensemble of {len(members)} → {args.out} ({os.path.getsize(args.out) / 1e6:.2f} MB, sha256 {sha[:16]}…)")
     return meta
 
 
@@ -449,7 +460,7 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="smoke run: tiny data, a few steps")
     parser.add_argument("--ensemble", default="",
                         help="comma-separated member checkpoints (same --seed, other --model-seed) to average "
-                             "into --out, instead of training")
+                             "into --out, instead of training; an ensemble among them adds its members")
     args = parser.parse_args(argv)
     if not have_data():
         print(f"skipped: {DATA} not found (the training footage lives outside the repo)")
