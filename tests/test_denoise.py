@@ -62,12 +62,16 @@ def synthetic_render(seed: int, h: int = 64, w: int = 64, spp: int = 4, hdr: flo
     return noisy.astype(np.float32), clean.astype(np.float32), albedo, normal
 
 
-def write_multipart(path: str, parts) -> str:
-    """A multipart EXR like bpy 5.0 writes: ``parts`` = [(part name, pixels (H, W, C), channel names)]."""
+def write_multipart(path: str, parts, display=None) -> str:
+    """A multipart EXR like bpy 5.0 writes: ``parts`` = [(part name, pixels (H, W, C), channel names)];
+    ``display`` = (x, y, width, height): the pixels are a data window at (x, y) of a display window that size."""
     specs = []
     for name, px, chans in parts:
         h, w, c = px.shape
         spec = oiio.ImageSpec(w, h, c, "float")
+        if display is not None:
+            spec.x, spec.y = display[0], display[1]
+            spec.full_x, spec.full_y, spec.full_width, spec.full_height = 0, 0, display[2], display[3]
         spec.channelnames = tuple(chans)
         spec.attribute("name", name)
         spec.attribute("compression", "zip")
@@ -331,6 +335,36 @@ def test_fine_tune_on_shot_pairs_writes_a_checkpoint_that_runs(tmp_path, shipped
     rc = cli_main(["run", "cnn.denoise", "--model", out, "--input", noisy_pat, "--output",
                    str(tmp_path / "d" / "d.####.exr"), "--frames", "1001", "--progress", "none"])
     assert rc == 0 and os.path.isfile(str(tmp_path / "d" / "d.1001.exr"))
+
+
+def test_fine_tune_places_a_cropped_clean_render_on_the_noisy_grid(tmp_path, monkeypatch, shipped):
+    """A clean render saved with a smaller data window (a render region, an autocrop) pairs up with the full
+    noisy frame: its pixels land where they are in the picture, zeros around them, nothing shifted."""
+    from filmai_plugins.nodes.cnn import _denoise
+
+    noisy_pat, clean_pat = blender_sequence(str(tmp_path / "crop"), [1001, 1002], size=(48, 48), seed=9)
+    full = read_frame(clean_pat.replace("####", "1002")).pixels
+    x0, y0, w, h = 8, 4, 32, 40
+    write_multipart(clean_pat.replace("####", "1002"), blender_parts(full[y0:y0 + h, x0:x0 + w, :3].copy()),
+                    display=(x0, y0, 48, 48))
+    pairs = {}
+    real_train = _denoise.train
+
+    def train_and_keep_pairs(ctx, default_path):  # the pairs as the node's own loader reads them
+        pairs.update({p.frame: p for p in _denoise.load_denoise_pairs(ctx, [1001, 1002], ctx.params)[0]})
+        return real_train(ctx, default_path)
+
+    monkeypatch.setattr(_denoise, "train", train_and_keep_pairs)
+    rc = cli_main(["train", "cnn.denoise", "-i", noisy_pat, "-t", clean_pat, "-f", "1001-1002", "--out",
+                   str(tmp_path / "crop.ckpt"), "--progress", "none", "--set", "steps=1",
+                   "--set", "crop_size=32", "--set", "batch_size=1"])
+    assert rc == 0
+    target = pairs[1002].target
+    assert target.shape == (48, 48, 3)
+    assert np.array_equal(target[y0:y0 + h, x0:x0 + w], full[y0:y0 + h, x0:x0 + w, :3])
+    outside = np.ones((48, 48), bool)
+    outside[y0:y0 + h, x0:x0 + w] = False
+    assert not target[outside].any()
 
 
 # ----- bad input -----------------------------------------------------------------------------------------

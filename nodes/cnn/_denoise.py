@@ -281,16 +281,6 @@ class AuxDropoutCrops(PairedCrops):
         return {**super().describe(), "aux_dropout": self.aux_dropout}
 
 
-def _on_window(pixels: np.ndarray, window: tuple[int, int, int, int], target: tuple[int, int, int, int]) -> np.ndarray:
-    x0, y0, w, h = target
-    out = np.zeros((h, w, pixels.shape[2]), np.float32)
-    ax, ay, aw, ah = window
-    sx0, sy0, sx1, sy1 = max(x0, ax), max(y0, ay), min(x0 + w, ax + aw), min(y0 + h, ay + ah)
-    if sx1 > sx0 and sy1 > sy0:
-        out[sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0] = pixels[sy0 - ay:sy1 - ay, sx0 - ax:sx1 - ax]
-    return out
-
-
 def load_denoise_pairs(ctx, frames: list[int], params: dict[str, Any],
                        layout: PassLayout | None = None) -> tuple[list[FramePair], PassLayout | None]:
     """Noisy (beauty + passes) → clean beauty pairs, checked like ``datasets.load_pairs``."""
@@ -308,15 +298,17 @@ def load_denoise_pairs(ctx, frames: list[int], params: dict[str, Any],
             layout = resolve_layout(src, params["beauty"], params["albedo"], params["normal"])
         x = layout.network_input(src, ctx.check_frame)
         try:
-            y = dst.select(find_beauty(dst, params["beauty"]))
+            beauty = [dst.channel_index(name) for name in find_beauty(dst, params["beauty"])]
         except FrameError as exc:
             raise FrameError(f"target: {exc.reason}", dst.path, f) from None
-        if src.data_window != dst.data_window:
+        if src.data_window == dst.data_window:
+            y = dst.pixels[:, :, beauty]
+        else:
             if src.display_window != dst.display_window:
                 raise FrameError(f"target is {dst.display_window[2]}x{dst.display_window[3]} but the noisy input "
                                  f"{src.path} is {src.display_window[2]}x{src.display_window[3]}; pairs must line "
                                  "up pixel for pixel", dst.path, f)
-            y = _on_window(y, dst.data_window, src.data_window)  # the clean render on the noisy one's grid
+            y = dst.on_window(src.data_window)[:, :, beauty]  # the clean render on the noisy one's grid
         pairs.append(FramePair(f, np.ascontiguousarray(x), np.ascontiguousarray(y), src.path or "", dst.path or "",
                                list(NET_CHANNELS_IN), list(NET_CHANNELS_OUT)))
     return pairs, layout
