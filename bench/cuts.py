@@ -1,6 +1,6 @@
 """Cut detection: ``lstm.cuts`` against PySceneDetect's ContentDetector and AdaptiveDetector, same frames, one run.
 
-    python bench/cuts.py                  # everything (about 15 minutes on 2 busy CPU cores)
+    python bench/cuts.py                  # everything (2 minutes once the edits are rendered and cached)
     python bench/cuts.py --edits 6        # fewer synthetic edits (default 96)
     python bench/cuts.py --model other.ckpt
 
