@@ -360,3 +360,42 @@ def test_ensemble_checkpoint_averages_its_members(tmp_path):
         assert np.allclose(got[key], (parts[0][key] + parts[1][key]) / 2, atol=1e-6)
     assert np.allclose(predict(one, frames)["centre"], predict(nets[1], frames)["centre"], atol=1e-6)
     assert windows[-1][0] == windows[-1][1] and [i for i, _ in windows] == list(range(1, len(windows) + 1))
+
+
+def test_boundaries_near_the_ends_need_the_edge_threshold():
+    """Within ``edge_frames`` of either end a boundary must also reach ``edge_threshold``; elsewhere the
+    decision threshold alone decides, and without an edge rule nothing changes."""
+    from filmai_plugins.nodes.lstm._cutevents import KINDS, decode
+
+    t = 60
+    centre = np.zeros(t)
+    kind = np.zeros((t, len(KINDS)))
+    kind[:, KINDS.index("cut")] = 1.0
+    for frame, p in ((2, 0.8), (30, 0.8), (55, 0.95)):  # 2 and 4 frames from the ends
+        centre[frame] = p
+    probs = {"centre": centre, "mask": centre.copy(), "kind": kind}
+    frames = lambda bounds: [b.frame for b in bounds]  # noqa: E731
+    assert frames(decode(probs, threshold=0.6)) == [2, 30, 55]
+    assert frames(decode(probs, threshold=0.6, edge_frames=5, edge_threshold=0.9)) == [30, 55]
+    assert frames(decode(probs, threshold=0.6, edge_frames=5, edge_threshold=0.99)) == [30]
+    assert frames(decode(probs, threshold=0.6, edge_frames=3, edge_threshold=0.99)) == [30, 55]
+    assert frames(decode(probs, threshold=0.6, edge_frames=2, edge_threshold=0.99)) == [2, 30, 55]
+
+
+def test_the_checkpoints_edge_rule_is_applied_and_recorded(tmp_path, movie):
+    """A model's edge rule (``edge_frames``/``edge_threshold`` in its metadata, tuned by bench/train_cuts.py)
+    is what the node decodes with: an impossible threshold within 31 frames of the ends drops the cut 30
+    frames from the start of the test edit and the wipe 18 from its end, keeps the three in between, and the
+    run's manifest says which rule was in force."""
+    import filmai_plugins as fa
+    from filmai_plugins.training.checkpoint import load_checkpoint, save_checkpoint
+    from nodes.lstm.cuts import CutsNode
+
+    shipped = load_checkpoint(CutsNode.default_model())
+    strict = str(tmp_path / "strict.ckpt")
+    save_checkpoint(strict, shipped.tensors, {**shipped.meta, "edge_frames": 31, "edge_threshold": 1.0})
+    out = str(tmp_path / "strict.csv")
+    manifest = fa.run("lstm.cuts", input=movie, output=out, model=strict, progress="none")
+    rows = list(csv.DictReader(open(out)))
+    assert [r["kind"] for r in rows] == ["dissolve", "fade_out", "fade_in"]
+    assert manifest["results"]["edge"] == {"frames": 31, "threshold": 1.0}

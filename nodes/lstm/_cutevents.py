@@ -43,10 +43,24 @@ class Boundary:
 
 
 def decode(probs: dict[str, np.ndarray], threshold: float = 0.5, mask_threshold: float = 0.5,
-           radius: int = 1, kinds: Sequence[str] = KINDS) -> list[Boundary]:
+           radius: int = 1, kinds: Sequence[str] = KINDS, edge_frames: int = 0,
+           edge_threshold: float = 0.0) -> list[Boundary]:
     """Peaks of the centre probability above ``threshold`` (one per ``radius`` neighbourhood) become
     boundaries; the kind is the most likely transition kind around the peak; a gradual transition
-    extends over the neighbouring frames whose transition probability is above ``mask_threshold``."""
+    extends over the neighbouring frames whose transition probability is above ``mask_threshold``.
+
+    A boundary that reaches within ``edge_frames`` of either end of the input must have a confidence of
+    at least ``edge_threshold`` as well: there the network sees the end frame repeated instead of what
+    comes before or after, and a light change or a passing object running into the end looks like the
+    start of a transition (most false detections on the validation edits lie there)."""
+    bounds = _decode(probs, threshold, mask_threshold, radius, kinds)
+    t = len(probs["centre"])
+    return [b for b in bounds
+            if b.confidence >= edge_threshold or min(b.start, t - 1 - b.end) >= edge_frames]
+
+
+def _decode(probs: dict[str, np.ndarray], threshold: float, mask_threshold: float, radius: int,
+            kinds: Sequence[str]) -> list[Boundary]:
     centre = np.asarray(probs["centre"], dtype=np.float64)
     mask = np.asarray(probs["mask"], dtype=np.float64)
     kind_p = np.asarray(probs["kind"], dtype=np.float64)

@@ -42,7 +42,8 @@ class CutsNode(Node):
     params = (
         Param("threshold", "float", 0.0, min=0.0, max=1.0, soft_max=0.9,
               help="probability a frame must reach to be a boundary; lower finds more (and more false) cuts; "
-                   "0: the threshold the model was tuned to"),
+                   "0: the threshold the model was tuned to. Near the ends of the input, where the model sees "
+                   "less, its own stricter edge threshold applies as well"),
         Param("review_below", "float", 0.8, min=0.0, max=1.0,
               help="boundaries less confident than this get a red marker (OTIO, EDL LOC) and review=yes in the CSV"),
         Param("gradual", "enum", "transitions", choices=("transitions", "cuts"),
@@ -73,6 +74,10 @@ class CutsNode(Node):
         self.size = (int(size[0]), int(size[1]))
         self.threshold = self.params["threshold"] or float(meta.get("threshold", 0.5))
         self.mask_threshold = float(meta.get("mask_threshold", 0.5))
+        # near the ends of the input the network sees less: the model's stricter threshold there, never looser
+        # than the one in force elsewhere (models tuned before it have none)
+        self.edge_frames = int(meta.get("edge_frames", 0))
+        self.edge_threshold = max(self.threshold, float(meta.get("edge_threshold", 0.0)))
         ctx.torch.set_num_threads(max(1, min(4, os.cpu_count() or 1)))
         self.net = from_checkpoint(ctx.model, "cpu" if not ctx.device else ctx.device)
         self.device = ctx.device or "cpu"
@@ -148,7 +153,8 @@ class CutsNode(Node):
         probs = predict(self.net, pics, self.window, self.context, check_cancel=ctx.check_cancel,
                         on_window=lambda i, n: ctx.progress.step(i, n, stage="analyse"))
         black = black_frames(pics)
-        bounds = refine_fades(decode(probs, threshold=self.threshold, mask_threshold=self.mask_threshold), black)
+        bounds = refine_fades(decode(probs, threshold=self.threshold, mask_threshold=self.mask_threshold,
+                                     edge_frames=self.edge_frames, edge_threshold=self.edge_threshold), black)
         t_analyse = time.perf_counter() - t1
         self._write(ctx, outputs, bounds, src, black, t_read, t_analyse, stats)
 
@@ -225,6 +231,7 @@ class CutsNode(Node):
         ctx.extra.update({
             "frames_analysed": n, "boundaries": len(kept), "kinds": kinds, "shots": shots,
             "review": sum(1 for b in kept if b.confidence < review), "threshold": round(self.threshold, 4),
+            "edge": {"frames": self.edge_frames, "threshold": round(self.edge_threshold, 4)},
             "rate": float(src.rate), "read_s": round(t_read, 3), "analyse_s": round(t_analyse, 3),
             "fps": round(n / max(t_read + t_analyse, 1e-9), 1),
             "cuts": [{**b.to_json(), "frame": src.numbers[b.frame], "start": src.numbers[b.start],
