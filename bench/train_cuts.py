@@ -23,8 +23,8 @@ Stages: (1) render synthetic edits (96x54, averaged to the 48x27 analysis size, 
 hand-made features and per-frame targets) into a cache under bench/out/cuts-train/ — the expensive,
 model-independent part is done once; (2) train the CNN + BiLSTM end to end on random crops of the cached
 edits, a share of the crops pinned to the first or last frame of their edit (the ends of an input are where
-the network sees least); (3) pick the decision threshold on a validation set rendered from the *training*
-footage with another seed; (4) write the FilmAI checkpoint (safetensors + JSON metadata). Everything is
+the network sees least); (3) pick the decision threshold, the extent threshold and the stricter threshold
+near the ends of the input on a validation set rendered from the *training* footage with another seed; (4) write the FilmAI checkpoint (safetensors + JSON metadata). Everything is
 seeded.
 """
 from __future__ import annotations
