@@ -24,8 +24,8 @@ hand-made features and per-frame targets) into a cache under bench/out/cuts-trai
 model-independent part is done once; (2) train the CNN + BiLSTM end to end on random crops of the cached
 edits, a share of the crops pinned to the first or last frame of their edit (the ends of an input are where
 the network sees least); (3) pick the decision threshold, the extent threshold and the stricter threshold
-near the ends of the input on a validation set rendered from the *training* footage with another seed; (4) write the FilmAI checkpoint (safetensors + JSON metadata). Everything is
-seeded.
+near the ends of the input on a validation set rendered from the *training* footage with another seed;
+(4) write the FilmAI checkpoint (safetensors + JSON metadata). Everything is seeded.
 """
 from __future__ import annotations
 
@@ -278,9 +278,9 @@ EDGE_THRESHOLDS = (0.7, 0.75, 0.8, 0.85, 0.9, 0.95)
 
 def tune(net, val: dict, log=print) -> dict:
     """The decision threshold (best F1 on validation), the extent threshold (smallest error on the
-    first/last frames of gradual transitions, near-ties decided by F1), then the stricter threshold near the ends of the input (best
-    F1 again; ties go to the narrower, looser rule, and no rule at all when it does not help), all on
-    footage of the training split."""
+    first/last frames of gradual transitions, near-ties decided by F1), then the stricter threshold near
+    the ends of the input (best F1 again; ties go to the narrower, looser rule, and no rule at all when it
+    does not help), all on footage of the training split."""
     probs = val_probs(net, val)
     grid = [round(x, 2) for x in np.arange(0.2, 0.81, 0.05)]
     sweep = evaluate(net, val, grid, probs=probs)

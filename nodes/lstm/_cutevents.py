@@ -52,7 +52,7 @@ def decode(probs: dict[str, np.ndarray], threshold: float = 0.5, mask_threshold:
     A boundary that reaches within ``edge_frames`` of either end of the input must have a confidence of
     at least ``edge_threshold`` as well: there the network sees the end frame repeated instead of what
     comes before or after, and a light change or a passing object running into the end looks like the
-    start of a transition (most false detections on the validation edits lie there)."""
+    start of a transition (false detections on the validation edits crowd there)."""
     bounds = _decode(probs, threshold, mask_threshold, radius, kinds)
     t = len(probs["centre"])
     return [b for b in bounds
