@@ -391,6 +391,45 @@ def test_clip_too_short_to_train_on(tmp_path, capsys, one_thread):
     assert sha(out) == before
 
 
+def test_a_clip_with_gaps_never_trains_across_them():
+    """Frames 1-6 and 11-16: every real clip the video discriminator sees is consecutive frames of one
+    run (a jump across the gap would teach it a cut as motion); single frames come from both runs."""
+    from filmai_plugins.nodes.gan._generate_train import Clip, ClipData, clip_starts
+    from filmai_plugins.training.datasets import ChannelCodec
+
+    frames = [1, 2, 3, 4, 5, 6, 11, 12, 13, 14, 15, 16]
+    assert list(clip_starts(frames, 4)) == [0, 1, 2, 6, 7, 8]
+    assert list(clip_starts(range(1, 9), 4)) == list(range(5))  # no gaps: every start, as before
+    # each frame's pixels hold its own frame number, so a batch shows which frames it took
+    pixels = np.stack([np.full((4, 4, 1), f, np.float32) for f in frames])
+    clip = Clip(pixels, frames, ["Y"], "lin_rec709", (4, 4), "clip.####.exr")
+    data = ClipData(clip, ChannelCodec.for_channels(["Y"]), np.zeros(1, np.float32), 1.0, clip_length=4,
+                    batch_size=8, seed=0, flip=False, reverse=True)
+    codec = ChannelCodec.for_channels(["Y"])
+    seen_starts, seen_frames = set(), set()
+    for step in range(40):
+        clips, singles = data.batch(step)
+        for c in clips:
+            numbers = np.rint(codec.decode(c[:, 0, 0, 0][:, None])[:, 0]).astype(int)
+            numbers = numbers if numbers[0] < numbers[-1] else numbers[::-1]  # reverse=True plays some backwards
+            assert list(np.diff(numbers)) == [1, 1, 1], numbers
+            seen_starts.add(int(numbers[0]))
+        seen_frames.update(np.rint(codec.decode(singles[:, 0, 0, 0][:, None])[:, 0]).astype(int).tolist())
+    assert seen_starts == {1, 2, 3, 11, 12, 13}
+    assert seen_frames == set(frames)
+
+
+def test_a_clip_whose_runs_are_all_too_short(tmp_path, capsys, one_thread):
+    clip = write_clip(str(tmp_path / "gappy"), [1, 2, 3, 5, 6, 7, 9, 10, 11])
+    out = tmp_path / "keep.ckpt"
+    code = main(["train", "gan.generate", "--input", clip, "--frames", "1-3,5-7,9-11", "--out", str(out),
+                 "--set", "clip_length=4", "--progress", "none"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "clip.####.exr" in err and "1-3,5-7,9-11" in err and "not split by gaps" in err
+    assert not out.exists()
+
+
 def test_frames_of_differing_size(tmp_path, capsys, one_thread):
     clip = write_clip(str(tmp_path / "mixed"), range(1, 9), odd=(5, (40, 32)))
     out = tmp_path / "keep.ckpt"

@@ -67,20 +67,36 @@ def default_channels(available: Sequence[str], where: str) -> list[str]:
                    "name the channels to learn with --set channels=...")
 
 
-def load_clip(ctx: Any, channels: str, resolution: int, min_frames: int, size: tuple[int, int] | None = None) -> Clip:
+def clip_starts(frames: Sequence[int], length: int) -> np.ndarray:
+    """Indices into ``frames`` where ``length`` consecutive frame numbers begin.
+
+    A frame list with gaps (``1-36,49-96``: a bad stretch or held-out frames left out) is a set of runs;
+    a training clip never spans a gap, since the jump would teach the video discriminator a cut as motion.
+    """
+    f = np.asarray(frames, np.int64)
+    if len(f) < length:
+        return np.zeros(0, np.int64)
+    span = f[length - 1:] - f[:len(f) - length + 1]
+    return np.flatnonzero(span == length - 1)
+
+
+def load_clip(ctx: Any, channels: str, resolution: int, clip_length: int,
+              size: tuple[int, int] | None = None) -> Clip:
     """Read, check and resize the training clip; every problem is one error naming the file and frame."""
     pattern = ctx.input_path("input")
     seq = SequencePattern(pattern)
     if not seq.is_sequence:
         raise BadInput(f"{pattern}: gan.generate learns from an image sequence (e.g. clip.####.exr), "
                        "not a single image")
-    frames = [f for f in ctx.frames if f is not None]
+    frames = sorted(f for f in ctx.frames if f is not None)
     check_frames_exist(pattern, frames, "input")
-    if len(frames) < min_frames:
+    if len(clip_starts(frames, clip_length)) < 2:
+        gaps = len(frames) >= clip_length + 1
         raise FrameError(f"only {len(frames)} frame{'s' if len(frames) != 1 else ''} "
-                         f"({format_frames(frames) or 'none'}): too short to train on. gan.generate needs at least "
-                         f"clip_length + 1 = {min_frames} frames (clips of clip_length frames at two or more "
-                         "start frames); give a longer --frames range or lower clip_length", pattern)
+                         f"({format_frames(frames) or 'none'}): too short to train on. gan.generate needs clips of "
+                         f"clip_length = {clip_length} consecutive frames at two or more start frames "
+                         f"({clip_length + 1} frames in a row{', not split by gaps' if gaps else ''}); give a "
+                         "longer --frames range or lower clip_length", pattern)
     first = ctx.read_input(frames[0])
     names = parse_channels(channels) if channels.strip() else default_channels(first.channels, first.where())
     ext = os.path.splitext(first.path or ".exr")[1]
@@ -117,6 +133,9 @@ class ClipData:
         self.data = ((enc - mean) / std).transpose(0, 3, 1, 2).astype(np.float32)  # (N, C, H, W)
         self.clip = clip
         self.clip_length = clip_length
+        # where a real clip may start: every index of a gap-free frame range (so its batches are the ones
+        # drawn before gaps were allowed), only inside runs otherwise
+        self.starts = clip_starts(clip.frames, clip_length)
         self.batch_size = batch_size
         self.seed = seed
         self.flip = flip
@@ -146,7 +165,7 @@ class ClipData:
         """(real clips (B, T, C, H, W), real single frames (B*k, C, H, W))."""
         rng = np.random.default_rng([self.seed, step])
         n, t, b = len(self.data), self.clip_length, self.batch_size
-        starts = rng.integers(0, n - t + 1, size=b)
+        starts = self.starts[rng.integers(0, len(self.starts), size=b)]
         clips = np.stack([self.data[s:s + t] for s in starts])
         if self.reverse:
             back = rng.random(b) < 0.5
@@ -336,7 +355,7 @@ def train(ctx: Any) -> None:
     if arch_from_init is None and p["resolution"] % 16:
         raise BadInput(f"resolution {p['resolution']} must be a multiple of 16 (e.g. 64, 96, 128)")
     clip_length = arch_from_init.clip_length if arch_from_init else p["clip_length"]
-    clip = load_clip(ctx, p["channels"], p["resolution"], clip_length + 1,
+    clip = load_clip(ctx, p["channels"], p["resolution"], clip_length,
                      size=(arch_from_init.height, arch_from_init.width) if arch_from_init else None)
     height, width = clip.pixels.shape[1:3]
     if arch_from_init is not None:

@@ -90,7 +90,7 @@ class GenerateNode(Node):
               help="long side of the generated frames in pixels (a multiple of 16; the short side follows the "
                    "clip's aspect). 64 on a CPU, 128-256 on a GPU"),
         Param("clip_length", "int", 8, min=4, max=32, soft_max=16, stage="train",
-              help="frames per clip the video discriminator judges (the clip needs clip_length + 1 frames)"),
+              help="frames per clip the video discriminator judges (the clip needs clip_length + 1 frames in a row)"),
         Param("capacity", "int", 16, min=4, max=128, soft_max=64, stage="train",
               help="network width: larger is sharper and slower (16 on a CPU, 32-64 on a GPU)"),
         Param("content_dim", "int", 64, min=4, max=1024, soft_max=256, stage="train",
