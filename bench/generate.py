@@ -8,7 +8,7 @@ For each clip built by bench/train_generate.py (stream, screen, beachball) and i
   dynamic texture    PCA of the training frames + a linear Gaussian AR(1) model of the PCA coefficients
                      (Doretto et al. 2003), sampled as 4 takes: the classic "Gaussian model of frames" with motion
   PCA-Gaussian       independent Gaussian samples of the PCA coefficients (frames without motion model)
-  training frames    the last training frames themselves (real footage next to the held-out part)
+  training frames    for each held-out block, as many training frames just before it (real footage next to it)
   all training frames every training frame: what a generator that had learnt the clip perfectly would give.
                      A baseline that scores below this row is closer to the held-out part than the footage
                      itself, and "beating" it then asks a model for something other than the clip it learnt
@@ -20,8 +20,9 @@ images):
                down to 16 px, 7x7 neighbourhoods sampled at random per level, each set normalised by its own
                per-channel mean/std (ProGAN's convention), 16384 per set and level, 4 x 128 random
                directions; x1e3, averaged over levels
-  SWD motion   the same on frame differences x[t+1] - x[t], both sets normalised by the held-out set's
-               statistics (per-set normalisation would erase how much things move)
+  SWD motion   the same on frame differences x[t+1] - x[t] (inside each held-out block, never across a gap), both
+               sets normalised by the held-out set's statistics (per-set normalisation would erase how much
+               things move)
   motion       mean |x[t+1] - x[t]| (0-1 display units), beside the held-out clip's
   seed spread  mean |take - mean of the takes| at the same frame (0-1 display units): near 0 means every seed
                gives the same clip (a collapsed generator)
@@ -167,7 +168,10 @@ class PCAModel:
     """PCA of the training frames in the log working encoding (what the GAN learns from), with a Gaussian
     over the coefficients and a linear AR(1) model of how they move (a dynamic texture)."""
 
-    def __init__(self, frames: np.ndarray, variance: float = 0.99, max_components: int = 128):
+    def __init__(self, frames: np.ndarray, runs: list[np.ndarray] | None = None, variance: float = 0.99,
+                 max_components: int = 128):
+        """``runs``: index arrays of consecutive frames (the AR(1) model learns from pairs inside a run, never
+        across a gap left by held-out frames); one run of all frames when omitted."""
         n = len(frames)
         self.shape = frames.shape[1:]
         x = frames.reshape(n, -1).astype(np.float64)
@@ -180,7 +184,9 @@ class PCAModel:
         self.coef = coef
         self.std = coef.std(axis=0) + 1e-8
         # AR(1): c[t+1] = A c[t] + v, least squares with a little ridge; eigenvalues kept inside the unit circle
-        c0, c1 = coef[:-1], coef[1:]
+        runs = [np.arange(n)] if runs is None else runs
+        c0 = np.concatenate([coef[r[:-1]] for r in runs if len(r) > 1])
+        c1 = np.concatenate([coef[r[1:]] for r in runs if len(r) > 1])
         ridge = 1e-3 * np.trace(c0.T @ c0) / k
         a = np.linalg.solve(c0.T @ c0 + ridge * np.eye(k), c0.T @ c1).T
         w, v = np.linalg.eig(a)
@@ -260,13 +266,16 @@ def evaluate(name: str, model: str, takes: int, work: str) -> dict:
     arch, channels = ckpt.meta["arch"], ckpt.meta["channels"]
     w, h = arch["width"], arch["height"]
     pattern = tg.clip_pattern(name)
-    first, _, last_train, _ = tg.CLIPS[name]
+    blocks = tg.held_out_blocks(name)
     held = tg.held_out_frames(name)
     n = len(held)
-    train_frames = list(range(first, last_train + 1))
+    train_frames = tg.training_frame_list(name)
     real = read_clip(pattern, held, w, h, channels)
     train = read_clip(pattern, train_frames, w, h, channels)
     real_d = display(real)
+    # the held-out blocks as separate clips, so no frame difference spans a gap
+    edges = np.cumsum([0] + [len(b) for b in blocks])
+    real_blocks = [real_d[a:b] for a, b in zip(edges[:-1], edges[1:])]
 
     # gan.generate through the real command path: frames as EXRs, then read back
     gan_clips, long_clips, fps = [], [], []
@@ -295,12 +304,20 @@ def evaluate(name: str, model: str, takes: int, work: str) -> dict:
 
     # baselines, fitted on the training frames in the same working encoding
     codec = ChannelCodec.for_channels(channels)
-    pca = PCAModel(codec.encode(train))
+    index = {f: i for i, f in enumerate(train_frames)}
+    runs = np.split(np.arange(len(train_frames)), np.flatnonzero(np.diff(train_frames) > 1) + 1)
+    pca = PCAModel(codec.encode(train), runs)
     rng = np.random.default_rng(0)
     dyn = [codec.decode(pca.dynamic(n, rng)) for _ in range(takes)]
     iid = [codec.decode(pca.iid(n, rng)) for _ in range(takes)]
-    floor = [train[-n:]]
-    footage = [train]
+    # the training frames just before each held-out block (just after it for a block at the start)
+    floor = []
+    for block in blocks:
+        before = [f for f in range(block[0] - len(block), block[0]) if f in index]
+        near = before if len(before) == len(block) else [f for f in range(block[-1] + 1, block[-1] + 1 + len(block))
+                                                           if f in index]
+        floor.append(train[[index[f] for f in near]])
+    footage = [train[r] for r in runs]
 
     from filmai_plugins.frames.contact import write_contact_sheet
 
@@ -318,15 +335,18 @@ def evaluate(name: str, model: str, takes: int, work: str) -> dict:
         frames = display(np.concatenate(clips))
         diffs = differences([display(c) for c in clips])
         levels = swd(real_d, frames)
-        motion_levels = swd(np.diff(real_d, axis=0), diffs, reference_stats=True)
+        motion_levels = swd(differences(real_blocks), diffs, reference_stats=True)
         rows[label] = {"swd_frames": float(np.mean(levels)), "swd_frames_levels": [round(v, 2) for v in levels],
                        "swd_motion": float(np.mean(motion_levels)),
                        "swd_motion_levels": [round(v, 2) for v in motion_levels],
                        "motion": motion_energy([display(c) for c in clips]),
-                       "seed_spread": seed_spread([display(c) for c in clips])}
+                       # footage rows are separate stretches of one clip, not takes of it
+                       "seed_spread": None if "training frames" in label else seed_spread([display(c) for c in clips])}
     training = ckpt.meta.get("training", {})
-    return {"clip": name, "size": [w, h], "channels": channels, "held_out": f"{held[0]}-{held[-1]}",
-            "train_frames": f"{first}-{last_train}", "real_motion": motion_energy([real_d]),
+    from filmai_plugins.frames.sequence import format_frames
+
+    return {"clip": name, "size": [w, h], "channels": channels, "held_out": format_frames(held),
+            "train_frames": tg.train_frames(name), "real_motion": motion_energy(real_blocks),
             "pca_components": pca.k, "rows": rows,
             "fps_exr": float(np.median(fps)), "fps_network": net_fps, "threads": torch.get_num_threads(),
             "model": os.path.relpath(model, os.path.dirname(HERE)), "model_sha256": ckpt.sha256,
