@@ -182,6 +182,9 @@ def main() -> int:
                     help="where the models, their logs and training folders go (bench/generate.py --models)")
     ap.add_argument("--resume", action="store_true",
                     help="continue each clip's training from its last interval checkpoint (to a larger --steps)")
+    ap.add_argument("--init", default="",
+                    help="a --models folder of an earlier run: each clip fine-tunes its <clip>.ckpt (the generator's "
+                         "weights; the discriminators start afresh, unlike --resume)")
     ap.add_argument("--build-only", action="store_true", help="write the clips, do not train")
     args = ap.parse_args()
     names = [c.strip() for c in args.clips.split(",") if c.strip()]
@@ -212,7 +215,8 @@ def main() -> int:
                 log.write(json.dumps(event, default=str) + "\n")
                 log.flush()
 
-            fa.train("gan.generate", input=pattern, frames=train_frames(name), out=out, on_event=on_event,
+            init = os.path.join(args.init, f"{name}.ckpt") if args.init else None
+            fa.train("gan.generate", input=pattern, frames=train_frames(name), out=out, on_event=on_event, model=init,
                      seed=args.seed, device=args.device, resolution=args.resolution, capacity=args.capacity, clip_length=clip_length,
                      steps=args.steps, time_limit=args.time_limit,
                      contact_sheet_interval=max(250, args.steps // 20),
