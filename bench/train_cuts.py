@@ -237,27 +237,34 @@ def val_probs(net, data: dict, limit: int | None = None) -> list[dict]:
     return out
 
 
+def black_masks(data: dict, n: int) -> list:
+    """The black-frame mask of each of the first ``n`` edits (what ``refine_fades`` reads)."""
+    from nodes.lstm._cutexport import black_frames
+
+    return [black_frames(np.transpose(data["frames"][i], (0, 2, 3, 1))) for i in range(n)]
+
+
 def evaluate(net, data: dict, threshold: float | list[float] = 0.5, limit: int | None = None,
              mask_threshold: float = 0.5, probs: list | None = None, edge_frames: int = 0,
-             edge_threshold: float = 0.0) -> dict:
+             edge_threshold: float = 0.0, blacks: list | None = None) -> dict:
     """Overall/cut/gradual F1 (±2 frames) on a rendered set for each threshold, and for matched gradual
     transitions the mean absolute error of their first and last frames (``extent_mae``); ``edge_*``: the
-    stricter threshold near the ends of the input (``_cutevents.decode``)."""
+    stricter threshold near the ends of the input (``_cutevents.decode``). ``probs`` and ``blacks`` (each
+    edit's black-frame mask) can be passed in by a caller that evaluates the same set many times."""
     from nodes.lstm._cutevents import decode, match, refine_fades
-    from nodes.lstm._cutexport import black_frames
 
     thresholds = threshold if isinstance(threshold, list) else [threshold]
     events = json.loads(str(data["events"]))
     probs = probs if probs is not None else val_probs(net, data, limit)
+    blacks = blacks if blacks is not None else black_masks(data, len(probs))
     results = {}
     for th in thresholds:
         total, errors = None, []
         for i, p in enumerate(probs):
             truth = [e for e in events[i] if not e["clipped"]]
             ignore = [(e["start"], e["end"]) for e in events[i] if e["clipped"]]
-            black = black_frames(np.transpose(data["frames"][i], (0, 2, 3, 1)))
             got = refine_fades(decode(p, threshold=th, mask_threshold=mask_threshold, edge_frames=edge_frames,
-                                      edge_threshold=edge_threshold), black)
+                                      edge_threshold=edge_threshold), blacks[i])
             m = match([b.frame for b in got], truth, 2, ignore)
             total = {k: m[k] for k in ("cut", "gradual", "all")} if total is None else \
                 {k: total[k] + m[k] for k in ("cut", "gradual", "all")}
@@ -282,10 +289,12 @@ def tune(net, val: dict, log=print) -> dict:
     the ends of the input (best F1 again; ties go to the narrower, looser rule, and no rule at all when it
     does not help), all on footage of the training split."""
     probs = val_probs(net, val)
+    blacks = black_masks(val, len(probs))
     grid = [round(x, 2) for x in np.arange(0.2, 0.81, 0.05)]
-    sweep = evaluate(net, val, grid, probs=probs)
+    sweep = evaluate(net, val, grid, probs=probs, blacks=blacks)
     best = max(grid, key=lambda th: (sweep[th]["all"]["f1"], -abs(th - 0.5)))
-    extents = {mt: evaluate(net, val, best, mask_threshold=mt, probs=probs)[best] for mt in (0.5, 0.6, 0.7, 0.8)}
+    extents = {mt: evaluate(net, val, best, mask_threshold=mt, probs=probs, blacks=blacks)[best]
+               for mt in (0.5, 0.6, 0.7, 0.8)}
     # the smallest first/last-frame error, where "smallest" ignores differences under EXTENT_TIE frames (on 400
     # edits 0.6 and 0.7 differ by 0.04 frames, noise) and such ties go to the better F1
     least = min(e["extent_mae"] or 99 for e in extents.values())
@@ -297,8 +306,8 @@ def tune(net, val: dict, log=print) -> dict:
     for n in EDGE_FRAMES[1:]:
         for te in EDGE_THRESHOLDS:
             if te > best:
-                edges[(n, te)] = evaluate(net, val, best, mask_threshold=mask_best, probs=probs, edge_frames=n,
-                                          edge_threshold=te)[best]
+                edges[(n, te)] = evaluate(net, val, best, mask_threshold=mask_best, probs=probs, blacks=blacks,
+                                          edge_frames=n, edge_threshold=te)[best]
     edge = max(edges, key=lambda k: (edges[k]["all"]["f1"], -k[0], -k[1]))
     log(f"validation: within {edge[0]} frames of either end a threshold of {edge[1]} → {edges[edge]['all']} "
         f"(hard cuts {edges[edge]['cut']['f1']}, without it {extents[mask_best]['all']['f1']} / "
