@@ -177,6 +177,7 @@ def main() -> int:
                     help="12 with clips of 4 frames: ~0.24 s of CPU per step at 64x48, 2.6x cheaper than the "
                          "node's defaults (16, 8 frames), for a CPU shared by many jobs")
     ap.add_argument("--batch-size", type=int, default=4, help="clips per step (the node's default, 4)")
+    ap.add_argument("--augment", default="strong", help="DiffAugment policy (the node's default, strong)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default="cpu", help="cpu, or cuda where there is a GPU (same script, faster)")
     ap.add_argument("--models", default=os.path.join(WORK, "models"),
@@ -219,7 +220,7 @@ def main() -> int:
             init = os.path.join(args.init, f"{name}.ckpt") if args.init else None
             fa.train("gan.generate", input=pattern, frames=train_frames(name), out=out, on_event=on_event, model=init,
                      seed=args.seed, device=args.device, resolution=args.resolution, capacity=args.capacity,
-                     batch_size=args.batch_size, clip_length=clip_length,
+                     batch_size=args.batch_size, augment=args.augment, clip_length=clip_length,
                      steps=args.steps, time_limit=args.time_limit,
                      contact_sheet_interval=max(250, args.steps // 20),
                      checkpoint_interval=500, resume="last" if args.resume else "")
