@@ -19,7 +19,8 @@ which no model of one clip can do; on the tail split the training footage itself
 model of it (docs/BENCHMARKS.md). Training skips the held-out blocks (gan.generate draws clips inside runs).
 
     python bench/train_generate.py [--clips stream,screen,beachball] [--time-limit 2400] [--steps 4000]
-                                   [--threads 1] [--resolution 64] [--capacity 12] [--device cpu]
+                                   [--threads 1] [--resolution 64] [--capacity 12] [--batch-size 4]
+                                   [--augment strong] [--device cpu] [--resume | --init MODELS]
 
 Runs one training at a time; each stops at --steps or --time-limit seconds, whichever comes first. On the
 shared 2-core CPU use --threads 1 (two OpenMP threads on a busy machine wait on each other for longer than
