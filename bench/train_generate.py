@@ -178,7 +178,8 @@ def main() -> int:
                     help="12 with clips of 4 frames: ~0.24 s of CPU per step at 64x48, 2.6x cheaper than the "
                          "node's defaults (16, 8 frames), for a CPU shared by many jobs")
     ap.add_argument("--batch-size", type=int, default=4, help="clips per step (the node's default, 4)")
-    ap.add_argument("--augment", default="strong", choices=("strong", "light", "none"), help="DiffAugment policy (the node's default, strong)")
+    ap.add_argument("--augment", default="strong", choices=("strong", "light", "none"),
+                    help="DiffAugment policy (the node's default, strong)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default="cpu", help="cpu, or cuda where there is a GPU (same script, faster)")
     ap.add_argument("--models", default=os.path.join(WORK, "models"),
