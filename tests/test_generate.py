@@ -113,6 +113,20 @@ def test_resume_continues_from_an_interval_checkpoint(trained, tmp_path):
     assert m["status"] == "complete"
 
 
+def test_the_seed_decides_the_start_whatever_ran_before(trained, tmp_path):
+    def weights(name, seed):
+        torch.rand(17)  # other work in the same process moves torch's global generator
+        out = str(tmp_path / f"{name}.ckpt")
+        fa.train("gan.generate", input=trained["clip"], out=out, **TINY, steps=1, seed=seed,
+                 contact_sheet_interval=1000)
+        return load_checkpoint(out).tensors
+
+    a, b, c = weights("a", 3), weights("b", 3), weights("c", 4)
+    assert a.keys() == b.keys() == c.keys() and a
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+    assert not all(np.array_equal(a[k], c[k]) for k in a)
+
+
 def test_cancel_keeps_a_resumable_checkpoint(trained, tmp_path):
     token = CancelToken()
 

@@ -395,6 +395,10 @@ def train(ctx: Any) -> None:
     ctx.message(f"learning {len(clip.frames)} frames ({format_frames(clip.frames)}) of "
                 f"{clip.source_size[0]}x{clip.source_size[1]} at {width}x{height}, channels "
                 f"{','.join(clip.channels)}; clips of {arch.clip_length} frames")
+    # The networks' first weights come from the seed, like every other draw of the training: without this they
+    # came from whatever torch's global generator held, so a clip trained after another in the same process
+    # started elsewhere, and the seed did not change the start at all.
+    torch.manual_seed(config.seed)
     trainer = VideoGANTrainer(ctx, arch, data, config, meta=meta, augment=mg.AUGMENT_POLICIES[p["augment"]],
                               rollout=p["rollout"], ema=p["ema"], colorspace=clip.colorspace)
     trainer.load_weights(init)
