@@ -329,9 +329,10 @@ def evaluate(name: str, model: str, takes: int, work: str) -> dict:
                         cell_width=max(128, w * 2))
 
     rows = {}
+    # footage rows are separate stretches of one clip, not takes of it: no seed spread
+    footage_rows = {"training frames": floor, "all training frames": footage}
     for label, clips in (("gan.generate", gan_clips), ("gan.generate @1000", long_clips),
-                         ("dynamic texture", dyn), ("PCA-Gaussian", iid), ("training frames", floor),
-                         ("all training frames", footage)):
+                         ("dynamic texture", dyn), ("PCA-Gaussian", iid), *footage_rows.items()):
         frames = display(np.concatenate(clips))
         diffs = differences([display(c) for c in clips])
         levels = swd(real_d, frames)
@@ -340,8 +341,7 @@ def evaluate(name: str, model: str, takes: int, work: str) -> dict:
                        "swd_motion": float(np.mean(motion_levels)),
                        "swd_motion_levels": [round(v, 2) for v in motion_levels],
                        "motion": motion_energy([display(c) for c in clips]),
-                       # footage rows are separate stretches of one clip, not takes of it
-                       "seed_spread": None if "training frames" in label else seed_spread([display(c) for c in clips])}
+                       "seed_spread": None if label in footage_rows else seed_spread([display(c) for c in clips])}
     training = ckpt.meta.get("training", {})
     from filmai_plugins.frames.sequence import format_frames
 
