@@ -291,7 +291,7 @@ def task_speed(work: str, threads: int, checkpoint: str | None) -> dict:
 
     from filmai_plugins.demo import make_shot_frame
     from filmai_plugins.engine.runner import run_node, train_node
-    from filmai_plugins.nodes.cnn import _copycat
+    from filmai_plugins.nodes.cnn.copycat import model as _copycat
     from filmai_plugins.training.checkpoint import load_checkpoint
 
     if threads:

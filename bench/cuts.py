@@ -4,7 +4,7 @@
     python bench/cuts.py --edits 6        # fewer synthetic edits (default 96)
     python bench/cuts.py --model other.ckpt
 
-Two test sets, both footage the shipped model never trained on (see bench/train_cuts.py for the split):
+Two test sets, both footage the shipped model never trained on (see recipes/train_cuts.py for the split):
 
 1. **Held-out synthetic edits**: random edits (hard cuts, dissolves, fades to/from black, wipes; exact ground
    truth) rendered at 256x144 from Kodak24 kodim19-24, Set5, the Garden and Rec709 EXR stills and the
@@ -39,8 +39,8 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
-sys.path.insert(0, REPO)
 sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(REPO, "recipes"))
 
 import train_cuts  # noqa: E402  (footage split and loaders)
 
@@ -188,7 +188,7 @@ def synthetic_edits(work: str, count: int, seed: int, log=print) -> list[tuple[s
     """(movie path, true transitions, ignore spans) for each held-out edit; cached in ``work``."""
     import torch
 
-    from nodes.lstm._cutsynth import EditSynth
+    from cut_synth import EditSynth
 
     os.makedirs(work, exist_ok=True)
     out = []
@@ -230,7 +230,7 @@ DETECTORS = ("lstm.cuts", "ContentDetector", "AdaptiveDetector")
 
 
 def evaluate_clip(path: str, truth: list, ignore: list, model: str | None, tmp: str) -> dict:
-    from nodes.lstm._cutevents import match
+    from filmai_plugins.nodes.lstm.cuts.events import match
 
     result = {}
     for det in DETECTORS:
@@ -256,7 +256,7 @@ def evaluate_clip(path: str, truth: list, ignore: list, model: str | None, tmp: 
 def bootstrap_f1(per_edit: list[dict], category: str, rounds: int = 2000, seed: int = 0) -> list[float]:
     """95% interval of a category's F1 when the edits are resampled with replacement: how far the figure
     could move on another draw of edits of the same kind (hard cuts: about ±0.04 on 24 edits, ±0.02 on 96)."""
-    from nodes.lstm._cutevents import Score
+    from filmai_plugins.nodes.lstm.cuts.events import Score
 
     rng = np.random.default_rng(seed)
     scores = [e[category] for e in per_edit]
@@ -274,10 +274,10 @@ def fmt_score(s) -> str:
 
 
 def main(argv=None) -> int:
-    from nodes.lstm._cutevents import Score
+    from filmai_plugins.nodes.lstm.cuts.events import Score
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default=None, help="checkpoint (default: the shipped nodes/lstm/models/cuts.ckpt)")
+    parser.add_argument("--model", default=None, help="checkpoint (default: the shipped nodes/lstm/cuts/models/cuts.ckpt)")
     # 96 edits (about 200 hard cuts): on 24 the hard-cut F1's 95% interval was ±0.04, wider than the distance
     # to the goal. Edits are seeded by index, so the first 24 are the earlier, smaller set.
     parser.add_argument("--edits", type=int, default=96, help="held-out synthetic edits of 300 frames")

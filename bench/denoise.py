@@ -1,7 +1,7 @@
 """cnn.denoise side by side with Intel Open Image Denoise (pyoidn) -- quality and speed, in one run.
 
 1. **Held-out Cycles renders** (``bench/out/cycles_pairs/eval``, scenes never trained on, rendered by
-   ``bench/render_cycles_pairs.py``): PSNR against the 256-spp reference of the noisy input, OIDN (``RT``
+   ``recipes/render_cycles_pairs.py``): PSNR against the 256-spp reference of the noisy input, OIDN (``RT``
    filter, ``hdr``, quality ``high``) with and without the albedo/normal passes, and ``cnn.denoise`` (shipped
    model, run through the engine exactly as ``filmai run`` does) with and without them. Two figures: PSNR of
    the display image (RGB clamped to 0-1, sRGB curve; what a viewer shows) and PSNR in the ``log`` working
@@ -109,7 +109,7 @@ def oidn_srgb(rgb: np.ndarray) -> np.ndarray:
 def read_passes(path: str):
     """(beauty RGB, albedo, normal) of a Blender multilayer EXR, found as cnn.denoise finds them."""
     from filmai_plugins.frames.io import read_frame
-    from filmai_plugins.nodes.cnn._denoise_aovs import resolve_layout
+    from filmai_plugins.nodes.cnn.denoise.aovs import resolve_layout
 
     frame = read_frame(path)
     layout = resolve_layout(frame)
@@ -399,7 +399,7 @@ def main(argv=None) -> int:
             results["speed_1080p"] = speed(index, args.pairs, args.out, args.model)
     else:
         print(f"skipped the render comparisons: no held-out renders at {args.pairs} "
-              "(run bench/render_cycles_pairs.py)", flush=True)
+              "(run recipes/render_cycles_pairs.py)", flush=True)
     if "kodak" not in skip:
         print("Kodak24 sigma=25 ...", flush=True)
         k = kodak(args.out, args.model)

@@ -1,7 +1,7 @@
 """gan.generate on real clips: sliced Wasserstein distance to held-out frames (appearance) and to held-out frame
 differences (motion), side by side with simple baselines, and generation speed. One run, one table.
 
-For each clip built by bench/train_generate.py (stream, screen, beachball) and its trained model:
+For each clip built by recipes/train_generate.py (stream, screen, beachball) and its trained model:
 
   gan.generate       4 takes (seeds 0-3) as long as the held-out part, through `filmai run` (EXR written)
   gan.generate @1000 the same seeds 1000 frames into their motion (does a long render stay on the element?)
@@ -29,7 +29,7 @@ images):
 
     python bench/generate.py [--clips stream,screen,beachball] [--takes 4] [--threads 1] [--json out.json]
 
-Skips cleanly when ../shared/data or the trained models are absent (train them with bench/train_generate.py).
+Skips cleanly when ../shared/data or the trained models are absent (train them with recipes/train_generate.py).
 Writes bench/out/generate/results.json and, per clip, compare_<clip>.png (rows: held-out frames, gan.generate,
 gan.generate @1000, dynamic texture, PCA-Gaussian).
 """
@@ -46,7 +46,7 @@ import time
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "recipes"))
 import train_generate as tg  # noqa: E402
 
 SWD_PATCH = 7
@@ -229,7 +229,7 @@ def display(linear: np.ndarray) -> np.ndarray:
 def read_clip(pattern: str, frames: list[int], width: int, height: int, channels: list[str]) -> np.ndarray:
     """Frames resized to the model's size as training does (OpenImageIO filtered resize, linear light)."""
     from filmai_plugins.frames import read_frame
-    from filmai_plugins.nodes.gan._generate_train import _resize
+    from filmai_plugins.nodes.gan.generate.train import _resize
 
     out = []
     for f in frames:
@@ -292,7 +292,7 @@ def evaluate(name: str, model: str, takes: int, work: str) -> dict:
     # the network alone (no EXR writing): frames per second of generation
     import torch
 
-    from filmai_plugins.nodes.gan._generate_run import GenerationSettings, codec_from_meta, generate_clip, load_generator
+    from filmai_plugins.nodes.gan.generate.render import GenerationSettings, codec_from_meta, generate_clip, load_generator
 
     g, a = load_generator(ckpt)
     t0 = time.perf_counter()
@@ -412,7 +412,7 @@ def main() -> int:
             model = find_model(args.models, name)
             if model is None:
                 print(f"{name}: no model at {os.path.join(args.models, name + '.ckpt')} nor an interval checkpoint "
-                      f"in {name}.train/; train it with bench/train_generate.py --clips {name}")
+                      f"in {name}.train/; train it with recipes/train_generate.py --clips {name}")
                 continue
             tg.build_clip(name)
             results.append(evaluate(name, model, args.takes, work))

@@ -133,7 +133,7 @@ def part2(frames: int, steps: int) -> dict:
 
     if importlib.util.find_spec("bpy") is None:
         return {"skipped": "the bpy module is not installed"}
-    from filmai_plugins.hosts import bundle
+    from filmai_plugins import packaging as bundle
 
     tmp = tempfile.mkdtemp(prefix="filmai-bench-blender-")
     zip_path = bundle.build_blender_extension(os.path.join(tmp, "dist"))

@@ -65,8 +65,8 @@ def main(argv=None) -> int:
 
     import pandas as pd
 
-    from filmai_plugins.nodes.lstm._recommend_data import HistoryColumns, Vocabulary, build_sequences, item_counts, read_histories
-    from filmai_plugins.nodes.lstm._recommend_eval import ItemKNN, evaluate, leave_last_out, popularity_scorer
+    from filmai_plugins.nodes.lstm.recommend.data import HistoryColumns, Vocabulary, build_sequences, item_counts, read_histories
+    from filmai_plugins.nodes.lstm.recommend.evaluate import ItemKNN, evaluate, leave_last_out, popularity_scorer
 
     load0 = os.getloadavg()
     t0 = time.perf_counter()
@@ -187,7 +187,7 @@ def _recent(knn, last: int):
 def _node_scorer(ckpt, vocab):
     """Score the bench's full catalogue with the node's model; titles the model never saw (met only as
     held-out targets) score lowest, tied, as they do for popularity."""
-    from filmai_plugins.nodes.lstm._gru4rec import GRU4Rec, numpy_scorer
+    from filmai_plugins.nodes.lstm.recommend.model import GRU4Rec, numpy_scorer
     from filmai_plugins.nodes.lstm.recommend import _model_parts
 
     parts = _model_parts(ckpt)

@@ -3,9 +3,9 @@
 Each script runs in its own process with this interpreter, so one that fails or is interrupted does not
 stop the others; a summary of exit codes and wall times is printed at the end, and the exit code is 1
 when any script failed. Scripts whose data is absent (``../shared/data``, the Cycles renders of
-``render_cycles_pairs.py``, the models of ``train_generate.py``) print "skipped" and exit 0, as on a clean
-clone. Training scripts (``train_*.py``, ``render_cycles_pairs.py``) are not run: they take hours and
-rewrite the shipped models; run them alone, as docs/BENCHMARKS.md says.
+``recipes/render_cycles_pairs.py``, the models of ``recipes/train_generate.py``) print "skipped" and exit 0,
+as on a clean clone. The recipes that make the shipped models (``recipes/``) are not run here: they take hours
+and rewrite the shipped models; run them alone, as docs/BENCHMARKS.md says.
 
     python bench/run_all.py                      # everything (hours on a 2-core CPU with all data present)
     python bench/run_all.py --only io,engine     # some

@@ -45,8 +45,8 @@ def lanczos(lr: np.ndarray, out_hw: tuple[int, int]) -> np.ndarray:
 
 
 def evaluate_quality(models: str, scales: list[int]) -> dict:
-    from filmai_plugins.nodes.gan import _upres_data as data
-    from filmai_plugins.nodes.gan._upres_model import Upscaler, hdr_safe
+    from filmai_plugins.nodes.gan.upres import data
+    from filmai_plugins.nodes.gan.upres.model import Upscaler, hdr_safe
     from filmai_plugins.training.checkpoint import load_checkpoint
 
     files = sorted(glob.glob(os.path.join(SET5, "*.png")))
@@ -98,7 +98,7 @@ def evaluate_quality(models: str, scales: list[int]) -> dict:
 
 def _speed_plate(width: int, height: int) -> np.ndarray:
     """A real photograph tiled to the frame size (Kodak24), as scene-linear RGBA with a soft alpha."""
-    from filmai_plugins.nodes.gan import _upres_data as data
+    from filmai_plugins.nodes.gan.upres import data
 
     src = data.srgb_to_linear(data.read_rgb(sorted(glob.glob(os.path.join(KODAK, "*.png")))[0]))
     reps = (-(-height // src.shape[0]), -(-width // src.shape[1]), 1)
@@ -173,7 +173,7 @@ def markdown(results: dict) -> str:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--models", default=os.path.join(REPO, "nodes", "gan", "models"))
+    p.add_argument("--models", default=os.path.join(REPO, "nodes", "gan", "upres", "models"))
     p.add_argument("--scales", default="4,2")
     p.add_argument("--skip-speed", action="store_true")
     p.add_argument("--skip-quality", action="store_true", help="only the speed phase (a re-run on a quieter machine)")

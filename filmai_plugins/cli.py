@@ -22,7 +22,8 @@ EXTENSION_COMMANDS = (
     "filmai_plugins.export",
     "filmai_plugins.publish.cli",
     "filmai_plugins.farm.cli",
-    "filmai_plugins.hosts.cli",
+    "filmai_plugins.timeline",
+    "filmai_plugins.packaging",
 )
 
 

@@ -14,7 +14,7 @@ import inspect
 import json
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Literal, Mapping
 
 from .errors import ParamError, RegistryError

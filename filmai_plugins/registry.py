@@ -222,16 +222,18 @@ def reset_registry(registry: Registry | None = None) -> None:
 
 
 def register_package_nodes(registry: NodeRegistrar, package: str) -> None:
-    """Register the ``NODES`` of every public module in ``package`` (a helper any pack may use).
+    """Register the ``NODES`` of every node package inside ``package`` (a helper any pack may use).
 
-    Modules whose names start with ``_`` are skipped: that is where networks and other torch code
-    live, imported only when a node runs, so listing nodes never imports torch.
+    A family package holds one sub-package per node (``nodes/gan/upres/``); only each sub-package's
+    ``__init__`` is imported here, and it must not import torch: networks, data and training live in
+    its other modules, imported when the node runs, so listing nodes stays cheap. Plain modules of the
+    family (shared networks such as ``cnn/unet.py``) are not imported.
     """
     import pkgutil
 
     pkg = importlib.import_module(package)
     for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda m: m.name):
-        if info.name.startswith("_"):
+        if not info.ispkg or info.name.startswith("_"):
             continue
         module = importlib.import_module(f"{package}.{info.name}")
         for cls in getattr(module, "NODES", ()):

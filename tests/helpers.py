@@ -7,6 +7,7 @@ from typing import Sequence
 import numpy as np
 import OpenImageIO as oiio
 
+RECIPES = os.path.normpath(os.path.join(os.path.dirname(__file__), "..", "recipes"))
 SHARED_DATA = os.path.normpath(os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data"))
 
 
@@ -73,3 +74,66 @@ def write_sequence(folder: str, name: str = "plate", frames: Sequence[int] = ran
     for f in frames:
         write_exr(os.path.join(folder, f"{name}.{f:04d}.exr"), plate(f, width, height, channels), **kw)
     return os.path.join(folder, f"{name}.####.exr")
+
+
+# ----- training fixtures ---------------------------------------------------------------------------
+
+#: training params small enough for a test to train in seconds
+TINY = {"steps": 12, "crop_size": 32, "batch_size": 4, "warmup_steps": 2, "threads": 1, "validation_interval": 6,
+        "checkpoint_interval": 6, "contact_sheet_interval": 6}
+
+def blob_pairs(folder, frames=range(1001, 1005), size=48, channels=("R", "G", "B")):
+    """Input: a smooth HDR plate with a moving magenta blob; target: the plate without it."""
+    y, x = np.mgrid[0:size, 0:size].astype(np.float32)
+    for f in frames:
+        t = f - 1001
+        plate = np.stack([0.4 + 0.3 * np.sin(x / 6 + t * 0.2), 0.5 + 0.3 * np.cos(y / 7),
+                          0.3 + 0.2 * np.sin((x + y) / 9)], axis=2)
+        # a highlight far above 1.0, in a corner the blob never crosses
+        plate += 5.0 * np.exp(-((x - (size - 10)) ** 2 + (y - (size - 10)) ** 2) / 6.0)[..., None]
+        blob = np.exp(-((x - 8 - 6 * t) ** 2 + (y - 30 + 3 * t) ** 2) / 6.0)[..., None]
+        dirty = plate * (1 - blob) + blob * np.array([1.6, 0.05, 1.4], np.float32)  # magenta: unlike the plate
+        extra = [np.ones((size, size, 1), np.float32)] if "A" in channels else []
+        write_exr(os.path.join(folder, f"src.{f:04d}.exr"), np.concatenate([dirty] + extra, axis=2), list(channels))
+        write_exr(os.path.join(folder, f"dst.{f:04d}.exr"), np.concatenate([plate] + extra, axis=2), list(channels))
+    return os.path.join(folder, "src.####.exr"), os.path.join(folder, "dst.####.exr")
+
+
+# ----- timelines ------------------------------------------------------------------------------------
+
+def write_otio(path, cuts, length=40, first=1001, kind=None):
+    """A timeline like lstm.cuts writes: one clip per shot, confidence on each cut (a dissolve optional)."""
+    import opentimelineio as otio
+
+    tl = otio.schema.Timeline(name="edit")
+    track = otio.schema.Track(name="V1")
+    tl.tracks.append(track)
+    bounds = [0] + [c for c, _ in cuts] + [length]
+    ref = otio.schema.ImageSequenceReference(target_url_base="/plates/", name_prefix="edit.", name_suffix=".exr",
+                                             start_frame=first, rate=24, frame_zero_padding=4,
+                                             available_range=otio.opentime.TimeRange(
+                                                 otio.opentime.RationalTime(0, 24), otio.opentime.RationalTime(length, 24)))
+    for i in range(len(bounds) - 1):
+        a, b = bounds[i], bounds[i + 1]
+        if i and kind == "dissolve" and i == 1:
+            track.append(otio.schema.Transition(transition_type=otio.schema.TransitionTypes.SMPTE_Dissolve,
+                                                in_offset=otio.opentime.RationalTime(2, 24),
+                                                out_offset=otio.opentime.RationalTime(2, 24)))
+        clip = otio.schema.Clip(name=f"sh{(i + 1) * 10:04d}", media_reference=ref.clone(),
+                                source_range=otio.opentime.TimeRange(otio.opentime.RationalTime(a, 24),
+                                                                      otio.opentime.RationalTime(b - a, 24)))
+        if i:
+            clip.metadata["filmai"] = {"confidence": cuts[i - 1][1]}
+        track.append(clip)
+    otio.adapters.write_to_file(tl, path)
+    return path
+
+
+def recipe(name: str):
+    """A module of recipes/ (the scripts that make shipped models and their synthetic data)."""
+    import importlib
+    import sys
+
+    if RECIPES not in sys.path:
+        sys.path.insert(0, RECIPES)
+    return importlib.import_module(name)

@@ -64,7 +64,7 @@ def _double_model(path: str) -> str:
 
 @pytest.fixture(scope="module")
 def extension_zip(tmp_path_factory):
-    from filmai_plugins.hosts import bundle
+    from filmai_plugins import packaging as bundle
 
     return bundle.build_blender_extension(str(tmp_path_factory.mktemp("dist")))
 
@@ -75,7 +75,7 @@ def session(tmp_path_factory, extension_zip):
     fixtures = _plates(work)
     fixtures["model"] = os.path.join(work, "double.pt")  # made inside the session, which imports torch anyway
     sys.path.insert(0, TESTS)
-    from test_worker import write_otio
+    from helpers import write_otio
 
     fixtures["otio"] = write_otio(os.path.join(work, "editor_cuts.otio"), [(8, 0.91), (16, 0.55)], length=24)
     fixtures["zip"] = extension_zip
@@ -112,7 +112,7 @@ def pixels(path):
 
 def test_extension_zip_is_valid(extension_zip):
     from filmai_plugins._version import __version__
-    from filmai_plugins.hosts import bundle
+    from filmai_plugins import packaging as bundle
 
     with zipfile.ZipFile(extension_zip) as z:
         names = set(z.namelist())

@@ -1,5 +1,4 @@
 """Checkpoints: safetensors + JSON metadata, sha256, and never unpickling."""
-import json
 import os
 import pickle
 import subprocess

@@ -15,7 +15,7 @@ from filmai_plugins.training.checkpoint import read_checkpoint_meta, save_checkp
 from filmai_plugins.training.datasets import psnr
 
 from helpers import write_exr
-from test_training import TINY, blob_pairs
+from helpers import TINY, blob_pairs
 
 torch = pytest.importorskip("torch")
 
@@ -180,7 +180,7 @@ def test_checkpoints_from_before_the_colour_branch_still_load():
     the network they were, and give the same pixels as that network."""
     import torch
 
-    from filmai_plugins.nodes.cnn import _copycat
+    from filmai_plugins.nodes.cnn.copycat import model as _copycat
 
     arch = _copycat.build_arch("small", ["R", "G", "B"], ["R", "G", "B"], "log", [False] * 3, [False] * 3)
     assert arch["pointwise"] > 0

@@ -26,7 +26,7 @@ from filmai_plugins.training.checkpoint import load_checkpoint, save_checkpoint
 
 from helpers import write_exr
 
-SHIPPED = os.path.join(os.path.dirname(__file__), "..", "nodes", "cnn", "models", "denoise.ckpt")
+SHIPPED = os.path.join(os.path.dirname(__file__), "..", "nodes", "cnn", "denoise", "models", "denoise.ckpt")
 
 
 # ----- fixtures ----------------------------------------------------------------------------------------
@@ -118,7 +118,7 @@ def tonemapped_psnr(a: np.ndarray, b: np.ndarray) -> float:
 @pytest.fixture(scope="module")
 def shipped():
     if not os.path.isfile(SHIPPED):
-        pytest.fail("nodes/cnn/models/denoise.ckpt is missing: train it with bench/train_denoise.py")
+        pytest.fail("nodes/cnn/denoise/models/denoise.ckpt is missing: train it with recipes/train_denoise.py")
     return SHIPPED
 
 
@@ -129,7 +129,7 @@ def random_kpn(tmp_path_factory):
     context, so tiling and pass-through are checked independently of what the shipped model learned."""
     import torch
 
-    from filmai_plugins.nodes.cnn import _denoise
+    from filmai_plugins.nodes.cnn.denoise import model as _denoise
 
     arch = _denoise.build_arch("small")
     torch.manual_seed(11)
@@ -147,7 +147,7 @@ def random_kpn(tmp_path_factory):
 
 
 def test_finds_blender_multipart_and_generic_passes(tmp_path):
-    from filmai_plugins.nodes.cnn._denoise_aovs import resolve_layout
+    from filmai_plugins.nodes.cnn.denoise.aovs import resolve_layout
 
     noisy, _, albedo, normal = synthetic_render(1)
     path = write_multipart(str(tmp_path / "bl.exr"), blender_parts(noisy, albedo, normal))
@@ -185,7 +185,7 @@ def test_finds_blender_multipart_and_generic_passes(tmp_path):
 def test_kernel_prediction_network_averages_its_neighbourhood(demodulate):
     import torch
 
-    from filmai_plugins.nodes.cnn import _denoise
+    from filmai_plugins.nodes.cnn.denoise import model as _denoise
 
     arch = _denoise.build_arch("small", demodulate)
     assert ("demodulate" in arch) == demodulate  # checkpoints without the key are direct-path models
@@ -340,7 +340,7 @@ def test_fine_tune_on_shot_pairs_writes_a_checkpoint_that_runs(tmp_path, shipped
 def test_fine_tune_places_a_cropped_clean_render_on_the_noisy_grid(tmp_path, monkeypatch, shipped):
     """A clean render saved with a smaller data window (a render region, an autocrop) pairs up with the full
     noisy frame: its pixels land where they are in the picture, zeros around them, nothing shifted."""
-    from filmai_plugins.nodes.cnn import _denoise
+    from filmai_plugins.nodes.cnn.denoise import model as _denoise
 
     noisy_pat, clean_pat = blender_sequence(str(tmp_path / "crop"), [1001, 1002], size=(48, 48), seed=9)
     full = read_frame(clean_pat.replace("####", "1002")).pixels

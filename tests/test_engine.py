@@ -10,7 +10,7 @@ import pytest
 
 import filmai_plugins as fa
 from filmai_plugins.engine import CancelToken, apply_tiled
-from filmai_plugins.errors import BadInput, Cancelled, FrameError, RunFailure
+from filmai_plugins.errors import BadInput, Cancelled, FrameError
 from filmai_plugins.frames import read_frame, read_header, read_provenance
 from filmai_plugins.manifest import read_manifest
 from helpers import plate, write_exr, write_sequence

@@ -146,7 +146,7 @@ def test_cancel_keeps_a_resumable_checkpoint(trained, tmp_path):
 def test_hdr_and_alpha_survive_the_working_encoding(trained):
     from filmai_plugins.training.datasets import ChannelCodec
 
-    from filmai_plugins.nodes.gan._generate_run import codec_from_meta, to_linear
+    from filmai_plugins.nodes.gan.generate.render import codec_from_meta, to_linear
 
     meta = load_checkpoint(trained["ckpt"]).meta
     codec = codec_from_meta(meta)
@@ -178,7 +178,7 @@ def test_generates_frames_of_the_model_size_with_provenance(trained, tmp_path):
 
 
 def test_a_checkpoint_from_before_minibatch_std_loads_as_it_was(trained, tmp_path):
-    from filmai_plugins.nodes.gan import _mocogan as mg
+    from filmai_plugins.nodes.gan.generate import mocogan as mg
 
     ckpt = load_checkpoint(trained["ckpt"])
     old_meta = json.loads(json.dumps(ckpt.meta))
@@ -198,7 +198,7 @@ def test_a_checkpoint_from_before_minibatch_std_loads_as_it_was(trained, tmp_pat
 
 
 def test_a_training_from_before_minibatch_std_resumes_as_it_was(trained, tmp_path, monkeypatch):
-    from filmai_plugins.nodes.gan import _mocogan as mg
+    from filmai_plugins.nodes.gan.generate import mocogan as mg
 
     out = str(tmp_path / "old.ckpt")
     with monkeypatch.context() as m:
@@ -213,8 +213,8 @@ def test_a_training_from_before_minibatch_std_resumes_as_it_was(trained, tmp_pat
 
 
 def test_a_layout_1_model_loads_generates_and_resumes_as_it_was(trained, tmp_path, monkeypatch):
-    from filmai_plugins.nodes.gan import _mocogan as mg
-    from filmai_plugins.nodes.gan._generate_run import load_generator
+    from filmai_plugins.nodes.gan.generate import mocogan as mg
+    from filmai_plugins.nodes.gan.generate.render import load_generator
 
     out = str(tmp_path / "v1.ckpt")
     with monkeypatch.context() as m:
@@ -235,7 +235,7 @@ def test_a_layout_1_model_loads_generates_and_resumes_as_it_was(trained, tmp_pat
 
 
 def test_texture_noise_is_per_clip_and_reaches_every_level():
-    from filmai_plugins.nodes.gan import _mocogan as mg
+    from filmai_plugins.nodes.gan.generate import mocogan as mg
 
     torch.manual_seed(0)
     arch = mg.Arch(height=24, width=32, channels=3, capacity=4, content_dim=8, motion_dim=8, clip_length=4,
@@ -273,7 +273,7 @@ def test_texture_noise_is_per_clip_and_reaches_every_level():
 
 
 def test_minibatch_std_lets_the_discriminator_see_a_collapsed_batch():
-    from filmai_plugins.nodes.gan import _mocogan as mg
+    from filmai_plugins.nodes.gan.generate import mocogan as mg
 
     torch.manual_seed(0)
     arch = mg.Arch(height=24, width=32, channels=3, capacity=4, clip_length=4, minibatch_std=4)
@@ -320,7 +320,7 @@ def test_loop_repeats_exactly_and_wraps_like_an_ordinary_step(trained, tmp_path)
 
     # In latent space (where the seam would be made): the step across the wrap is an ordinary step of the
     # motion, while jumping back to the start of the unlooped trajectory is not.
-    from filmai_plugins.nodes.gan._generate_run import GenerationSettings, latent_codes, load_generator
+    from filmai_plugins.nodes.gan.generate.render import GenerationSettings, latent_codes, load_generator
 
     g, arch = load_generator(load_checkpoint(trained["ckpt"]))
     _, looped, keys = latent_codes(g, arch, range(3 * loop), GenerationSettings(seed=3, loop=loop))
@@ -361,8 +361,8 @@ def test_seed_blend_and_walk(trained, tmp_path):
     walk = pixels(generate(ckpt, tmp_path / "w", "1-6", seed=1, seed_b=2, walk=True), range(1, 7))
     np.testing.assert_allclose(walk[0], a[0], atol=1e-5)  # starts exactly on seed 1
 
-    from filmai_plugins.nodes.gan import _mocogan as mg
-    from filmai_plugins.nodes.gan._generate_run import GenerationSettings, latent_codes, load_generator
+    from filmai_plugins.nodes.gan.generate import mocogan as mg
+    from filmai_plugins.nodes.gan.generate.render import GenerationSettings, latent_codes, load_generator
 
     g, arch = load_generator(load_checkpoint(ckpt))
     codes, _, _ = latent_codes(g, arch, range(6), GenerationSettings(seed=1, seed_b=2, walk=True))
@@ -408,7 +408,7 @@ def test_clip_too_short_to_train_on(tmp_path, capsys, one_thread):
 def test_a_clip_with_gaps_never_trains_across_them():
     """Frames 1-6 and 11-16: every real clip the video discriminator sees is consecutive frames of one
     run (a jump across the gap would teach it a cut as motion); single frames come from both runs."""
-    from filmai_plugins.nodes.gan._generate_train import Clip, ClipData, clip_starts
+    from filmai_plugins.nodes.gan.generate.train import Clip, ClipData, clip_starts
     from filmai_plugins.training.datasets import ChannelCodec
 
     frames = [1, 2, 3, 4, 5, 6, 11, 12, 13, 14, 15, 16]

@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 from filmai_plugins.cli import main as cli_main
-from filmai_plugins.nodes.lstm._recommend_data import HistoryColumns, Vocabulary, build_sequences, read_histories
-from filmai_plugins.nodes.lstm._recommend_eval import ItemKNN, Split, evaluate, leave_last_out, popularity_scorer
+from filmai_plugins.nodes.lstm.recommend.data import HistoryColumns, Vocabulary, build_sequences, read_histories
+from filmai_plugins.nodes.lstm.recommend.evaluate import ItemKNN, Split, evaluate, leave_last_out, popularity_scorer
 from filmai_plugins.table import read_table, read_table_metadata
 
 N_TITLES = 60
@@ -252,7 +252,7 @@ def test_sampled_softmax_matches_the_plain_cross_entropy():
 
     import torch
 
-    from filmai_plugins.nodes.lstm._gru4rec import Arch, GRU4Rec, sampled_softmax_loss
+    from filmai_plugins.nodes.lstm.recommend.model import Arch, GRU4Rec, sampled_softmax_loss
 
     torch.manual_seed(0)
     model = GRU4Rec(Arch(n_items=300, embed_dim=16, hidden=16))
@@ -286,7 +286,7 @@ def test_sampled_softmax_matches_the_plain_cross_entropy():
 def test_cosine_schedule_anneals_to_the_time_limit():
     """With a time limit far shorter than the epochs would take, the cosine rate still ends near zero (the
     schedule follows whichever runs out first), and the epochs record their rate."""
-    from filmai_plugins.nodes.lstm._gru4rec import Arch, TrainConfig, train_gru4rec
+    from filmai_plugins.nodes.lstm.recommend.model import Arch, TrainConfig, train_gru4rec
 
     rng = np.random.default_rng(0)
     seqs = [rng.integers(1, 101, 30) for _ in range(60)]

@@ -8,39 +8,20 @@ import sys
 import numpy as np
 import pytest
 
-from filmai_plugins import color
 from filmai_plugins.engine.cancel import CancelToken
 from filmai_plugins.engine.runner import train_node
 from filmai_plugins.errors import BadInput, Cancelled, FrameError
 from filmai_plugins.training.checkpoint import load_checkpoint, read_checkpoint_meta
-from filmai_plugins.training.datasets import (Augmentation, ChannelCodec, FramePair, PairedCrops, channel_kind,
-                                              psnr)
+from filmai_plugins.training.datasets import (Augmentation, ChannelCodec, FramePair, PairedCrops, channel_kind)
 from filmai_plugins.training.loop import TrainConfig, latest_interval_checkpoint
 
-from helpers import write_exr
+from helpers import TINY, blob_pairs, write_exr
 
 torch = pytest.importorskip("torch")
 
 # Small and single-threaded: steps stay fast on a busy 2-core machine.
-TINY = {"steps": 12, "crop_size": 32, "batch_size": 4, "warmup_steps": 2, "threads": 1, "validation_interval": 6,
-        "checkpoint_interval": 6, "contact_sheet_interval": 6}
 
 
-def blob_pairs(folder, frames=range(1001, 1005), size=48, channels=("R", "G", "B")):
-    """Input: a smooth HDR plate with a moving magenta blob; target: the plate without it."""
-    y, x = np.mgrid[0:size, 0:size].astype(np.float32)
-    for f in frames:
-        t = f - 1001
-        plate = np.stack([0.4 + 0.3 * np.sin(x / 6 + t * 0.2), 0.5 + 0.3 * np.cos(y / 7),
-                          0.3 + 0.2 * np.sin((x + y) / 9)], axis=2)
-        # a highlight far above 1.0, in a corner the blob never crosses
-        plate += 5.0 * np.exp(-((x - (size - 10)) ** 2 + (y - (size - 10)) ** 2) / 6.0)[..., None]
-        blob = np.exp(-((x - 8 - 6 * t) ** 2 + (y - 30 + 3 * t) ** 2) / 6.0)[..., None]
-        dirty = plate * (1 - blob) + blob * np.array([1.6, 0.05, 1.4], np.float32)  # magenta: unlike the plate
-        extra = [np.ones((size, size, 1), np.float32)] if "A" in channels else []
-        write_exr(os.path.join(folder, f"src.{f:04d}.exr"), np.concatenate([dirty] + extra, axis=2), list(channels))
-        write_exr(os.path.join(folder, f"dst.{f:04d}.exr"), np.concatenate([plate] + extra, axis=2), list(channels))
-    return os.path.join(folder, "src.####.exr"), os.path.join(folder, "dst.####.exr")
 
 
 @pytest.fixture

@@ -13,8 +13,8 @@ torch = pytest.importorskip("torch")
 
 from filmai_plugins.cli import main  # noqa: E402
 from filmai_plugins.frames.io import read_frame  # noqa: E402
-from filmai_plugins.nodes.gan import _upres_data as data  # noqa: E402
-from filmai_plugins.nodes.gan._upres_model import Upscaler, hdr_safe  # noqa: E402
+from filmai_plugins.nodes.gan.upres import data  # noqa: E402
+from filmai_plugins.nodes.gan.upres.model import Upscaler, hdr_safe  # noqa: E402
 from filmai_plugins.nodes.gan.upres import UpresNode, shipped_model  # noqa: E402
 from filmai_plugins.training.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
 

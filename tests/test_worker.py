@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 from filmai_plugins import Node, Param, Port, hookimpl
+from helpers import write_otio
 
 TESTS = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(TESTS)
@@ -331,32 +332,6 @@ def test_bad_input_fails_with_the_file_and_frame(tmp_path, sequence):
 # ----- timelines ------------------------------------------------------------------------------------
 
 
-def write_otio(path, cuts, length=40, first=1001, kind=None):
-    """A timeline like lstm.cuts writes: one clip per shot, confidence on each cut (a dissolve optional)."""
-    import opentimelineio as otio
-
-    tl = otio.schema.Timeline(name="edit")
-    track = otio.schema.Track(name="V1")
-    tl.tracks.append(track)
-    bounds = [0] + [c for c, _ in cuts] + [length]
-    ref = otio.schema.ImageSequenceReference(target_url_base="/plates/", name_prefix="edit.", name_suffix=".exr",
-                                             start_frame=first, rate=24, frame_zero_padding=4,
-                                             available_range=otio.opentime.TimeRange(
-                                                 otio.opentime.RationalTime(0, 24), otio.opentime.RationalTime(length, 24)))
-    for i in range(len(bounds) - 1):
-        a, b = bounds[i], bounds[i + 1]
-        if i and kind == "dissolve" and i == 1:
-            track.append(otio.schema.Transition(transition_type=otio.schema.TransitionTypes.SMPTE_Dissolve,
-                                                in_offset=otio.opentime.RationalTime(2, 24),
-                                                out_offset=otio.opentime.RationalTime(2, 24)))
-        clip = otio.schema.Clip(name=f"sh{(i + 1) * 10:04d}", media_reference=ref.clone(),
-                                source_range=otio.opentime.TimeRange(otio.opentime.RationalTime(a, 24),
-                                                                      otio.opentime.RationalTime(b - a, 24)))
-        if i:
-            clip.metadata["filmai"] = {"confidence": cuts[i - 1][1]}
-        track.append(clip)
-    otio.adapters.write_to_file(tl, path)
-    return path
 
 
 def test_timeline_cuts_and_exports(tmp_path):

@@ -21,9 +21,9 @@ from filmai_plugins.training.datasets import (Augmentation, ChannelCodec, FrameP
                                               split_validation)
 from filmai_plugins.training.loop import TrainConfig, Trainer
 
-from . import _upres_data as data
-from ._rrdb import GanStage, GanWeights, PatchDiscriminator, build_generator, split_weights
-from ._upres_model import NODE_ID, check_checkpoint, checkpoint_meta
+from . import data
+from .rrdb import GanStage, GanWeights, PatchDiscriminator, build_generator, split_weights
+from .model import NODE_ID, check_checkpoint, checkpoint_meta
 
 RGB = ["R", "G", "B"]
 

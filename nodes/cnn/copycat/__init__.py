@@ -76,9 +76,9 @@ class CopycatNode(Node):
     # ----- training -------------------------------------------------------------------------------
     @classmethod
     def train(cls, ctx) -> None:
-        from . import _copycat
+        from . import model as copycat_model
 
-        _copycat.train(ctx)
+        copycat_model.train(ctx)
 
     @classmethod
     def export(cls, checkpoint: Any, path: str, format: str = "torchscript",
@@ -86,16 +86,16 @@ class CopycatNode(Node):
         """Write ``checkpoint`` as ``format`` to ``path``; returns what to tell the user (see filmai export)."""
         if format not in EXPORT_FORMATS:
             raise BadInput(f"cnn.copycat exports {', '.join(EXPORT_FORMATS)}, not {format!r}")
-        from . import _copycat
+        from . import model as copycat_model
 
-        return _copycat.export_torchscript(checkpoint, path, dict(options or {}))
+        return copycat_model.export_torchscript(checkpoint, path, dict(options or {}))
 
     # ----- inference ------------------------------------------------------------------------------
     def input_channels(self, port: str) -> list[str] | None:
         return None  # every channel: the model's are checked per frame, the others may pass through
 
     def setup(self, ctx) -> None:
-        from . import _copycat
+        from . import model as copycat_model
 
         torch = ctx.torch
         ckpt = ctx.model
@@ -112,7 +112,7 @@ class CopycatNode(Node):
         self.half = bool(self.params["half"]) and str(self.device).startswith("cuda")
         if self.params["half"] and not self.half:
             ctx.message("half precision is only used on a CUDA device; running in float32")
-        model = _copycat.load_model(meta, ckpt.tensors, ckpt.path).to(self.device)
+        model = copycat_model.load_model(meta, ckpt.tensors, ckpt.path).to(self.device)
         if self.device == "cpu":
             model = model.to(memory_format=torch.channels_last)
         self.model = model.half() if self.half else model

@@ -24,8 +24,8 @@ That is what ``--shard K/N`` uses: N processes (one per core, ``--threads 1``) e
 index is K modulo N and write their own ``pairs.shardK-N.json``; a last run without ``--shard`` finds every
 file on disk, renders nothing and writes the complete ``pairs.json``::
 
-    for k in 0 1; do nice -n 10 python bench/render_cycles_pairs.py --shard $k/2 --threads 1 \
-        > bench/out/render.$k.log 2>&1 & done; wait; python bench/render_cycles_pairs.py
+    for k in 0 1; do nice -n 10 python recipes/render_cycles_pairs.py --shard $k/2 --threads 1 \
+        > bench/out/render.$k.log 2>&1 & done; wait; python recipes/render_cycles_pairs.py
 
 Render costs are logged per file. On a quiet 2-core x86-64 CPU one thread renders a 256-spp reference in
 about 20 s and a 4-spp frame in under 2 s; the defaults (200 training scenes, 8 held-out camera moves) take
@@ -42,7 +42,7 @@ import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-DEFAULT_OUT = os.path.join(HERE, "out", "cycles_pairs")
+DEFAULT_OUT = os.path.join(os.path.dirname(HERE), "bench", "out", "cycles_pairs")  # where bench/denoise.py reads them
 TRAIN_SPP_CHOICES = (2, 4, 8, 16, 32)
 FIRST_FRAME = 1001
 
@@ -340,7 +340,7 @@ def main(argv=None) -> int:
     eval_spp = [int(s) for s in args.eval_spp.split(",") if s.strip()]
     index_path = os.path.join(args.out, "pairs.json" if shards == 1 else f"pairs.shard{shard}-{shards}.json")
     # what the renders depend on (how they were scheduled -- shards, threads -- does not change a pixel)
-    index = {"generator": "bench/render_cycles_pairs.py", "blender": bpy.app.version_string,
+    index = {"generator": "recipes/render_cycles_pairs.py", "blender": bpy.app.version_string,
              "args": {k: v for k, v in vars(args).items() if k not in ("out", "shard", "threads")},
              "train": [], "eval": []}
     if shards > 1:

@@ -1,7 +1,7 @@
 """``gan.generate``: learn an element from a clip (fire, water, foliage, a texture in motion) and generate new
 clips of it, of any length, from seeds: MoCoGAN-style video GAN (motion GRU → image generator, judged by an
-image and a video discriminator). Networks live in ``_mocogan.py``; training in ``_generate_train.py``;
-generation in ``_generate_run.py`` (all imported only when the node trains or runs).
+image and a video discriminator). Networks live in ``mocogan.py``; training in ``train.py``;
+generation in ``render.py`` (all imported only when the node trains or runs).
 """
 from __future__ import annotations
 
@@ -116,7 +116,7 @@ class GenerateNode(Node):
     ) + _shared_training_params()
 
     def setup(self, ctx) -> None:
-        from ._generate_run import GenerationSettings, codec_from_meta, load_generator
+        from .render import GenerationSettings, codec_from_meta, load_generator
 
         if ctx.inputs:
             raise BadInput("gan.generate makes frames from its model alone; --input is for `filmai train` "
@@ -132,7 +132,7 @@ class GenerateNode(Node):
         self.colorspace = meta.get("colorspace", "lin_rec709")
 
     def run_sequence(self, ctx) -> None:
-        from ._generate_run import RENDER_BATCH, latent_codes, render, to_linear
+        from .render import RENDER_BATCH, latent_codes, render, to_linear
 
         start = self.params["start_frame"]
         before = [f for f in ctx.frames if f < start]
@@ -180,7 +180,7 @@ class GenerateNode(Node):
 
     @classmethod
     def train(cls, ctx) -> None:
-        from ._generate_train import train
+        from .train import train
 
         train(ctx)
 

@@ -1,7 +1,7 @@
 """``lstm.recommend``: next-title recommendation from viewing histories (a GRU4Rec-style sequence model).
 
-Public node module: no torch at import time. The network is in ``_gru4rec.py``; reading histories in
-``_recommend_data.py``; ranking metrics and baselines in ``_recommend_eval.py``.
+Public node module: no torch at import time. The network is in ``model.py``; reading histories in
+``data.py``; ranking metrics and baselines in ``evaluate.py``.
 """
 from __future__ import annotations
 
@@ -115,9 +115,9 @@ class Recommend(Node):
     def _train(cls, ctx) -> None:
         import torch
 
-        from ._gru4rec import Arch, TrainConfig, train_gru4rec
-        from ._recommend_data import HistoryColumns, Vocabulary, build_sequences, item_counts, read_histories
-        from ._recommend_eval import Split
+        from .model import Arch, TrainConfig, train_gru4rec
+        from .data import HistoryColumns, Vocabulary, build_sequences, item_counts, read_histories
+        from .evaluate import Split
 
         p = ctx.params
         path = ctx.input_path("input")
@@ -185,7 +185,7 @@ class Recommend(Node):
 
     # ----- inference ---------------------------------------------------------------------------
     def setup(self, ctx) -> None:
-        from ._gru4rec import GRU4Rec
+        from .model import GRU4Rec
 
         parts = _model_parts(ctx.model)
         self.vocab = parts["vocab"]
@@ -211,8 +211,8 @@ class Recommend(Node):
 
         from filmai_plugins.table import Column, read_table, write_table
 
-        from ._gru4rec import score_histories
-        from ._recommend_data import HistoryColumns, build_sequences, read_histories
+        from .model import score_histories
+        from .data import HistoryColumns, build_sequences, read_histories
 
         p = self.params
         path = ctx.input_path("input")
@@ -347,8 +347,8 @@ def _min_rating(value: float, columns, df, path: str, trained: bool = False) -> 
 
 def _model_parts(ckpt) -> dict[str, Any]:
     """Vocabulary and architecture from a checkpoint's metadata, with a clear error if they are missing."""
-    from ._gru4rec import Arch
-    from ._recommend_data import Vocabulary
+    from .model import Arch
+    from .data import Vocabulary
 
     meta = ckpt.meta
     try:
@@ -365,7 +365,7 @@ def _extended_state(ckpt, old_vocab, new_vocab, arch) -> dict[str, Any]:
     """Fine-tuning: the old model's weights, with new titles' rows freshly initialised."""
     import torch
 
-    from ._gru4rec import GRU4Rec
+    from .model import GRU4Rec
 
     old_arch = _model_parts(ckpt)["arch"]
     if (old_arch.hidden, old_arch.layers) != (arch.hidden, arch.layers):

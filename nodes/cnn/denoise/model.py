@@ -1,7 +1,7 @@
 """``cnn.denoise`` internals (torch): the network, and training / fine-tuning on noisy→clean render pairs.
 
 The network predicts *filter kernels*, not pixels (kernel-predicting denoising, Bako et al. 2017, "Kernel-
-Predicting Convolutional Networks for Denoising Monte Carlo Renderings"): the shared U-Net (``_unet.UNet``)
+Predicting Convolutional Networks for Denoising Monte Carlo Renderings"): the shared U-Net (``unet.UNet``)
 reads the noisy beauty and the albedo/normal passes and outputs, for every pixel, softmax weights over 75
 taps -- 5x5 neighbourhoods of the beauty at three scales (dilation 1, 3 and 9, the coarser ones pre-smoothed
 by a box of that size), reaching 22 pixels on each side (4 spp needs wide support in flat areas) -- plus a
@@ -46,9 +46,9 @@ from filmai_plugins.training.datasets import (Augmentation, ChannelCodec, FrameP
                                               check_frames_exist, split_validation)
 from filmai_plugins.training.loop import TrainConfig, Trainer, model_tensors
 
-from ._denoise_aovs import (ALBEDO_SLICE, ALBEDO_VALID, NET_CHANNELS_IN, NET_CHANNELS_OUT, NORMAL_SLICE,
+from .aovs import (ALBEDO_SLICE, ALBEDO_VALID, NET_CHANNELS_IN, NET_CHANNELS_OUT, NORMAL_SLICE,
                             NORMAL_VALID, PassLayout, find_beauty, resolve_layout)
-from ._unet import UNet, UNetConfig
+from ..unet import UNet, UNetConfig
 
 NODE_ID = "cnn.denoise"
 ARCH_FAMILY = "kpn-unet"

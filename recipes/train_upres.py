@@ -1,12 +1,12 @@
 #!/usr/bin/env python
-"""Train the shipped ``gan.upres`` models: nodes/gan/models/upres_x2.ckpt and upres_x4.ckpt.
+"""Train the shipped ``gan.upres`` models: nodes/gan/upres/models/upres_x2.ckpt and upres_x4.ckpt.
 
 Data: ../shared/data/images/Kodak24 (24 photographs, 500x500); kodim23 and kodim24 are held out for
 validation, the other 22 train. Set5 is never read here: it is the benchmark's evaluation set.
 Pairs: random crops with flips/rotations; 85% are clean MATLAB-bicubic downscales rounded to 8-bit
 (what a clean digital plate resembles, and the benchmark's convention), 15% go through a camera-like
 chain (optical blur in linear light, bicubic/area sampling, sensor noise, JPEG) — see
-``DegradationConfig`` in nodes/gan/_upres_data.py. ``--rescale`` (default 0.5-0.9) adds downscaled copies
+``DegradationConfig`` in nodes/gan/upres/data.py. ``--rescale`` (default 0.5-0.9) adds downscaled copies
 of the photographs (SRCNN/FSRCNN's scale augmentation: the five copies add 2.5 times the pixels of the 22
 photographs). Validation PSNR-Y is logged on kodim23/24 as they are and at half size
 (``val_half_psnr_y``: grain and softness averaged out, closer to a clean digital plate).
@@ -16,16 +16,16 @@ Stages (one command runs both, resuming where it stopped):
    the last ``--decay`` steps). The schedule does not depend on the total length before the decay,
    so a run stopped early and resumed with a shorter ``--psnr-steps`` equals a fresh run of that length.
 2. ``gan``: starts from the PSNR weights and trains against a patch discriminator with the relativistic
-   (or hinge) loss + pixel + Laplacian-pyramid + feature-matching terms (``GanStage`` in _rrdb.py, the
+   (or hinge) loss + pixel + Laplacian-pyramid + feature-matching terms (``GanStage`` in nodes/gan/upres/rrdb.py, the
    same code the node's fine-tuning uses).
 
 Everything is seeded: the network init from ``--seed``, every batch from (seed, stage, step), so the
 same command reproduces the same checkpoint on the same machine and library versions. State is saved
 every ``--save-every`` steps (weights and Adam moments, safetensors) so a stop loses little.
 
-    python bench/train_upres.py --scale 4 --out nodes/gan/models/upres_x4.ckpt
-    python bench/train_upres.py --scale 2 --init-trunk nodes/gan/models/upres_x4.ckpt \\
-        --psnr-steps 1500 --decay 500 --gan-steps 200 --out nodes/gan/models/upres_x2.ckpt
+    python recipes/train_upres.py --scale 4 --out nodes/gan/upres/models/upres_x4.ckpt
+    python recipes/train_upres.py --scale 2 --init-trunk nodes/gan/upres/models/upres_x4.ckpt \\
+        --psnr-steps 1500 --decay 500 --gan-steps 200 --out nodes/gan/upres/models/upres_x2.ckpt
 """
 from __future__ import annotations
 
@@ -93,14 +93,14 @@ def main(argv=None) -> int:
 
     sys.path.insert(0, REPO)
     from filmai_plugins.training.checkpoint import load_checkpoint, save_checkpoint
-    from filmai_plugins.nodes.gan import _upres_data as data
-    from filmai_plugins.nodes.gan._rrdb import (ArchConfig, GanStage, GanWeights, PatchDiscriminator, RRDBNet,
+    from filmai_plugins.nodes.gan.upres import data
+    from filmai_plugins.nodes.gan.upres.rrdb import (ArchConfig, GanStage, GanWeights, PatchDiscriminator, RRDBNet,
                                                  pixel_loss, split_weights)
-    from filmai_plugins.nodes.gan._upres_model import NODE_ID, checkpoint_meta, pack_tensors
+    from filmai_plugins.nodes.gan.upres.model import NODE_ID, checkpoint_meta, pack_tensors
     from safetensors.torch import load_file, save_file
 
     torch.set_num_threads(args.threads)
-    work = args.work or os.path.join(HERE, "out", f"upres_x{args.scale}")
+    work = args.work or os.path.join(REPO, "bench", "out", f"upres_x{args.scale}")
     os.makedirs(work, exist_ok=True)
     log_path = os.path.join(work, "log.jsonl")
 
@@ -231,7 +231,7 @@ def main(argv=None) -> int:
                 "clean_fraction": args.clean_fraction, "rescale": rescale, "val_psnr_y_psnr": round(psnr_val, 3),
                 "val_half_psnr_y_psnr": round(validate(net, val_half), 3),
                 "init_trunk": os.path.basename(args.init_trunk) if args.init_trunk else None,
-                "script": "bench/train_upres.py"}
+                "script": "recipes/train_upres.py"}
     meta = {"node": NODE_ID, "node_version": "1.0.0",
             **checkpoint_meta(cfg, training=training, gan_trained=False)}
     # A usable PSNR-only checkpoint as soon as stage 1 ends (its GAN set is the PSNR set).

@@ -34,7 +34,7 @@ from filmai_plugins.training.datasets import (Augmentation, ChannelCodec, Paired
                                               parse_channels, split_validation)
 from filmai_plugins.training.loop import TrainConfig, Trainer, model_tensors
 
-from ._unet import FULL_RES_SIZES, UNet, UNetConfig
+from ..unet import FULL_RES_SIZES, UNet, UNetConfig
 
 _LOG_GAIN = 16.0
 _LOG_NORM = math.log1p(_LOG_GAIN)
@@ -47,7 +47,7 @@ POINTWISE_WIDTH = 32
 def build_arch(size: str, channels_in: list[str], channels_out: list[str], encoding: str,
                bounded_out: list[bool], bounded_in: list[bool],
                sizes: dict[str, tuple[tuple[int, ...], int]] | None = None) -> dict[str, Any]:
-    """The network description stored in checkpoints; ``sizes`` picks the size table (default ``_unet.SIZES``)."""
+    """The network description stored in checkpoints; ``sizes`` picks the size table (default ``unet.SIZES``)."""
     unet = UNetConfig.sized(size, len(channels_in), len(channels_out), sizes)
     return {
         "family": "unet",

@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 import time
 from fractions import Fraction
-from typing import Any
+
 
 from filmai_plugins.errors import BadInput, FrameError
 from filmai_plugins.node import Node, Param, Port
@@ -23,7 +23,7 @@ class CutsNode(Node):
     A small CNN looks at every frame at 48×27 (and at its difference to the previous frame), hand-made
     colour-histogram and difference features describe how the picture changes over ±16 frames, and a
     bidirectional LSTM reads the whole sequence (in overlapping windows) to give each frame a transition
-    probability, its kind and extent. The shipped model was trained by ``bench/train_cuts.py`` on
+    probability, its kind and extent. The shipped model was trained by ``recipes/train_cuts.py`` on
     synthetic edits of real footage; frames are numbered from PTS for movies (VFR-safe).
     """
 
@@ -64,7 +64,7 @@ class CutsNode(Node):
 
     # ------------------------------------------------------------------------------------------
     def setup(self, ctx) -> None:
-        from ._cutnet import from_checkpoint
+        from .model import from_checkpoint
 
         meta = ctx.model.meta
         self.window = int(meta.get("window", 96))
@@ -102,10 +102,10 @@ class CutsNode(Node):
         from filmai_plugins.frames.movie import DecodeStats, is_movie_path, probe_movie
         from filmai_plugins.frames.sequence import SequencePattern
 
-        from . import _cutframes as cf
-        from ._cutevents import decode, refine_fades
-        from ._cutexport import Source, black_frames
-        from ._cutnet import predict
+        from . import features as cf
+        from .events import decode, refine_fades
+        from .export import Source, black_frames
+        from .model import predict
 
         outputs = self._outputs(ctx)
         path = ctx.input_path("input")
@@ -184,7 +184,7 @@ class CutsNode(Node):
     def _sequence_channels(self, ctx, first_path: str, frame: int) -> list[str] | None:
         from filmai_plugins.frames.io import read_header
 
-        from ._cutframes import rgb_channels
+        from .features import rgb_channels
 
         names = read_header(first_path, part=ctx.io.part or None, frame=frame).channels
         layer = ctx.io.layer
@@ -195,7 +195,7 @@ class CutsNode(Node):
         return rgb_channels(names)
 
     def _write(self, ctx, outputs, bounds, src, black, t_read: float, t_analyse: float, stats) -> None:
-        from ._cutexport import build_timeline, check_timeline, csv_text, edl_text, otio_text
+        from .export import build_timeline, check_timeline, csv_text, edl_text, otio_text
 
         review = self.params["review_below"]
         n = len(src.numbers)

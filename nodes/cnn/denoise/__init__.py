@@ -30,8 +30,8 @@ class DenoiseNode(Node):
     network works in an invertible log encoding and nothing is clamped. Only the beauty's R, G, B change;
     alpha and every other channel of the part pass through untouched.
 
-    The shipped model (``models/denoise.ckpt``) was trained by ``bench/train_denoise.py`` on procedural
-    Cycles scenes rendered by ``bench/render_cycles_pairs.py``. Fine-tune it on a few noisy/clean frame
+    The shipped model (``models/denoise.ckpt``) was trained by ``recipes/train_denoise.py`` on procedural
+    Cycles scenes rendered by ``recipes/render_cycles_pairs.py``. Fine-tune it on a few noisy/clean frame
     pairs of your own shot (render them once at high samples)::
 
         filmai train cnn.denoise --input noisy.####.exr --target clean.####.exr --frames 1001,1050 --out shot.ckpt
@@ -94,20 +94,20 @@ class DenoiseNode(Node):
     # ----- training -----------------------------------------------------------------------------------
     @classmethod
     def train(cls, ctx) -> None:
-        from . import _denoise
+        from . import model as denoise_model
 
-        _denoise.train(ctx, cls.default_model())
+        denoise_model.train(ctx, cls.default_model())
 
     # ----- inference ----------------------------------------------------------------------------------
     def input_channels(self, port: str) -> list[str] | None:
         return None  # every channel of the part: the passes may sit beside the beauty, the rest passes through
 
     def setup(self, ctx) -> None:
-        from . import _denoise
+        from . import model as denoise_model
 
         torch = ctx.torch
         ckpt = ctx.model
-        model = _denoise.load_model(ckpt)
+        model = denoise_model.load_model(ckpt)
         meta = ckpt.meta
         try:
             self.align = int(meta["align"])
@@ -144,7 +144,7 @@ class DenoiseNode(Node):
         return self.model(x)
 
     def process(self, frame: Frame, ctx) -> Frame:
-        from ._denoise_aovs import resolve_layout
+        from .aovs import resolve_layout
 
         if self.layout is None:  # found once, on the first frame; every later frame must match it
             self.layout = resolve_layout(frame, self.params["beauty"], self.params["albedo"], self.params["normal"])

@@ -23,8 +23,8 @@ from filmai_plugins.training.datasets import ChannelCodec, check_frames_exist, p
 from filmai_plugins.training.checkpoint import read_checkpoint_meta
 from filmai_plugins.training.loop import TrainConfig, Trainer, latest_interval_checkpoint
 
-from . import _mocogan as mg
-from ._generate_run import GenerationSettings, generate_clip
+from . import mocogan as mg
+from .render import GenerationSettings, generate_clip
 
 #: Real frames shown to the image discriminator per clip of the batch.
 IMAGE_FRAMES_PER_CLIP = 2

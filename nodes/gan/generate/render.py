@@ -1,7 +1,7 @@
 """Generating with a trained ``gan.generate`` model: seeds, seed walks, loops and speed → latent codes → frames.
 
 Which picture a frame shows is a pure function of (model, seed settings, frame offset): codes come from
-the per-seed, per-block noise of ``_mocogan``, the motion GRU runs from its burn-in to the furthest frame
+the per-seed, per-block noise of ``mocogan``, the motion GRU runs from its burn-in to the furthest frame
 asked for, and frames are rendered from (content, motion) codes. So the same seed gives identical frames
 whether 10 or 1000 are asked for, and any frame can be re-rendered alone.
 """
@@ -18,7 +18,7 @@ from filmai_plugins.errors import BadInput, CheckpointError
 from filmai_plugins.training.datasets import ChannelCodec
 from filmai_plugins.training.loop import model_tensors
 
-from . import _mocogan as mg
+from . import mocogan as mg
 
 RENDER_BATCH = 8
 

@@ -1,18 +1,18 @@
-"""Train the shipped ``cnn.denoise`` model (nodes/cnn/models/denoise.ckpt) from the Cycles pairs.
+"""Train the shipped ``cnn.denoise`` model (nodes/cnn/denoise/models/denoise.ckpt) from the Cycles pairs.
 
-Reads the pairs rendered by ``bench/render_cycles_pairs.py`` (``bench/out/cycles_pairs``), holds out the last
+Reads the pairs rendered by ``recipes/render_cycles_pairs.py`` (``bench/out/cycles_pairs``), holds out the last
 ``--val-scenes`` training scenes' frames for validation PSNR (never trained on; the held-out *evaluation* scenes
 of ``bench/denoise.py`` are not read at all), and trains through the node's own ``train()`` -- the same path
 ``filmai train cnn.denoise`` takes, with the shared copycat machinery -- from scratch, seeded::
 
-    nice -n 10 python bench/train_denoise.py > bench/out/train_denoise.log 2>&1 &
+    nice -n 10 python recipes/train_denoise.py > bench/out/train_denoise.log 2>&1 &
 
 The shipped model (demodulated path, 8,000 steps on 192 scenes, validated on 8) took 54 minutes on one thread
 to step 3,500 and 47 more on two (resumed with ``--resume --threads 2``); on the 2-core CPU a step costs about
 0.6 s on two threads, 0.9 s on one beside another training (the direct-path network: 0.45 s).
 
 Interval checkpoints, contact sheets and the training manifest go to ``bench/out/denoise_train/``; the final
-checkpoint is then written to ``nodes/cnn/models/denoise.ckpt`` with paths in its metadata made relative to
+checkpoint is then written to ``nodes/cnn/denoise/models/denoise.ckpt`` with paths in its metadata made relative to
 the repository. ``--resume`` continues an interrupted run from its last interval checkpoint (batches are a
 pure function of seed and step, so the result is the same as an uninterrupted run up to float rounding when
 the thread count changes).
@@ -27,9 +27,9 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
-DEFAULT_PAIRS = os.path.join(HERE, "out", "cycles_pairs")
-DEFAULT_WORK = os.path.join(HERE, "out", "denoise_train")
-SHIPPED = os.path.join(REPO, "nodes", "cnn", "models", "denoise.ckpt")
+DEFAULT_PAIRS = os.path.join(REPO, "bench", "out", "cycles_pairs")
+DEFAULT_WORK = os.path.join(REPO, "bench", "out", "denoise_train")
+SHIPPED = os.path.join(REPO, "nodes", "cnn", "denoise", "models", "denoise.ckpt")
 
 #: The recipe of the shipped model (recorded in its metadata through the node's training params).
 RECIPE = {
@@ -81,7 +81,7 @@ def main(argv=None) -> int:
 
     index_path = os.path.join(args.pairs, "pairs.json")
     if not os.path.isfile(index_path):
-        print(f"skipped: no rendered pairs at {args.pairs} (run bench/render_cycles_pairs.py first)")
+        print(f"skipped: no rendered pairs at {args.pairs} (run recipes/render_cycles_pairs.py first)")
         return 0
     with open(index_path, encoding="utf-8") as f:
         index = json.load(f)
@@ -133,7 +133,7 @@ def main(argv=None) -> int:
     ckpt = load_checkpoint(work_ckpt, expect_node="cnn.denoise")
     meta = {k: v for k, v in ckpt.meta.items() if k not in ("format", "created", "filmai_version", "weights_sha256")}
     meta = _relative(meta, REPO)
-    meta["trained_by"] = {"script": "bench/train_denoise.py", "data": "bench/render_cycles_pairs.py",
+    meta["trained_by"] = {"script": "recipes/train_denoise.py", "data": "recipes/render_cycles_pairs.py",
                           "render_args": index.get("args"), "blender": index.get("blender"),
                           "validation_scenes": sorted(val_scenes), "wall_seconds": round(wall, 1),
                           "threads": args.threads}

@@ -17,8 +17,8 @@ import os
 import re
 from typing import Any
 
-from filmai_plugins.atomic import atomic_path
-from filmai_plugins.errors import BadInput
+from .atomic import atomic_path
+from .errors import BadInput
 
 WRITABLE = {".otio": "otio_json", ".edl": "cmx_3600", ".csv": None}
 _NUMBER = re.compile(r"(?<![\w.])(0(?:\.\d+)?|1(?:\.0+)?|\.\d+)(?![\w.])")
@@ -205,3 +205,36 @@ def convert(source: str, target: str, rate: float | None = None, overwrite: bool
             except Exception as exc:
                 raise BadInput(f"{target}: cannot write {WRITABLE[ext]} ({type(exc).__name__}: {exc})") from None
     return target
+
+
+# ----- commands ---------------------------------------------------------------------------------------
+
+
+def cmd_timeline_cuts(args: Any) -> int:
+    import json
+
+    summary = cuts_summary(args.path, args.rate, args.table)
+    print(json.dumps(summary, indent=2) if args.json else summary_text(summary))
+    return 0
+
+
+def cmd_timeline_convert(args: Any) -> int:
+    print(convert(args.source, args.target, args.rate, overwrite=args.overwrite))
+    return 0
+
+
+def register_cli(sub: Any) -> None:
+    p = sub.add_parser("timeline", help="editorial timelines: shots/cuts summary, OTIO → EDL/CSV")
+    tsub = p.add_subparsers(dest="timeline_command", metavar="ACTION", required=True)
+    c = tsub.add_parser("cuts", help="shots and cuts of a timeline")
+    c.add_argument("path")
+    c.add_argument("--rate", type=float, help="frame rate (needed to read an EDL)")
+    c.add_argument("--table", help="a cut-list CSV (frame, confidence columns) for confidences the timeline lacks")
+    c.add_argument("--json", action="store_true")
+    c.set_defaults(func=cmd_timeline_cuts)
+    c = tsub.add_parser("convert", help="write a timeline as .otio, .edl (CMX 3600) or .csv")
+    c.add_argument("source")
+    c.add_argument("target")
+    c.add_argument("--rate", type=float, help="frame rate (needed to read an EDL)")
+    c.add_argument("--overwrite", action="store_true", help="replace an existing target")
+    c.set_defaults(func=cmd_timeline_convert)

@@ -94,7 +94,7 @@ class UpresNode(Node):
         return path if os.path.isfile(path) else None
 
     def setup(self, ctx) -> None:
-        from ._upres_model import Upscaler, hdr_safe
+        from .model import Upscaler, hdr_safe
 
         scale = int(self.params["scale"])
         if scale == 1:
@@ -112,7 +112,7 @@ class UpresNode(Node):
 
     # ----- frames ---------------------------------------------------------------------------------
     def process(self, frame: Frame, ctx) -> Frame:
-        from ._upres_model import smooth_upscale
+        from .model import smooth_upscale
 
         missing = [c for c in RGB if c not in frame.channels]
         if missing:
@@ -160,7 +160,7 @@ class UpresNode(Node):
     # ----- self-supervised fine-tuning --------------------------------------------------------------
     @classmethod
     def train(cls, ctx) -> None:
-        from ._upres_train import fine_tune
+        from .train import fine_tune
 
         fine_tune(cls, ctx)
 

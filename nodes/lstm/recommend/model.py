@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._recommend_eval import Split, evaluate
+from .evaluate import Split, evaluate
 
 
 @dataclass

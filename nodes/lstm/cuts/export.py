@@ -21,7 +21,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ._cutevents import Boundary
+from .events import Boundary
 
 FORMATS = {".otio": "otio", ".edl": "edl", ".csv": "csv"}
 # display-referred luma: a frame is black when its mean is this dark and 95% of its pixels are below

@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._cutevents import KINDS
+from .events import KINDS
 
 OFFSETS = (1, 2, 4, 8, 16)
 HIST_BINS = 4

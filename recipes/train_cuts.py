@@ -1,14 +1,14 @@
-"""Train the shipped ``lstm.cuts`` model (nodes/lstm/models/cuts.ckpt) on synthetic edits of real footage.
+"""Train the shipped ``lstm.cuts`` model (nodes/lstm/cuts/models/cuts.ckpt) on synthetic edits of real footage.
 
-    python bench/train_cuts.py --quick         # a smoke run: tiny data, a few steps, not for shipping
+    python recipes/train_cuts.py --quick         # a smoke run: tiny data, a few steps, not for shipping
 
 The shipped model is an ensemble of two members trained on the same edits from different model seeds
 (about 20 minutes each on one core, plus 12 minutes to render the edits once), their average tuned on the
 validation edits:
 
-    python bench/train_cuts.py --model-seed 0 --out bench/out/cuts-train/member0.ckpt
-    python bench/train_cuts.py --model-seed 1 --out bench/out/cuts-train/member1.ckpt
-    python bench/train_cuts.py --ensemble bench/out/cuts-train/member0.ckpt,bench/out/cuts-train/member1.ckpt
+    python recipes/train_cuts.py --model-seed 0 --out bench/out/cuts-train/member0.ckpt
+    python recipes/train_cuts.py --model-seed 1 --out bench/out/cuts-train/member1.ckpt
+    python recipes/train_cuts.py --ensemble bench/out/cuts-train/member0.ckpt,bench/out/cuts-train/member1.ckpt
 
 Footage (../shared/data, never copied into the repo), split so the bench reports only on footage the
 model never saw:
@@ -43,7 +43,6 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 DATA = os.path.normpath(os.path.join(REPO, "..", "shared", "data"))
-sys.path.insert(0, REPO)
 
 from filmai_plugins.frames.io import read_frame  # noqa: E402
 
@@ -81,7 +80,7 @@ def have_data() -> bool:
 
 
 def _still_pixels(path: str, long_side: int) -> np.ndarray:
-    from nodes.lstm._cutframes import analysis_pixels
+    from filmai_plugins.nodes.lstm.cuts.features import analysis_pixels
 
     frame = read_frame(path, channels=None)
     w, h = frame.display_window[2], frame.display_window[3]
@@ -91,8 +90,8 @@ def _still_pixels(path: str, long_side: int) -> np.ndarray:
 
 def load_sources(split: str, still_side: int = 384, clip_width: int = 256) -> list:
     """The footage of one split as synthesis sources (display-referred, 0–1)."""
-    from nodes.lstm._cutsynth import clip_source, still_source
-    from nodes.lstm._cutframes import to_uint8
+    from cut_synth import clip_source, still_source
+    from filmai_plugins.nodes.lstm.cuts.features import to_uint8
     from filmai_plugins.frames.movie import iter_movie_frames, probe_movie
 
     spec = SPLIT[split]
@@ -122,7 +121,7 @@ def load_sources(split: str, still_side: int = 384, clip_width: int = 256) -> li
         pics = []
         for p in paths:
             frame = read_frame(p, channels=["R", "G", "B"])
-            from nodes.lstm._cutframes import analysis_pixels
+            from filmai_plugins.nodes.lstm.cuts.features import analysis_pixels
 
             w, h = frame.display_window[2], frame.display_window[3]
             pics.append(analysis_pixels(frame, (clip_width, max(8, round(clip_width * h / w)))))
@@ -138,8 +137,8 @@ def render_set(sources: list, count: int, seed: int, length: int = SEQ_LEN, size
                log=print) -> dict[str, np.ndarray]:
     import torch
 
-    from nodes.lstm._cutnet import hand_features
-    from nodes.lstm._cutsynth import EditSynth, targets, to_analysis
+    from filmai_plugins.nodes.lstm.cuts.model import hand_features
+    from cut_synth import EditSynth, targets, to_analysis
 
     torch.manual_seed(seed)
     synth = EditSynth(sources, size=size, seed=seed)
@@ -176,7 +175,7 @@ def retarget(data: dict) -> dict:
     """Per-frame targets recomputed from the cached events (cheap; the frames are what is expensive)."""
     import torch
 
-    from nodes.lstm._cutsynth import targets
+    from cut_synth import targets
 
     length = data["frames"].shape[1]
     events = [clip_flags(evs, length) for evs in json.loads(str(data["events"]))]
@@ -227,7 +226,7 @@ def losses(out, centre, mask, kind):
 def val_probs(net, data: dict, limit: int | None = None) -> list[dict]:
     import torch
 
-    from nodes.lstm._cutnet import predict
+    from filmai_plugins.nodes.lstm.cuts.model import predict
 
     n = len(json.loads(str(data["events"]))) if limit is None else limit
     net.eval()
@@ -239,7 +238,7 @@ def val_probs(net, data: dict, limit: int | None = None) -> list[dict]:
 
 def black_masks(data: dict, n: int) -> list:
     """The black-frame mask of each of the first ``n`` edits (what ``refine_fades`` reads)."""
-    from nodes.lstm._cutexport import black_frames
+    from filmai_plugins.nodes.lstm.cuts.export import black_frames
 
     return [black_frames(np.transpose(data["frames"][i], (0, 2, 3, 1))) for i in range(n)]
 
@@ -249,9 +248,9 @@ def evaluate(net, data: dict, threshold: float | list[float] = 0.5, limit: int |
              edge_threshold: float = 0.0, blacks: list | None = None) -> dict:
     """Overall/cut/gradual F1 (±2 frames) on a rendered set for each threshold, and for matched gradual
     transitions the mean absolute error of their first and last frames (``extent_mae``); ``edge_*``: the
-    stricter threshold near the ends of the input (``_cutevents.decode``). ``probs`` and ``blacks`` (each
+    stricter threshold near the ends of the input (``events.decode`` in nodes/lstm/cuts). ``probs`` and ``blacks`` (each
     edit's black-frame mask) can be passed in by a caller that evaluates the same set many times."""
-    from nodes.lstm._cutevents import decode, match, refine_fades
+    from filmai_plugins.nodes.lstm.cuts.events import decode, match, refine_fades
 
     thresholds = threshold if isinstance(threshold, list) else [threshold]
     events = json.loads(str(data["events"]))
@@ -321,7 +320,7 @@ def train(args) -> dict:
     import torch
 
     from filmai_plugins.training.checkpoint import save_checkpoint
-    from nodes.lstm._cutnet import CutNet, default_arch, state_to_numpy
+    from filmai_plugins.nodes.lstm.cuts.model import CutNet, default_arch, state_to_numpy
 
     t_start = time.time()
     model_seed = args.seed if args.model_seed is None else args.model_seed
@@ -413,7 +412,7 @@ def train(args) -> dict:
         "edge_frames": tuned["edge_frames"], "edge_threshold": tuned["edge_threshold"],
         "colour": "display-referred RGB in 0-1: video as decoded, scene-linear frames through the OCIO view",
         "training": {
-            "script": "bench/train_cuts.py", "seed": args.seed, "model_seed": model_seed, "steps": steps, "batch": args.batch,
+            "script": "recipes/train_cuts.py", "seed": args.seed, "model_seed": model_seed, "steps": steps, "batch": args.batch,
             "lr": args.lr, "edge_crops": args.edge_crops, "train_edits": n_train, "val_edits": n_val, "edit_length": SEQ_LEN,
             "render_size": list(RENDER_SIZE), "parameters": n_params,
             "footage": {k: v if not isinstance(v, dict) else {c: [list(r) for r in rr] for c, rr in v.items()}
@@ -437,7 +436,7 @@ def build_ensemble(args) -> dict:
     import torch
 
     from filmai_plugins.training.checkpoint import load_checkpoint, save_checkpoint
-    from nodes.lstm._cutnet import CutEnsemble, from_checkpoint, state_to_numpy
+    from filmai_plugins.nodes.lstm.cuts.model import CutEnsemble, from_checkpoint, state_to_numpy
 
     torch.set_num_threads(args.threads)
     paths = [p for p in args.ensemble.split(",") if p]
@@ -470,7 +469,7 @@ def build_ensemble(args) -> dict:
     meta.update({"members": len(members), "threshold": tuned["threshold"], "mask_threshold": tuned["mask_threshold"],
                  "edge_frames": tuned["edge_frames"], "edge_threshold": tuned["edge_threshold"]})
     first = members[0][2]
-    meta["training"] = {"script": "bench/train_cuts.py", "footage": first["footage"], "held_out": first["held_out"],
+    meta["training"] = {"script": "recipes/train_cuts.py", "footage": first["footage"], "held_out": first["held_out"],
                         "ensemble_of": [r for _, _, r in members],
                         "seed": args.seed, "validation": tuned, "torch": torch.__version__, "quick": bool(args.quick)}
     sha = save_checkpoint(args.out, state_to_numpy(net), meta)
@@ -480,8 +479,8 @@ def build_ensemble(args) -> dict:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", default=os.path.join(REPO, "nodes", "lstm", "models", "cuts.ckpt"))
-    parser.add_argument("--work", default=os.path.join(HERE, "out", "cuts-train"))
+    parser.add_argument("--out", default=os.path.join(REPO, "nodes", "lstm", "cuts", "models", "cuts.ckpt"))
+    parser.add_argument("--work", default=os.path.join(REPO, "bench", "out", "cuts-train"))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--model-seed", type=int, default=None,
                         help="seed of the weights and crops (default --seed); the rendered edits follow --seed")

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ._cutnet import KINDS
+from filmai_plugins.nodes.lstm.cuts.model import KINDS
 
 KIND_INDEX = {k: i for i, k in enumerate(KINDS)}
 

@@ -18,7 +18,7 @@ training frames never did (other water, a later state of the screen), so a tail 
 which no model of one clip can do; on the tail split the training footage itself scored worse than a PCA
 model of it (docs/BENCHMARKS.md). Training skips the held-out blocks (gan.generate draws clips inside runs).
 
-    python bench/train_generate.py [--clips stream,screen,beachball] [--time-limit 2400] [--steps 4000]
+    python recipes/train_generate.py [--clips stream,screen,beachball] [--time-limit 2400] [--steps 4000]
                                    [--threads 1] [--resolution 64] [--capacity 12] [--batch-size 4]
                                    [--augment strong] [--device cpu] [--resume | --init MODELS]
 
@@ -39,7 +39,7 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SHARED = os.path.normpath(os.path.join(HERE, "..", "..", "shared", "data"))
-WORK = os.path.join(HERE, "out", "generate")
+WORK = os.path.join(os.path.dirname(HERE), "bench", "out", "generate")  # where bench/generate.py reads the models
 
 #: name → (first frame, last frame, held-out blocks (first, last), clip_length)
 CLIPS = {
@@ -159,7 +159,7 @@ def build_clip(name: str) -> str:
         return pattern
     desc = BUILDERS[name](pattern)
     with open(os.path.join(os.path.dirname(pattern), "README.txt"), "w") as fh:
-        fh.write(desc + "\nBuilt by bench/train_generate.py from ../shared/data; do not commit.\n")
+        fh.write(desc + "\nBuilt by recipes/train_generate.py from ../shared/data; do not commit.\n")
     return pattern
 
 
