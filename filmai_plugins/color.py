@@ -1,8 +1,9 @@
 """Colour: OpenColorIO conversions between file and model working spaces, display transforms, and the
 invertible working encodings networks train in.
 
-The config is the ``filmai_ocio_config`` hook's answer, else ``$OCIO``, else OCIO's built-in CG
-config. Networks never see scene-linear values directly: they work in ``log`` encoding (below),
+The config comes from the app (``app.ocio_config()``: the host's, a ``filmai_ocio_config`` plug-in's,
+``$OCIO``, or the pinned built-in CG config); functions here take it as an argument and fall back to
+``default_config()``. Networks never see scene-linear values directly: they work in ``log`` encoding (below),
 which keeps values above 1.0 (and negative ACEScg values) without clamping.
 """
 from __future__ import annotations
@@ -16,7 +17,9 @@ import numpy as np
 
 from .errors import BadInput
 
-BUILTIN_CONFIG = "ocio://cg-config-latest"
+#: The config used when neither the host, a plug-in nor $OCIO names one. Pinned to a versioned built-in
+#: config, never OCIO's moving ``-latest`` alias, so a show's frames do not change colour with a library upgrade.
+BUILTIN_CONFIG = "ocio://cg-config-v4.0.0_aces-v2.0_ocio-v2.5"
 # Names other tools write into files that the CG config knows by another name.
 _ALIASES = {"srgb": "srgb_tx", "linear": "lin_rec709", "rec709": "lin_rec709", "lin_srgb": "lin_rec709",
             "acescg": "ACEScg", "aces": "ACES2065-1", "raw": "Raw", "data": "Raw", "non-color": "Raw"}
@@ -24,8 +27,8 @@ WORKING_ENCODINGS = ("log", "linear", "srgb")
 _LOG_GAIN = 16.0  # log encoding: y = sign(x) * log1p(16|x|) / log1p(16): 0→0, 1→1, 100→~2.5
 
 
-@functools.lru_cache(maxsize=4)
-def _load_config(source: str):
+@functools.lru_cache(maxsize=8)
+def _load_config_file(source: str):
     import PyOpenColorIO as ocio
 
     try:
@@ -34,22 +37,25 @@ def _load_config(source: str):
         raise BadInput(f"cannot load OCIO config {source}: {exc}") from None
 
 
-def get_config(host_name: str = "headless"):
-    """The OCIO config in force (hook answer, then $OCIO, then the built-in CG config)."""
+def load_config(source: Any = None):
+    """An OCIO config from a ``PyOpenColorIO.Config``, a path or ``ocio://`` URI, or None (``$OCIO``, else
+    ``BUILTIN_CONFIG``). Files are loaded once per process. Inside a run use ``ctx.app.ocio_config()``,
+    which also asks the host and the plug-ins."""
     import PyOpenColorIO as ocio
 
-    from .registry import get_registry
+    if isinstance(source, ocio.Config):
+        return source
+    return _load_config_file(str(source) if source else (os.environ.get("OCIO") or BUILTIN_CONFIG))
 
-    answer = get_registry().pm.hook.filmai_ocio_config(host_name=host_name)
-    if isinstance(answer, ocio.Config):
-        return answer
-    source = str(answer) if answer else os.environ.get("OCIO") or BUILTIN_CONFIG
-    return _load_config(source)
+
+def default_config():
+    """The config outside a run: ``$OCIO``, else ``BUILTIN_CONFIG``."""
+    return load_config(None)
 
 
 def canonical_colorspace(name: str, config: Any = None) -> str:
     """A colourspace's name in the config (accepting aliases such as OIIO's ``lin_rec709``)."""
-    config = config or get_config()
+    config = config or default_config()
     for candidate in (name, _ALIASES.get(name.lower(), name)):
         cs = config.getColorSpace(candidate)
         if cs is not None:
@@ -104,7 +110,7 @@ def frame_colorspace(attributes: dict[str, Any], extension: str = ".exr") -> str
 
 def convert(pixels: np.ndarray, src: str, dst: str, config: Any = None) -> np.ndarray:
     """Convert the first three channels from ``src`` to ``dst``; other channels (alpha, AOVs) pass through."""
-    config = config or get_config()
+    config = config or default_config()
     src_c, dst_c = canonical_colorspace(src, config), canonical_colorspace(dst, config)
     out = np.array(pixels, dtype=np.float32, copy=True)
     if src_c == dst_c or out.shape[-1] < 3:
@@ -121,7 +127,7 @@ def to_display(pixels: np.ndarray, src: str = "lin_rec709", display: str | None 
     """Display-referred RGB in 0–1 for thumbnails and contact sheets (OCIO display/view transform)."""
     import PyOpenColorIO as ocio
 
-    config = config or get_config()
+    config = config or default_config()
     display = display or os.environ.get("FILMAI_DISPLAY") or config.getDefaultDisplay()
     view = view or os.environ.get("FILMAI_VIEW") or config.getDefaultView(display)
     rgb = np.array(pixels[..., :3] if pixels.shape[-1] >= 3 else np.repeat(pixels[..., :1], 3, -1),

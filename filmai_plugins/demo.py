@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from .hookspecs import hookimpl
 from .errors import BadInput
 
 FIRST_FRAME = 1001
@@ -256,7 +257,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def register_cli(subparsers: Any) -> None:
+@hookimpl
+def filmai_register_commands(commands: Any) -> None:
+    subparsers = commands
     p = subparsers.add_parser("demo", help="train cnn.copycat on a generated shot and apply it (no downloads)")
     p.add_argument("--out", default="demo-out", help="folder for everything the demo writes (default ./demo-out)")
     p.add_argument("--quick", action="store_true", help="a tiny version that finishes in seconds (for tests)")

@@ -17,15 +17,16 @@ import json
 import os
 from typing import Any
 
+from .hookspecs import hookimpl
 from .errors import BadInput, FilmAIError, RunFailure
 
 
 def export_checkpoint(model: str, out: str, format: str = "torchscript", options: dict[str, Any] | None = None,
-                      device: str = "cpu") -> dict[str, Any]:
+                      device: str = "cpu", app: Any = None) -> dict[str, Any]:
     """Export ``model`` (a FilmAI checkpoint) as ``format`` to ``out``; returns the node's export info."""
+    from .app import app_or_default
     from .engine.device import import_torch
     from .frames.sequence import same_file
-    from .registry import get_registry
     from .training.checkpoint import load_checkpoint, read_checkpoint_meta
 
     if not model or not os.path.isfile(model):
@@ -37,7 +38,7 @@ def export_checkpoint(model: str, out: str, format: str = "torchscript", options
     if os.path.isdir(out):
         raise BadInput(f"--out {out} is a folder; give a file name")
     meta = read_checkpoint_meta(model)
-    cls = get_registry().get(str(meta.get("node", "")))
+    cls = app_or_default(app).get(str(meta.get("node", "")))
     formats = tuple(getattr(cls, "export_formats", ()) or ())
     exporter = getattr(cls, "export", None)
     if exporter is None or not formats:
@@ -88,7 +89,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def register_cli(subparsers: Any) -> None:
+@hookimpl
+def filmai_register_commands(commands: Any) -> None:
+    subparsers = commands
     p = subparsers.add_parser("export", help="export a trained checkpoint (TorchScript for Nuke's Inference / "
                                              "cnn.torchscript)")
     p.add_argument("--model", "-m", required=True, metavar="CKPT", help="a FilmAI checkpoint (.ckpt)")

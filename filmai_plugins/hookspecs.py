@@ -7,8 +7,10 @@ with ``filmai_plugins.hookimpl``, advertised through the ``filmai_plugins`` entr
     filmai_plugins =
         mypack = mystudio.filmai_pack
 
-The built-in packs (``util``, ``cnn``, ``gan``, ``lstm``) register exactly this way. Hooks are
-always called with keyword arguments.
+The built-in node packs (``util``, ``cnn``, ``gan``, ``lstm``) register exactly this way; the core's
+own plug-ins (frame I/O, publish, farm, commands) implement the same hooks. Hooks are always called
+through pluggy with keyword arguments; a function named ``filmai_*`` that matches no hook here makes
+its pack fail to load with that name in the reason (``filmai nodes`` lists it).
 """
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 
 if TYPE_CHECKING:  # pragma: no cover
     from .frames.io import FrameReader, FrameWriter
-    from .registry import FarmEngineRegistrar, NodeRegistrar
+    from .registry import CommandRegistrar, FarmEngineRegistrar, NodeRegistrar
 
 
 @hookspec
@@ -69,6 +71,16 @@ def filmai_ocio_config(host_name: str) -> Any:
 @hookspec
 def filmai_register_farm_engines(registry: "FarmEngineRegistrar") -> None:
     """Register farm engines with ``registry.add(name, factory)``; ``filmai farm run --engine NAME``."""
+
+
+@hookspec
+def filmai_register_commands(commands: "CommandRegistrar") -> None:
+    """Add sub-commands to the ``filmai`` command: ``parser = commands.add_parser("name", help=...)``,
+    then ``parser.set_defaults(func=run)`` with ``run(args) -> int`` (``args.app`` is the app object).
+
+    The built-in commands (``demo``, ``publish``, ``farm``, ``timeline`` …) register exactly this way.
+    A name that is already taken makes the pack fail to load with that reason.
+    """
 
 
 @hookspec

@@ -12,11 +12,11 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
-import math
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Literal, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Literal, Mapping, Sequence
 
+from . import schema
 from .errors import ParamError, RegistryError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -28,16 +28,14 @@ PortType = Literal["Frames", "Timeline", "Table", "Model"]
 Scope = Literal["frame", "sequence"]
 Stage = Literal["run", "train", "both"]
 
-PARAM_TYPES = ("int", "float", "bool", "enum", "string", "path", "color")
+PARAM_TYPES = schema.PARAM_TYPES
 PORT_TYPES = ("Frames", "Timeline", "Table", "Model")
 NODE_ID_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
 PARAM_NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
-_TRUE = {"1", "true", "yes", "on"}
 # Keyword arguments of filmai_plugins.run()/train() and engine I/O options; a param may not shadow them.
 RESERVED_PARAM_NAMES = frozenset({"input", "output", "target", "out", "frames", "model", "device", "progress",
                                   "skip_existing", "io", "on_event", "cancel", "nproc", "part", "layer",
-                                  "compression", "pixel_type", "tile_size", "nonfinite", "manifest"})
-_FALSE = {"0", "false", "no", "off"}
+                                  "compression", "pixel_type", "tile_size", "nonfinite", "manifest", "app"})
 
 
 @dataclass(frozen=True)
@@ -73,78 +71,39 @@ class Param:
             raise RegistryError(f"enum param {self.name!r} needs choices")
         if self.type == "color" and self.size not in (3, 4):
             raise RegistryError(f"colour param {self.name!r}: size must be 3 or 4")
+        if self.animatable and self.type not in schema.ANIMATABLE_TYPES:
+            raise RegistryError(f"param {self.name!r}: {self.type} params cannot be animatable "
+                                f"(only {', '.join(schema.ANIMATABLE_TYPES)})")
         if self.default is not None:
-            object.__setattr__(self, "default", self.parse(self.default))
+            default = self.parse(self.default)
+            if isinstance(default, schema.Keys):
+                raise RegistryError(f"param {self.name!r}: the default must be one value, not keys")
+            object.__setattr__(self, "default", default)
 
     @property
     def display_label(self) -> str:
         return self.label or self.name.replace("_", " ").capitalize()
 
     def parse(self, value: Any) -> Any:
-        """Turn a CLI string or a Python value into this param's type, enforcing the hard range."""
-        kind = self.type
+        """Turn a CLI string or a Python value into this param's type, enforcing the hard range.
+
+        An animatable param also takes keys (``"1001:0,1100:1"``, ``{1001: 0.0, 1100: 1.0}``) and returns
+        ``schema.Keys``; the one parser is ``filmai_plugins.schema``, shared with the DCC side.
+        """
         try:
-            if kind == "int":
-                if isinstance(value, bool):
-                    raise ValueError("a bool is not an int")
-                if isinstance(value, str):
-                    value = float(value.strip()) if re.fullmatch(r"\s*[+-]?\d+\.0*\s*", value) else int(value.strip())
-                if isinstance(value, float):
-                    if not value.is_integer():
-                        raise ValueError(f"{value} is not a whole number")
-                    out = int(value)
-                else:
-                    out = int(value)
-            elif kind == "float":
-                if isinstance(value, bool):
-                    raise ValueError("a bool is not a number")
-                out = float(value)
-                if not math.isfinite(out):
-                    raise ValueError("must be finite")
-            elif kind == "bool":
-                if isinstance(value, bool):
-                    out = value
-                elif isinstance(value, (int, float)) and value in (0, 1):
-                    out = bool(value)
-                elif isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
-                    out = value.strip().lower() in _TRUE
-                else:
-                    raise ValueError("expected true/false")
-            elif kind == "enum":
-                out = str(value)
-                if out not in self.choices:
-                    raise ValueError(f"expected one of {', '.join(self.choices)}")
-            elif kind in ("string", "path"):
-                out = "" if value is None else str(value)
-            elif kind == "color":
-                if isinstance(value, str):
-                    parts = [p for p in re.split(r"[,\s]+", value.strip()) if p]
-                else:
-                    parts = list(value)
-                comps = [float(p) for p in parts]
-                if len(comps) == 1:
-                    comps = comps * self.size
-                if len(comps) != self.size:
-                    raise ValueError(f"expected {self.size} components")
-                if not all(math.isfinite(c) for c in comps):
-                    raise ValueError("components must be finite")
-                out = tuple(comps)
-            else:  # pragma: no cover - guarded in __post_init__
-                raise ValueError(f"unknown type {kind}")
-        except (TypeError, ValueError) as exc:
-            raise ParamError(f"param {self.name!r}: invalid {kind} value {value!r}: {exc}") from None
-        if kind in ("int", "float"):
-            if self.min is not None and out < self.min:
-                raise ParamError(f"param {self.name!r}: {out} is below the minimum {self.min}")
-            if self.max is not None and out > self.max:
-                raise ParamError(f"param {self.name!r}: {out} is above the maximum {self.max}")
-        return out
+            return schema.parse_param(self.to_json(), value)
+        except schema.SchemaError as exc:
+            raise ParamError(str(exc)) from None
+
+    def at(self, value: Any, frame: float | None) -> Any:
+        """The plain value of this param at ``frame`` (keys interpolated, a plain value as it is)."""
+        return schema.value_at(self.to_json(), value, frame)
 
     def to_json(self) -> dict[str, Any]:
         data = {
             "name": self.name,
             "type": self.type,
-            "default": list(self.default) if isinstance(self.default, tuple) else self.default,
+            "default": schema.to_json_value(self.default),
             "label": self.display_label,
             "help": self.help,
             "min": self.min,
@@ -266,7 +225,21 @@ class Node:
         out = {}
         for name, p in known.items():
             out[name] = p.parse(values[name]) if name in values else p.default
+            if isinstance(out[name], schema.Keys) and stage != "run":
+                raise ParamError(f"node {cls.id}: param {name!r}: keys apply when running, not when training")
         return out
+
+    @classmethod
+    def params_at(cls, resolved: Mapping[str, Any], frame: float | None) -> dict[str, Any]:
+        """Resolved params with keyed ones evaluated at ``frame`` (linear between keys, held outside)."""
+        by_name = {p.name: p for p in cls.params}
+        return {name: (by_name[name].at(value, frame) if isinstance(value, schema.Keys) else value)
+                for name, value in resolved.items()}
+
+    @classmethod
+    def keyed_params(cls, resolved: Mapping[str, Any]) -> dict[str, "schema.Keys"]:
+        """The params given as keys."""
+        return {name: value for name, value in resolved.items() if isinstance(value, schema.Keys)}
 
     @classmethod
     def params_hash(cls, params: Mapping[str, Any], model_sha256: str | None = None) -> str:
@@ -297,7 +270,29 @@ class Node:
 
     # ----- lifecycle ----------------------------------------------------------------------------
     def __init__(self, params: Mapping[str, Any] | None = None):
-        self.params = self.resolve_params(params, "run")
+        #: every run param, keyed ones as ``schema.Keys`` (what the manifest records)
+        self.resolved = self.resolve_params(params, "run")
+        #: the values in force: keyed params evaluated at the frame being processed (the engine sets them
+        #: before each ``process`` call; before the first, at the first frame)
+        self.params = self.params_at(self.resolved, None)
+
+    def validate(self, ctx: "RunContext") -> None:
+        """Check params against the input before anything is written (raise ``ParamError``/``BadInput``).
+
+        Called once after the frames are resolved, before any output, manifest or model load; e.g. a
+        window larger than the input sequence. ``self.params`` hold the first frame's values.
+        """
+
+    def frames_needed(self, frame: int) -> Sequence[int]:
+        """Input frames output ``frame`` needs (OpenFX's getFramesNeeded). Default: the frame itself.
+
+        A temporal node returns its window, e.g. ``range(frame - 2, frame + 3)``. The engine reads those
+        frames, also outside the requested range when they exist on disk, clamps the window to the input
+        sequence (frames beyond its first or last frame are left out and recorded in the manifest), and
+        hands them to ``process`` through ``ctx.input_window()``. Such a node stays frame scope: chunks on
+        the farm and ``--skip-existing`` resumes give the same pixels as one run.
+        """
+        return (frame,)
 
     def setup(self, ctx: "RunContext") -> None:
         """Called once before the first frame: load the model, move it to ``ctx.device``."""
@@ -307,7 +302,8 @@ class Node:
         return None
 
     def process(self, frame: "Frame", ctx: "RunContext") -> "Frame":
-        """Frame scope: return the output frame for one input frame."""
+        """Frame scope: return the output frame for one input frame (its neighbours, for a node that
+        declares ``frames_needed``, are in ``ctx.input_window()``). ``self.params`` hold this frame's values."""
         raise NotImplementedError
 
     def run_sequence(self, ctx: "RunContext") -> None:
@@ -335,6 +331,8 @@ class Node:
 
 
 def _jsonable(value: Any) -> Any:
+    if isinstance(value, schema.Keys):
+        return value.to_json()
     if isinstance(value, Mapping):
         return {str(k): _jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

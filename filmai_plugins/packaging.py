@@ -22,6 +22,7 @@ import tomllib
 from typing import Any
 
 from ._version import __version__
+from .hookspecs import hookimpl
 from .errors import BadInput, RunFailure
 
 
@@ -170,7 +171,9 @@ def cmd_nuke_install(args: argparse.Namespace) -> int:
     return 0
 
 
-def register_cli(sub: Any) -> None:
+@hookimpl
+def filmai_register_commands(commands: Any) -> None:
+    sub = commands
     p = sub.add_parser("blender", help="the Blender extension: build it, read jobs stored in a .blend")
     bsub = p.add_subparsers(dest="blender_command", metavar="ACTION", required=True)
     b = bsub.add_parser("build-extension", help="build and validate the extension zip")

@@ -1,4 +1,5 @@
-"""The plugin manager: node packs from entry points (group ``filmai_plugins``), allow and block lists.
+"""The plug-in manager: built-in plug-ins, node packs from entry points (group ``filmai_plugins``), allow
+and block lists. The app object (``app.py``) builds one per host; nothing here is global.
 
 Environment:
 
@@ -8,7 +9,8 @@ Environment:
                           packs on PYTHONPATH that are not pip-installed); subject to both lists.
 
 A pack that fails to import or to register is recorded with its reason in ``Registry.failed`` and
-shown by ``filmai nodes``; it never breaks the host.
+shown by ``filmai nodes``; it never breaks the host. Hooks are called through pluggy (``pm.hook``);
+blocking is pluggy's ``set_blocked`` and unknown hooks are pluggy's ``check_pending``.
 """
 from __future__ import annotations
 
@@ -16,7 +18,6 @@ import importlib
 import importlib.metadata
 import logging
 import os
-import threading
 import traceback
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
@@ -59,6 +60,8 @@ class NodeRegistrar:
 
 
 class FarmEngineRegistrar:
+    """What ``filmai_register_farm_engines`` receives."""
+
     def __init__(self) -> None:
         self.engines: dict[str, Callable[..., Any]] = {}
 
@@ -68,6 +71,38 @@ class FarmEngineRegistrar:
         self.engines[name] = factory
 
 
+class CommandRegistrar:
+    """What ``filmai_register_commands`` receives: ``add_parser`` of the ``filmai`` command's sub-commands.
+
+    ``commands.add_parser("mytool", help=...)`` returns an ``argparse`` parser; set
+    ``parser.set_defaults(func=run)`` where ``run(args) -> int`` (``args.app`` is the app object).
+    A name already taken by another pack or a built-in command is refused (the pack is reported).
+    """
+
+    def __init__(self, subparsers: Any, taken: set[str], pack: str):
+        self._subparsers = subparsers
+        self._taken = taken
+        self.pack = pack
+
+    def add_parser(self, name: str, **kwargs: Any) -> Any:
+        if name in self._taken:
+            raise RegistryError(f"pack {self.pack!r}: the command {name!r} already exists")
+        self._taken.add(name)
+        return self._subparsers.add_parser(name, **kwargs)
+
+
+class _PluginManager(pluggy.PluginManager):
+    """pluggy's manager, with one addition: a function named ``filmai_*`` counts as a hook implementation
+    even without the ``@hookimpl`` marker (as pytest treats ``pytest_*``), so ``check_pending`` reports a
+    misspelt hook instead of pluggy ignoring it silently."""
+
+    def parse_hookimpl_opts(self, plugin: Any, name: str):  # type: ignore[override]
+        opts = super().parse_hookimpl_opts(plugin, name)
+        if opts is None and name.startswith("filmai_") and callable(getattr(plugin, name, None)):
+            return {}
+        return opts
+
+
 def _env_list(name: str) -> list[str] | None:
     raw = os.environ.get(name)
     if raw is None:
@@ -75,22 +110,39 @@ def _env_list(name: str) -> list[str] | None:
     return [s.strip() for s in raw.split(",") if s.strip()]
 
 
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, FilmAIError):
+        return str(exc)
+    if isinstance(exc, pluggy.PluginValidationError):
+        return f"unknown hook or wrong hook arguments: {exc}"
+    tb = traceback.extract_tb(exc.__traceback__)
+    where = f" ({tb[-1].filename}:{tb[-1].lineno})" if tb else ""
+    return f"{type(exc).__name__}: {exc}{where}"
+
+
 class Registry:
-    """Loads packs and holds the registered nodes, farm engines and the pluggy manager."""
+    """Loads plug-ins and packs into one pluggy manager and holds the registered nodes and farm engines.
 
-    def __init__(self, *, entry_points: bool = True, plugins: Iterable[tuple[str, Any]] = ()):
-        self.pm = pluggy.PluginManager(hookspecs.PROJECT)
+    ``builtins``: (name, plug-in) pairs the host always registers (frame I/O, publish, farm, commands),
+    never subject to the allow/block lists. ``plugins``: extra in-process (name, plug-in) pairs, treated
+    like packs (tests, hosts embedding a pack).
+    """
+
+    def __init__(self, *, entry_points: bool = True, builtins: Iterable[tuple[str, Any]] = (),
+                 plugins: Iterable[tuple[str, Any]] = ()):
+        self.pm = _PluginManager(hookspecs.PROJECT)
         self.pm.add_hookspecs(hookspecs)
-        from .frames import io as frame_io  # the core's own readers/writers: a plug-in like any other
-
-        self.pm.register(frame_io.BuiltinFrameIO(), name="filmai.frames")
         self.nodes: dict[str, type[Node]] = {}
         self.node_pack: dict[str, str] = {}
         self.packs: dict[str, str] = {}  # name -> source (distribution or module)
         self.failed: list[PackFailure] = []
-        allow = _env_list("FILMAI_PLUGINS_ALLOW")
-        block = set(_env_list("FILMAI_PLUGINS_BLOCK") or [])
+        for name, plugin in builtins:
+            self.pm.register(plugin, name=name)
+        self.pm.check_pending()  # the core's own plug-ins must match the specs
 
+        allow = _env_list("FILMAI_PLUGINS_ALLOW")
+        for name in _env_list("FILMAI_PLUGINS_BLOCK") or []:
+            self.pm.set_blocked(name)
         candidates: list[tuple[str, str, Callable[[], Any]]] = []
         if entry_points:
             for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
@@ -101,15 +153,14 @@ class Registry:
                 candidates.append((mod, f"module {mod}", lambda m=mod: importlib.import_module(m)))
         for name, obj in plugins:
             candidates.append((name, "in-process", lambda o=obj: o))
+        if allow is not None:
+            for name, _, _ in candidates:
+                if name not in allow:
+                    self.pm.set_blocked(name)
 
-        seen: set[str] = set()
         for name, source, load in candidates:
-            if name in seen:
-                continue  # the same distribution visible twice on sys.path
-            seen.add(name)
-            if (allow is not None and name not in allow) or name in block:
-                log.debug("pack %s skipped by allow/block list", name)
-                continue
+            if self.pm.has_plugin(name) or self.pm.is_blocked(name):
+                continue  # the same distribution visible twice on sys.path, or an allow/block list
             try:
                 plugin = load()
             except Exception as exc:  # a broken pack must not break the host
@@ -117,7 +168,7 @@ class Registry:
                 continue
             try:
                 self.pm.register(plugin, name=name)
-                self._check_hook_names(name, plugin)
+                self.pm.check_pending()
             except Exception as exc:
                 self._unregister(name)
                 self.failed.append(PackFailure(name, _reason(exc), source))
@@ -126,29 +177,33 @@ class Registry:
             self._register_pack_nodes(name, source)
 
         farm = FarmEngineRegistrar()
-        try:
-            self.pm.hook.filmai_register_farm_engines(registry=farm)
-        except Exception as exc:
-            self.failed.append(PackFailure("farm engines", _reason(exc)))
+        for name, exc in self.call_per_plugin("filmai_register_farm_engines", registry=farm):
+            self.failed.append(PackFailure(name, f"farm engines: {_reason(exc)}"))
         self.farm_engines = farm.engines
 
     def _unregister(self, name: str) -> None:
         if self.pm.get_plugin(name) is not None:
             self.pm.unregister(name=name)
 
-    def _check_hook_names(self, name: str, plugin: Any) -> None:
-        # pluggy ignores a misspelt hook silently; say so instead of losing the pack's nodes.
-        known = {n for n in dir(hookspecs) if n.startswith("filmai_")}
-        for attr in dir(plugin):
-            if attr.startswith("filmai_") and attr not in known and callable(getattr(plugin, attr, None)):
-                raise RegistryError(f"unknown hook {attr!r} (known: {', '.join(sorted(known))})")
+    def call_per_plugin(self, hook_name: str, **kwargs: Any) -> list[tuple[str, BaseException]]:
+        """Call a registration hook one plug-in at a time, so one that raises is reported and the others
+        still register. Returns (plug-in name, exception) for each failure."""
+        caller = getattr(self.pm.hook, hook_name)
+        names = [impl.plugin_name for impl in caller.get_hookimpls()]
+        failures = []
+        for name in names:
+            others = [p for n, p in self.pm.list_name_plugin() if n != name]
+            try:
+                self.pm.subset_hook_caller(hook_name, remove_plugins=others)(**kwargs)
+            except Exception as exc:
+                failures.append((name, exc))
+        return failures
 
     def _register_pack_nodes(self, name: str, source: str) -> None:
         registrar = NodeRegistrar(name)
-        impls = [i for i in self.pm.hook.filmai_register_nodes.get_hookimpls() if i.plugin_name == name]
+        others = [p for n, p in self.pm.list_name_plugin() if n != name]
         try:
-            for impl in impls:
-                impl.function(registry=registrar)
+            self.pm.subset_hook_caller("filmai_register_nodes", remove_plugins=others)(registry=registrar)
             for cls in registrar.added:
                 if cls.id in self.nodes:
                     raise RegistryError(
@@ -172,53 +227,6 @@ class Registry:
         close = [n for n in self.nodes if n.split(".")[-1] == node_id.split(".")[-1] or n.startswith(node_id)]
         hint = f" Did you mean {', '.join(close)}?" if close else ""
         raise BadInput(f"unknown node {node_id!r}.{hint} Known nodes: {', '.join(sorted(self.nodes)) or '(none)'}{failed}")
-
-    def publish_plugin_paths(self, host_name: str, targets: list[str]) -> list[str]:
-        out: list[str] = []
-        for paths in self.pm.hook.filmai_publish_plugin_paths(host_name=host_name, targets=list(targets)):
-            out.extend(str(p) for p in (paths or []))
-        return out
-
-    def frame_reader(self, path: str):
-        return self.pm.hook.filmai_frame_reader(path=str(path))
-
-    def frame_writer(self, path: str):
-        return self.pm.hook.filmai_frame_writer(path=str(path))
-
-    def emit(self, event: dict[str, Any]) -> None:
-        for impl in self.pm.hook.filmai_run_event.get_hookimpls():
-            try:
-                impl.function(event=event)
-            except Exception:  # observers must never stop a render
-                log.exception("run-event observer %s failed", impl.plugin_name)
-
-
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, FilmAIError):
-        return str(exc)
-    tb = traceback.extract_tb(exc.__traceback__)
-    where = f" ({tb[-1].filename}:{tb[-1].lineno})" if tb else ""
-    return f"{type(exc).__name__}: {exc}{where}"
-
-
-_registry: Registry | None = None
-_lock = threading.Lock()
-
-
-def get_registry() -> Registry:
-    """The process-wide registry, loaded on first use."""
-    global _registry
-    with _lock:
-        if _registry is None:
-            _registry = Registry()
-        return _registry
-
-
-def reset_registry(registry: Registry | None = None) -> None:
-    """Replace (or drop, to reload from the environment) the process-wide registry. Used by tests and hosts."""
-    global _registry
-    with _lock:
-        _registry = registry
 
 
 def register_package_nodes(registry: NodeRegistrar, package: str) -> None:

@@ -18,6 +18,7 @@ import re
 from typing import Any
 
 from .atomic import atomic_path
+from .hookspecs import hookimpl
 from .errors import BadInput
 
 WRITABLE = {".otio": "otio_json", ".edl": "cmx_3600", ".csv": None}
@@ -223,7 +224,9 @@ def cmd_timeline_convert(args: Any) -> int:
     return 0
 
 
-def register_cli(sub: Any) -> None:
+@hookimpl
+def filmai_register_commands(commands: Any) -> None:
+    sub = commands
     p = sub.add_parser("timeline", help="editorial timelines: shots/cuts summary, OTIO → EDL/CSV")
     tsub = p.add_subparsers(dest="timeline_command", metavar="ACTION", required=True)
     c = tsub.add_parser("cuts", help="shots and cuts of a timeline")

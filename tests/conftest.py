@@ -11,13 +11,13 @@ from helpers import SHARED_DATA, write_sequence  # noqa: E402
 @pytest.fixture(autouse=True)
 def _fresh_registry(monkeypatch):
     """Each test sees a registry built from its own environment (allow/block lists, extra packs)."""
-    from filmai_plugins.registry import reset_registry
+    from filmai_plugins.app import set_default_app
 
     for var in ("FILMAI_PLUGINS_ALLOW", "FILMAI_PLUGINS_BLOCK", "FILMAI_PLUGIN_MODULES"):
         monkeypatch.delenv(var, raising=False)
-    reset_registry()
+    set_default_app(None)
     yield
-    reset_registry()
+    set_default_app(None)
 
 
 @pytest.fixture

@@ -310,7 +310,7 @@ def test_bad_input_exits_2_and_keeps_files(tmp_path, capsys, movie, exr_plate):
 
 
 def test_listing_nodes_does_not_import_torch_or_ffmpeg():
-    code = ("import sys; from filmai_plugins.registry import get_registry; get_registry().get('lstm.cuts'); "
+    code = ("import sys; from filmai_plugins.app import default_app; default_app().get('lstm.cuts'); "
             "print('torch' in sys.modules, 'av' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 
 from filmai_plugins.cli import main as filmai
-from filmai_plugins.registry import reset_registry
+from filmai_plugins.app import set_default_app
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -12,12 +12,12 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def test_node_reference_is_generated_from_the_built_in_packs(tmp_path, monkeypatch):
     for name in ("FILMAI_PLUGINS_ALLOW", "FILMAI_PLUGINS_BLOCK", "FILMAI_PLUGIN_MODULES"):
         monkeypatch.delenv(name, raising=False)
-    reset_registry()  # the built-in packs only, as a user's install has them
+    set_default_app(None)  # the built-in packs only, as a user's install has them
     try:
         out = tmp_path / "nodes.md"
         assert filmai(["nodes", "--markdown", "--output", str(out)]) == 0
     finally:
-        reset_registry()
+        set_default_app(None)
     generated = out.read_text(encoding="utf-8")
     for node in ("cnn.copycat", "cnn.denoise", "gan.upres", "gan.generate", "lstm.cuts", "lstm.recommend"):
         assert f"## {node}" in generated

@@ -133,9 +133,9 @@ def test_ctrl_c_stops_cleanly_with_no_partial_frame(tmp_path):
 def test_cancel_token_from_a_host(tmp_path, monkeypatch):
     sequence = write_sequence(str(tmp_path / "in"), frames=range(1, 11))
     monkeypatch.setenv("FILMAI_PLUGIN_MODULES", "registry_packs.cancel_pack")
-    from filmai_plugins.registry import reset_registry
+    from filmai_plugins.app import set_default_app
 
-    reset_registry()
+    set_default_app(None)
     token = CancelToken()
 
     def on_event(e):

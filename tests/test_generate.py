@@ -531,7 +531,7 @@ def test_bad_training_resolution(trained, tmp_path, capsys):
 
 
 def test_listing_nodes_does_not_import_torch():
-    code = ("import sys, filmai_plugins.nodes.gan.generate as g; from filmai_plugins.registry import get_registry; "
-            "get_registry().get('gan.generate'); print('torch' in sys.modules)")
+    code = ("import sys, filmai_plugins.nodes.gan.generate as g; from filmai_plugins.app import default_app; "
+            "default_app().get('gan.generate'); print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -1,4 +1,5 @@
-"""The plugin manager: built-in packs through entry points, allow/block lists, broken and duplicate packs."""
+"""The plug-in manager and the app object: built-in packs through entry points, allow/block lists, broken and
+duplicate packs, commands from plug-ins."""
 import json
 import subprocess
 import sys
@@ -7,11 +8,11 @@ import pytest
 
 import filmai_plugins as fa
 from filmai_plugins.errors import BadInput
-from filmai_plugins.registry import Registry, get_registry, reset_registry
+from filmai_plugins.app import App, default_app, set_default_app
 
 
 def test_builtin_packs_register_through_entry_points():
-    reg = get_registry()
+    reg = default_app()
     for pack in ("util", "cnn", "gan", "lstm"):
         assert pack in reg.packs, reg.failed
         assert reg.packs[pack].startswith("filmai-plugins")  # came from the distribution's entry points
@@ -22,33 +23,33 @@ def test_builtin_packs_register_through_entry_points():
 
 def test_third_party_pack_via_module_env(monkeypatch):
     monkeypatch.setenv("FILMAI_PLUGIN_MODULES", "registry_packs.good")
-    reset_registry()
+    set_default_app(None)
     node = fa.get_node("studio.exposure")
-    assert node.version == "1.2.0" and get_registry().node_pack["studio.exposure"] == "registry_packs.good"
+    assert node.version == "1.2.0" and default_app().node_pack["studio.exposure"] == "registry_packs.good"
 
 
 def test_allow_list(monkeypatch):
     monkeypatch.setenv("FILMAI_PLUGINS_ALLOW", "util")
-    reset_registry()
+    set_default_app(None)
     assert set(fa.nodes()) == {"util.convert"}
 
 
 def test_block_list(monkeypatch):
     monkeypatch.setenv("FILMAI_PLUGINS_BLOCK", "cnn")
-    reset_registry()
+    set_default_app(None)
     assert "cnn.torchscript" not in fa.nodes() and "util.convert" in fa.nodes()
 
 
 @pytest.mark.parametrize("module,reason", [
     ("registry_packs.broken_import", "ModuleNotFoundError: No module named 'filmai_missing_dependency_xyz'"),
     ("registry_packs.duplicate", "duplicate node id 'util.convert': already registered by pack 'util'"),
-    ("registry_packs.misspelt_hook", "unknown hook 'filmai_register_node'"),
+    ("registry_packs.misspelt_hook", "unknown hook or wrong hook arguments: unknown hook 'filmai_register_node'"),
     ("registry_packs.bad_param", "5.0 is above the maximum 1.0"),
 ])
 def test_broken_packs_are_reported_not_fatal(monkeypatch, module, reason):
     monkeypatch.setenv("FILMAI_PLUGIN_MODULES", f"{module},registry_packs.good")
-    reset_registry()
-    reg = get_registry()
+    set_default_app(None)
+    reg = default_app()
     failed = {f.name: f.reason for f in reg.failed}
     assert reason in failed[module]
     assert "studio.exposure" in reg.nodes and "util.convert" in reg.nodes  # everything else still works
@@ -79,8 +80,8 @@ def test_in_process_plugins_and_run_events():
         def filmai_run_event(self, event):
             events.append(event["event"])
 
-    reg = Registry(plugins=[("observer", Observer())])
-    reg.emit({"event": "start"})
+    app = App(plugins=[("observer", Observer())])
+    app.emit({"event": "start"})
     assert events == ["start"]
 
 

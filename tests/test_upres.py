@@ -246,7 +246,7 @@ def test_listing_nodes_does_not_import_torch():
     import subprocess
     import sys
 
-    code = ("import sys; from filmai_plugins.registry import get_registry; "
-            "assert 'gan.upres' in get_registry().nodes; print('torch' in sys.modules)")
+    code = ("import sys; from filmai_plugins.app import default_app; "
+            "assert 'gan.upres' in default_app().nodes; print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"

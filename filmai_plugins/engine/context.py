@@ -13,9 +13,10 @@ import numpy as np
 from ..atomic import atomic_open
 from ..errors import BadInput, FrameError
 from ..frames.image import Frame
-from ..frames.io import WriteOptions, read_frame, write_frame
+from ..frames.io import WriteOptions
 from ..frames.sequence import SequencePattern
 from ..node import Node, Param
+from ..schema import to_json_value
 from .cancel import CancelToken
 from .progress import Progress
 from .tiling import apply_tiled
@@ -86,8 +87,14 @@ class Timings:
 
 @dataclass
 class RunContext:
-    """Handed to ``Node.setup/process/run_sequence``."""
+    """Handed to ``Node.validate/setup/process/run_sequence``.
 
+    ``app`` is the host's app object (frame I/O, OCIO config, events); ``params`` the resolved run
+    params with keyed ones as ``schema.Keys`` (a node reads this frame's values from ``self.params``,
+    or any frame's with ``param_at``).
+    """
+
+    app: Any
     node_cls: type[Node]
     params: dict[str, Any]
     inputs: dict[str, str]
@@ -104,6 +111,11 @@ class RunContext:
     timings: Timings = field(default_factory=Timings)
     written: dict[str, list[Any]] = field(default_factory=dict)  # port -> frames or files written
     extra: dict[str, Any] = field(default_factory=dict)  # node results for the manifest (stats, summaries)
+    #: the input frames of the output frame being processed, by number (set by the engine before process())
+    window: dict[int, Frame] = field(default_factory=dict)
+    #: frames read for windows beyond the requested range, and window frames clamped away (manifest)
+    handles: dict[str, str] = field(default_factory=dict)
+    _on_disk: dict[str, list[int]] = field(default_factory=dict, repr=False)
 
     # ----- convenience -----------------------------------------------------------------------
     @property
@@ -115,6 +127,26 @@ class RunContext:
 
     def message(self, text: str, **data: Any) -> None:
         self.progress.message(text, **data)
+
+    def param_at(self, name: str, frame: float | None) -> Any:
+        """The value of run param ``name`` at ``frame`` (keys interpolated; a plain value as given)."""
+        return self.node_cls.params_at({name: self.params[name]}, frame)[name]
+
+    def params_json(self) -> dict[str, Any]:
+        """The run params as JSON data (keys as ``{"keys": [[frame, value], ...]}``)."""
+        return {k: to_json_value(v) for k, v in self.params.items()}
+
+    def input_window(self) -> dict[int, Frame]:
+        """Frame scope: the input frames the current output frame needs (``Node.frames_needed``, clamped to the
+        input sequence), by frame number in order; the current frame is among them."""
+        return dict(self.window)
+
+    def frames_on_disk(self, port: str | None = None) -> list[int]:
+        """Frames of an input sequence that exist on disk (listed once per run)."""
+        name, pattern = self._port(self.inputs, port, "input")
+        if name not in self._on_disk:
+            self._on_disk[name] = SequencePattern(pattern).frames_on_disk()
+        return self._on_disk[name]
 
     @property
     def torch(self):
@@ -148,8 +180,8 @@ class RunContext:
         pattern = SequencePattern(self.input_path(port))
         path = pattern.path(frame) if pattern.is_sequence else pattern.pattern
         t0 = time.perf_counter()
-        f = read_frame(path, part=self.io.part or None, layer=self.io.layer if layer is None else layer,
-                       channels=channels, frame=frame)
+        f = self.app.read_frame(path, part=self.io.part or None, layer=self.io.layer if layer is None else layer,
+                                channels=channels, frame=frame)
         self.timings.add("read_s", time.perf_counter() - t0)
         return self.check_frame(f)
 
@@ -167,7 +199,7 @@ class RunContext:
         from .._version import __version__
 
         prov: dict[str, Any] = {"node": self.node_id, "nodeVersion": self.node_cls.version,
-                                "params": self.params, "paramsHash": self.params_hash, "version": __version__}
+                                "params": self.params_json(), "paramsHash": self.params_hash, "version": __version__}
         if self.model_sha256:
             prov["modelSha256"] = self.model_sha256
         if frame is not None:
@@ -183,7 +215,7 @@ class RunContext:
         pattern = SequencePattern(pattern_str)
         path = pattern.path(number) if pattern.is_sequence else pattern.pattern
         t0 = time.perf_counter()
-        write_frame(path, frame, self.io.write_options(self.provenance(number, source)))
+        self.app.write_frame(path, frame, self.io.write_options(self.provenance(number, source)))
         self.timings.add("write_s", time.perf_counter() - t0)
         self.written.setdefault(name, []).append(number if pattern.is_sequence else path)
         return path

@@ -1,7 +1,8 @@
 """Progress reporting: a bar on a terminal, JSON lines for hosts, and run events for plug-ins.
 
 Every event is a dict with ``event`` and ``node``; the same dict goes to ``--progress json``
-(one line on stdout each), to the ``filmai_run_event`` hook and to an in-process callback.
+(one line on stdout each), to the app's ``filmai_run_event`` observers (``observers``, normally
+``app.emit``) and to an in-process callback.
 """
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ PROGRESS_MODES = ("auto", "bar", "json", "none")
 
 class Progress:
     def __init__(self, mode: str = "auto", *, node: str = "", on_event: Callable[[dict], None] | None = None,
-                 emit_hook: bool = True, json_stream: TextIO | None = None, bar_stream: TextIO | None = None):
+                 observers: Callable[[dict], None] | None = None, json_stream: TextIO | None = None,
+                 bar_stream: TextIO | None = None):
         if mode not in PROGRESS_MODES:
             from ..errors import BadInput
 
@@ -26,7 +28,7 @@ class Progress:
         self.mode = mode
         self.node = node
         self.on_event = on_event
-        self.emit_hook = emit_hook
+        self.observers = observers
         self.json_stream = json_stream or sys.stdout
         self._bar = None
         self._t0 = time.perf_counter()
@@ -39,10 +41,8 @@ class Progress:
             self.json_stream.flush()
         if self.on_event is not None:
             self.on_event(event)
-        if self.emit_hook:
-            from ..registry import get_registry
-
-            get_registry().emit(event)
+        if self.observers is not None:
+            self.observers(event)
         return event
 
     def _open_bar(self, total: int, unit: str, desc: str) -> None:

@@ -13,18 +13,19 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Callable, Mapping
 
+from ..app import app_or_default
 from ..errors import BadInput, Cancelled, FilmAIError, FrameError, RunFailure
 from ..frames.image import Frame
-from ..frames.io import read_frame, read_provenance
 from ..frames.sequence import SequencePattern, format_frames, parse_frames, same_file
 from ..manifest import SCHEMA, host_info, manifest_path_for, now_iso, versions, write_json_atomic
 from ..node import Node, Port
-from ..registry import get_registry
 from .cancel import CancelToken
 from .context import IOOptions, RunContext, TrainContext
 from .progress import Progress
 
 PortArg = str | Mapping[str, str] | None
+
+
 
 
 def _bind(ports: tuple[Port, ...], given: PortArg, kind: str, node_id: str, required: bool = True) -> dict[str, str]:
@@ -130,11 +131,12 @@ def _resolve_input_frames(cls: type[Node], inputs: dict[str, str], frames: Any) 
 class _Run:
     """Book-keeping shared by run and train: progress, cancel, manifest."""
 
-    def __init__(self, cls: type[Node], kind: str, progress: str | Progress, on_event: Callable | None,
+    def __init__(self, app: Any, cls: type[Node], kind: str, progress: str | Progress, on_event: Callable | None,
                  cancel: CancelToken | None):
         self.cls = cls
         self.kind = kind
-        self.progress = progress if isinstance(progress, Progress) else Progress(progress, node=cls.id, on_event=on_event)
+        self.progress = progress if isinstance(progress, Progress) else Progress(
+            progress, node=cls.id, on_event=on_event, observers=app.emit)
         self.cancel = cancel or CancelToken()
         self.started = now_iso()
         self.t0 = time.perf_counter()
@@ -146,7 +148,7 @@ class _Run:
             "kind": self.kind,
             "status": status,
             "node": {"id": self.cls.id, "version": self.cls.version, "family": self.cls.family},
-            "params": ctx.params,
+            "params": ctx.params_json(),
             "params_hash": ctx.params_hash,
             "io": ctx.io.to_json(),
             "inputs": {k: os.path.abspath(v) for k, v in ctx.inputs.items()},
@@ -172,6 +174,11 @@ class _Run:
                     entry["files"] = [os.path.abspath(f) for f in written]
                 outs[port] = entry
             data["outputs"] = outs
+            keyed = self.cls.keyed_params(ctx.params)
+            if keyed:
+                data["keys"] = {name: keys.to_json()["keys"] for name, keys in keyed.items()}
+            if ctx.handles:
+                data["frames_needed"] = ctx.handles
         data.update(extra)
         return data
 
@@ -180,31 +187,40 @@ def run_node(node_id: str, *, input: PortArg = None, output: PortArg = None, fra
              model: str | None = None, params: Mapping[str, Any] | None = None, device: str = "auto",
              progress: str | Progress = "none", skip_existing: bool = False,
              io: IOOptions | Mapping[str, Any] | None = None, on_event: Callable[[dict], None] | None = None,
-             cancel: CancelToken | None = None, manifest: str | None = None, prefetch: int = 2) -> dict[str, Any]:
-    """Run a node over a frame range (or a whole sequence) and return its manifest."""
-    cls = get_registry().get(node_id)
+             cancel: CancelToken | None = None, manifest: str | None = None, prefetch: int = 2,
+             app: Any = None) -> dict[str, Any]:
+    """Run a node over a frame range (or a whole sequence) and return its manifest.
+
+    ``app`` is the host's app object (``filmai_plugins.app.App``); None uses the process's default
+    headless app. Params may carry keys for animatable params (``{"mix": "1001:0,1100:1"}``).
+    """
+    app = app_or_default(app)
+    cls = app.get(node_id)
     io_opts = io if isinstance(io, IOOptions) else IOOptions.from_mapping(io)  # type: ignore[arg-type]
-    resolved = cls.resolve_params(params, "run")
+    node = cls(params)
+    resolved = node.resolved
     inputs = _bind(cls.inputs, input, "input", cls.id)
     outputs = _bind(cls.outputs, output, "output", cls.id)
-    ckpt, model_path, model_sha = _load_model(cls, model, "run", resolved)
-    device_name = _resolve_device(cls, device)
     frame_list = _resolve_input_frames(cls, inputs, frames)
     if cls.scope == "frame" and not frame_list and any(SequencePattern(v).is_sequence for v in outputs.values()):
         raise BadInput(f"node {cls.id}: no frames to process (give --frames)")
     _check_no_overwrite(inputs, outputs, frame_list)
+    run = _Run(app, cls, "run", progress, on_event, cancel)
+    ctx = RunContext(app=app, node_cls=cls, params=resolved, inputs=inputs, outputs=outputs, frames=frame_list,
+                     io=io_opts, progress=run.progress, cancel=run.cancel)
+    if frame_list:
+        node.params = cls.params_at(resolved, frame_list[0])
+    node.validate(ctx)  # before any model, output folder or manifest
+    ckpt, model_path, model_sha = _load_model(cls, model, "run", node.params)
+    ctx.model, ctx.model_path, ctx.model_sha256 = ckpt, model_path, model_sha
+    ctx.device = _resolve_device(cls, device)
+    ctx.params_hash = cls.params_hash({**resolved, "_io": io_opts.to_json(),
+                                       "_inputs": sorted(os.path.abspath(v) for v in inputs.values())}, model_sha)
     for path in outputs.values():
         _check_output_folder(path)
-    params_hash = cls.params_hash({**resolved, "_io": io_opts.to_json(),
-                                   "_inputs": sorted(os.path.abspath(v) for v in inputs.values())}, model_sha)
-    run = _Run(cls, "run", progress, on_event, cancel)
-    ctx = RunContext(node_cls=cls, params=resolved, inputs=inputs, outputs=outputs, frames=frame_list, io=io_opts,
-                     progress=run.progress, cancel=run.cancel, device=device_name, model=ckpt,
-                     model_path=model_path, model_sha256=model_sha, params_hash=params_hash)
     first_out = next(iter(outputs.values()), None)
     manifest_path = manifest or (manifest_path_for(first_out, frame_list) if first_out else None)
 
-    node = cls(resolved)
     status, error, skipped = "complete", None, []
     failure: BaseException | None = None
     try:
@@ -250,23 +266,60 @@ def _written_summary(ctx: RunContext) -> str:
     return f"{n} complete output{'s' if n != 1 else ''} kept, no partial files"
 
 
-def _existing_is_current(path: str, number: int, params_hash: str) -> bool:
+def _existing_is_current(app: Any, path: str, number: int, params_hash: str) -> bool:
     """An output frame counts as done only if complete and made by the same node, params and model."""
     if not os.path.isfile(path):
         return False
     try:
-        prov = read_provenance(path)
+        prov = app.read_provenance(path)
         if prov.get("paramsHash") != params_hash:
             return False
         if prov.get("frame") not in (None, str(number)):  # another frame copied over this one ("hold" hacks)
             return False
-        read_frame(path, frame=number)  # decodes every pixel: a truncated file fails here
+        app.read_frame(path, frame=number)  # decodes every pixel: a truncated file fails here
     except FilmAIError:
         return False
     return True
 
 
+def _input_windows(node: Node, ctx: RunContext, in_port: str | None, todo: list[Any]) -> dict[Any, list[Any]]:
+    """For each output frame to do, the input frames it needs: ``Node.frames_needed`` clamped to the input
+    sequence on disk (frames before its first or after its last are left out, and recorded). A frame the
+    window needs inside the sequence that is missing on disk is an error naming it."""
+    if in_port is None or todo == [None]:
+        return {f: [f] for f in todo}
+    needs = {f: [int(n) for n in node.frames_needed(f)] for f in todo}
+    if all(needs[f] == [f] for f in todo):
+        return needs
+    pattern = SequencePattern(ctx.inputs[in_port])
+    on_disk = ctx.frames_on_disk(in_port)
+    present = set(on_disk)
+    first, last = (on_disk[0], on_disk[-1]) if on_disk else (min(todo), max(todo))
+    clamped: set[int] = set()
+    windows: dict[Any, list[Any]] = {}
+    for f, wanted in needs.items():
+        inside = [n for n in dict.fromkeys(wanted) if first <= n <= last]
+        clamped.update(n for n in wanted if not first <= n <= last)
+        missing = [n for n in inside if n not in present]
+        if missing:
+            raise FrameError(f"missing: output frame {f} needs input frames {format_frames(wanted)} "
+                             f"({type(node).id})", pattern.path(missing[0]), missing[0])
+        if f not in inside:
+            inside.append(f)
+        windows[f] = sorted(inside)
+    read = sorted({n for w in windows.values() for n in w})
+    extra = sorted(set(read) - set(ctx.frames))
+    ctx.handles = {"read": format_frames(read), "outside_range": format_frames(extra),
+                   "clamped": format_frames(sorted(clamped))}
+    return windows
+
+
 def _run_frames(node: Node, ctx: RunContext, skip_existing: bool, prefetch: int) -> list[int]:
+    """The frame pipeline: input frames are read ahead on threads (each once, even when the windows of
+    several output frames share it), each output is processed on this thread with its window of input
+    frames, and written behind on threads. At most ``prefetch`` reads beyond the current window and
+    ``prefetch`` writes are in flight, so memory stays bounded whatever the sequence length."""
+    cls = type(node)
     out_port = next(iter(ctx.outputs))
     out_pattern = SequencePattern(ctx.outputs[out_port])
     frames = ctx.frames or [None]  # type: ignore[list-item]
@@ -275,7 +328,8 @@ def _run_frames(node: Node, ctx: RunContext, skip_existing: bool, prefetch: int)
     progress = ctx.progress
     if skip_existing and out_pattern.is_sequence:
         with ThreadPoolExecutor(max_workers=4) as pool:
-            checks = list(pool.map(lambda f: _existing_is_current(out_pattern.path(f), f, ctx.params_hash), frames))
+            checks = list(pool.map(lambda f: _existing_is_current(ctx.app, out_pattern.path(f), f, ctx.params_hash),
+                                   frames))
         skipped = [f for f, ok in zip(frames, checks) if ok]
         todo = [f for f, ok in zip(frames, checks) if not ok]
     progress.start(total=len(frames), frames=format_frames([f for f in frames if f is not None]),
@@ -288,19 +342,31 @@ def _run_frames(node: Node, ctx: RunContext, skip_existing: bool, prefetch: int)
 
     in_port = next((p.name for p in node.inputs if p.name in ctx.inputs and p.type == "Frames"), None)
     channels = node.input_channels(in_port) if in_port else None
+    windows = _input_windows(node, ctx, in_port, todo)
+    # every input frame in the order it is first needed, and the last output that needs it
+    read_order: list[Any] = list(dict.fromkeys(n for f in todo for n in windows[f]))
+    position = {n: i for i, n in enumerate(read_order)}
+    last_use: dict[Any, int] = {}
+    for i, f in enumerate(todo):
+        for n in windows[f]:
+            last_use[n] = i
+    node.params = cls.params_at(ctx.params, todo[0])
     node.setup(ctx)
-    reads: collections.deque[tuple[Any, Future]] = collections.deque()
+    reads: dict[Any, Future] = {}
     writes: collections.deque[tuple[Any, float, Future]] = collections.deque()
     rpool = ThreadPoolExecutor(max_workers=max(1, prefetch), thread_name_prefix="filmai-read")
     wpool = ThreadPoolExecutor(max_workers=max(1, prefetch), thread_name_prefix="filmai-write")
-    pending = iter(todo)
+    next_read = 0
     reference: Frame | None = None
 
-    def submit_read() -> None:
-        f = next(pending, _END)
-        if f is not _END:
-            reads.append((f, rpool.submit(ctx.read_input, f, in_port, channels=channels)
-                          if in_port else _done_future(None)))
+    def read_until(index: int) -> None:
+        """Submit reads up to position ``index`` of the read order (inclusive)."""
+        nonlocal next_read
+        while next_read < len(read_order) and next_read <= index:
+            n = read_order[next_read]
+            reads[n] = (rpool.submit(ctx.read_input, n, in_port, channels=channels) if in_port
+                        else _done_future(None))
+            next_read += 1
 
     def finish_write() -> None:
         nonlocal done
@@ -309,28 +375,39 @@ def _run_frames(node: Node, ctx: RunContext, skip_existing: bool, prefetch: int)
         done += 1
         progress.frame(f, path, done, len(frames), time.perf_counter() - t_start)
 
+    def checked(fut: Future, n: Any) -> Frame | None:
+        nonlocal reference
+        frame = fut.result()
+        if frame is not None:
+            if reference is None:
+                reference = frame
+            elif frame.display_window != reference.display_window:
+                raise FrameError(
+                    f"mixed resolutions: display window {frame.display_window[2]}x{frame.display_window[3]} "
+                    f"but frame {reference.number} is {reference.display_window[2]}x{reference.display_window[3]}",
+                    frame.path, n)
+        return frame
+
     try:
-        for _ in range(prefetch + 1):
-            submit_read()
-        while reads:
+        for i, f in enumerate(todo):
             ctx.check_cancel()
-            f, fut = reads.popleft()
+            # this window's frames, plus ``prefetch`` more to read ahead while it computes
+            needed_last = max(position[n] for n in windows[f])
+            read_until(needed_last + prefetch)
             t_start = time.perf_counter()
-            frame = fut.result()
-            submit_read()
-            if frame is not None:
-                if reference is None:
-                    reference = frame
-                elif frame.display_window != reference.display_window:
-                    raise FrameError(
-                        f"mixed resolutions: display window {frame.display_window[2]}x{frame.display_window[3]} "
-                        f"but frame {reference.number} is {reference.display_window[2]}x{reference.display_window[3]}",
-                        frame.path, f)
+            window = {n: checked(reads[n], n) for n in windows[f]}
+            frame = window[f]
+            ctx.window = window  # type: ignore[assignment]
+            node.params = cls.params_at(ctx.params, f)
             t0 = time.perf_counter()
             result = node.process(frame, ctx)  # type: ignore[arg-type]
             ctx.timings.add("compute_s", time.perf_counter() - t0)
+            ctx.window = {}
             if not isinstance(result, Frame):
                 raise RunFailure(f"node {ctx.node_id}: process() returned {type(result).__name__}, not a Frame")
+            for n in windows[f]:
+                if last_use[n] <= i:
+                    reads.pop(n, None)  # no later output needs it: let it go
             writes.append((f, t_start, wpool.submit(ctx.write_output, result, f, out_port,
                                                     frame.path if frame is not None else None)))
             while len(writes) > prefetch:
@@ -338,7 +415,8 @@ def _run_frames(node: Node, ctx: RunContext, skip_existing: bool, prefetch: int)
         while writes:
             finish_write()
     finally:
-        for _, fut in reads:
+        ctx.window = {}
+        for fut in reads.values():
             fut.cancel()
         rpool.shutdown(wait=True, cancel_futures=True)
         # Writes already started complete (atomic rename) so a cancel never leaves a partial frame.
@@ -367,9 +445,11 @@ def train_node(node_id: str, *, input: PortArg = None, target: str | None = None
                out: str, params: Mapping[str, Any] | None = None, model: str | None = None,
                device: str = "auto", progress: str | Progress = "none",
                io: IOOptions | Mapping[str, Any] | None = None, on_event: Callable[[dict], None] | None = None,
-               cancel: CancelToken | None = None, nproc: int = 1, rank: int = 0, world_size: int = 1) -> dict[str, Any]:
+               cancel: CancelToken | None = None, nproc: int = 1, rank: int = 0, world_size: int = 1,
+               app: Any = None) -> dict[str, Any]:
     """Train a node; writes the checkpoint ``out`` and a ``*.train.manifest.json`` beside it."""
-    cls = get_registry().get(node_id)
+    app = app_or_default(app)
+    cls = app.get(node_id)
     if not cls.trainable:
         raise BadInput(f"node {cls.id} is not trainable")
     io_opts = io if isinstance(io, IOOptions) else IOOptions.from_mapping(io)  # type: ignore[arg-type]
@@ -385,8 +465,8 @@ def train_node(node_id: str, *, input: PortArg = None, target: str | None = None
             raise BadInput(f"node {cls.id} does not support distributed training (--nproc)")
         from ..training.distributed import launch  # provided by the training package
 
-        return launch(node_id=node_id, input=input, target=target, frames=frames, out=out, params=params,
-                      model=model, device=device, progress=progress, io=io_opts, nproc=nproc)
+        return launch(cls, input=input, target=target, frames=frames, out=out, params=params,
+                      model=model, device=device, progress=progress, io=io_opts, nproc=nproc, train=train_node)
     init, init_path, init_sha = _load_model(cls, model, "train")
     device_name = _resolve_device(cls, device)
     frame_list = _resolve_input_frames(cls, inputs, frames)
@@ -394,8 +474,8 @@ def train_node(node_id: str, *, input: PortArg = None, target: str | None = None
         if same_file(out, path):
             raise BadInput(f"--out {out} would overwrite an input")
     _check_output_folder(out)
-    run = _Run(cls, "train", progress, on_event, cancel)
-    ctx = TrainContext(node_cls=cls, params=resolved, inputs=inputs, outputs={}, frames=frame_list, io=io_opts,
+    run = _Run(app, cls, "train", progress, on_event, cancel)
+    ctx = TrainContext(app=app, node_cls=cls, params=resolved, inputs=inputs, outputs={}, frames=frame_list, io=io_opts,
                        progress=run.progress, cancel=run.cancel, device=device_name, model=None,
                        model_path=None, model_sha256=None,
                        params_hash=cls.params_hash(resolved, init_sha), out=out, init_model=init,

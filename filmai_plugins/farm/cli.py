@@ -12,17 +12,17 @@ import threading
 
 
 def _job(args: argparse.Namespace):
-    from ..cli import _io_values, parse_ports, parse_sets
-    from ..registry import get_registry
+    from ..cliargs import io_values, parse_ports, parse_sets
     from .template import make_job
 
-    cls = get_registry().get(args.node)
+    cls = args.app.get(args.node)
     return make_job(
         args.node, inputs=parse_ports(args.input, [p.name for p in cls.inputs]),
         outputs=parse_ports(args.output, [p.name for p in cls.outputs]), frames=args.frames, chunk=args.chunk,
-        params=parse_sets(args.sets), model=args.model, io=_io_values(args), train=args.train, target=args.target,
+        params=parse_sets(args.sets), model=args.model, io=io_values(args), train=args.train, target=args.target,
         train_params=parse_sets(args.train_sets), publish_root=args.publish_root, project=args.project,
-        shot=args.shot, task=args.task, publish_name=args.name, command=args.command or "filmai", gpus=args.gpus)
+        shot=args.shot, task=args.task, publish_name=args.name, command=args.command or "filmai", gpus=args.gpus,
+        app=args.app)
 
 
 def cmd_template(args: argparse.Namespace) -> int:
@@ -103,7 +103,7 @@ def _cancel_on_signals():
 
 
 def _job_args(p: argparse.ArgumentParser) -> None:
-    from ..cli import _io_args
+    from ..cliargs import add_io_args
 
     p.add_argument("node", help="node id, e.g. cnn.copycat")
     p.add_argument("--input", "-i", action="append", metavar="PATTERN",
@@ -125,7 +125,7 @@ def _job_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--command", help="the filmai executable on the workers (default: filmai on PATH; "
                                      "farm run uses this installation's)")
     p.add_argument("--gpus", type=int, default=0, help="GPUs each task needs (an OpenJD host requirement)")
-    _io_args(p)
+    add_io_args(p)
 
 
 def register_cli(subparsers: argparse._SubParsersAction) -> None:

@@ -318,10 +318,10 @@ def filmai_command() -> str:
     return shutil.which("filmai") or "filmai"
 
 
-def get_engine(name: str, **options: Any):
-    from ..registry import get_registry
+def get_engine(name: str, app: Any = None, **options: Any):
+    from ..app import app_or_default
 
-    engines = get_registry().farm_engines
+    engines = app_or_default(app).farm_engines
     if name not in engines:
         hint = "" if engines else " (is the 'farm' pack left out by FILMAI_PLUGINS_ALLOW or FILMAI_PLUGINS_BLOCK?)"
         raise BadInput(f"unknown farm engine {name!r} (registered: {', '.join(sorted(engines)) or 'none'}){hint}")

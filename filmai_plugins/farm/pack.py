@@ -67,3 +67,10 @@ _progress = _OpenJDProgress()
 def filmai_run_event(event: dict[str, Any]) -> None:
     if os.environ.get(PROGRESS_ENV) == "openjd":
         _progress(event)
+
+
+@hookimpl
+def filmai_register_commands(commands) -> None:
+    from . import cli
+
+    cli.register_cli(commands)

@@ -30,6 +30,7 @@ from ..atomic import atomic_open
 from ..errors import BadInput
 from ..frames.sequence import SequencePattern, parse_frames
 from ..node import Node, Param
+from ..schema import Keys
 
 SPEC_VERSION = "jobtemplate-2023-09"
 EXTENSIONS = ["TASK_CHUNKING"]
@@ -63,11 +64,15 @@ class FarmJob:
     command: str = "filmai"
     gpus: int = 0
 
+    node_cls: type[Node] | None = None  # the class the job was checked against
+
     @property
     def node_class(self) -> type[Node]:
-        from ..registry import get_registry
+        if self.node_cls is None:
+            from ..app import default_app
 
-        return get_registry().get(self.node)
+            self.node_cls = default_app().get(self.node)
+        return self.node_cls
 
 
 def make_job(node: str, *, inputs: Mapping[str, str] | str | None, outputs: Mapping[str, str] | str | None,
@@ -76,12 +81,12 @@ def make_job(node: str, *, inputs: Mapping[str, str] | str | None, outputs: Mapp
              target: str | None = None, train_params: Mapping[str, Any] | None = None,
              publish_root: str | None = None, project: str | None = None, shot: str | None = None,
              task: str | None = None, publish_name: str | None = None, command: str = "filmai",
-             gpus: int = 0) -> FarmJob:
+             gpus: int = 0, app: Any = None) -> FarmJob:
     """Check a farm job against the node's schema (params, ports, frames) and make paths absolute."""
+    from ..app import app_or_default
     from ..engine.context import IOOptions
-    from ..registry import get_registry
 
-    cls = get_registry().get(node)
+    cls = app_or_default(app).get(node)
 
     def bind(given: Mapping[str, str] | str | None, ports: tuple, kind: str) -> dict[str, str]:
         if given is None or given == "":
@@ -133,7 +138,7 @@ def make_job(node: str, *, inputs: Mapping[str, str] | str | None, outputs: Mapp
             raise BadInput(f"--publish-root needs {', '.join(missing)} (or FILMAI_PROJECT/SHOT/TASK)")
     if gpus < 0:
         raise BadInput("--gpus must be 0 or more")
-    return FarmJob(node=cls.id, inputs=ins, outputs=outs, frames=frame_list, chunk=chunk, params=resolved,
+    return FarmJob(node=cls.id, node_cls=cls, inputs=ins, outputs=outs, frames=frame_list, chunk=chunk, params=resolved,
                    model=os.path.abspath(model) if model else None,
                    io={k: v for k, v in io_opts.to_json().items() if k in (io or {})},
                    train_frames=train_frames, target=os.path.abspath(target) if target else None,
@@ -169,7 +174,10 @@ def param_definition(param: Param, value: Any, prefix: str, group: str) -> dict[
     if param.help:
         out["description"] = param.help[:_MAX_DESCRIPTION]
     kind = param.type
-    if kind in ("int", "float"):
+    if isinstance(value, Keys):  # an animated param: its keys as the --set text ("1001:0,1100:1")
+        out.update(type="STRING", default=value.to_text(param.to_json()))
+        ui["control"] = "LINE_EDIT"
+    elif kind in ("int", "float"):
         integer = kind == "int"
         out["type"] = "INT" if integer else "FLOAT"
         if param.min is not None:

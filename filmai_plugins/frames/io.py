@@ -1,8 +1,8 @@
 """Reading and writing frames: OpenImageIO readers/writers, part/layer/channel selection, atomic writes.
 
-The functions at the bottom (``read_header``, ``read_frame``, ``write_frame``) ask the plug-in
-manager for a reader/writer (``filmai_frame_reader``/``filmai_frame_writer`` hooks); the
-OpenImageIO implementation here answers last, so packs can take over a format.
+``OIIOReader``/``OIIOWriter`` are the core's readers and writers; ``BuiltinFrameIO`` registers them with
+the app's plug-in manager (``filmai_frame_reader``/``filmai_frame_writer`` hooks), answering last so packs
+can take over a format. The plain functions at the bottom use OpenImageIO directly.
 """
 from __future__ import annotations
 
@@ -324,10 +324,12 @@ def _remove_quietly(path: str) -> None:
 
 
 class BuiltinFrameIO:
-    """The core's frame I/O plug-in; answers last so other plug-ins can claim a format first."""
+    """The core's frame I/O plug-in (registered by the app like any other); answers last so other
+    plug-ins can claim a format first."""
 
-    reader = OIIOReader()
-    writer = OIIOWriter()
+    def __init__(self) -> None:
+        self.reader = OIIOReader()
+        self.writer = OIIOWriter()
 
     @hookimpl(trylast=True)
     def filmai_frame_reader(self, path: str) -> FrameReader:
@@ -339,42 +341,36 @@ class BuiltinFrameIO:
 
 
 # ----------------------------------------------------------------------------------------------
-# The functions everything else calls
+# Plain functions over OpenImageIO. Inside a run, read and write through the app (``ctx.app``/``app.read_frame``)
+# so a pack that claims a format through ``filmai_frame_reader``/``filmai_frame_writer`` is used.
 
-
-def _reader(path: str) -> FrameReader:
-    from ..registry import get_registry
-
-    reader = get_registry().frame_reader(str(path))
-    if reader is None:  # pragma: no cover - the built-in reader always answers
-        raise FrameError("no frame reader for this file", str(path))
-    return reader
+_READER = OIIOReader()
+_WRITER = OIIOWriter()
 
 
 def read_header(path: str, *, part: str | int | None = None, frame: int | None = None) -> FrameHeader:
-    return _reader(path).header(str(path), part=part, frame=frame)
+    return _READER.header(str(path), part=part, frame=frame)
 
 
 def read_frame(path: str, *, part: str | int | None = None, layer: str | None = None,
                channels: Sequence[str] | None = None, frame: int | None = None) -> Frame:
-    return _reader(path).read(str(path), part=part, layer=layer, channels=channels, frame=frame)
+    return _READER.read(str(path), part=part, layer=layer, channels=channels, frame=frame)
 
 
 def write_frame(path: str, frame: Frame, options: WriteOptions | None = None) -> None:
     """Write atomically: a hidden temporary file in the same folder, renamed into place."""
-    from ..registry import get_registry
-
     path = str(path)
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise BadInput(f"output folder {folder} does not exist")
-    writer = get_registry().frame_writer(path)
-    if writer is None:  # pragma: no cover
-        raise BadInput(f"{path}: no frame writer for this format")
-    writer.write(path, frame, options or WriteOptions())
+    _WRITER.write(path, frame, options or WriteOptions())
+
+
+def provenance_of(header: FrameHeader) -> dict[str, str]:
+    """The ``filmai:*`` attributes of a header (empty for files FilmAI did not write)."""
+    return {k[len(PROVENANCE_PREFIX):]: v for k, v in header.attributes.items() if k.startswith(PROVENANCE_PREFIX)}
 
 
 def read_provenance(path: str) -> dict[str, str]:
     """The ``filmai:*`` attributes of a file written by FilmAI (empty when there are none)."""
-    h = read_header(path)
-    return {k[len(PROVENANCE_PREFIX):]: v for k, v in h.attributes.items() if k.startswith(PROVENANCE_PREFIX)}
+    return provenance_of(read_header(path))

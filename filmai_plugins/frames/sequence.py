@@ -1,8 +1,11 @@
-"""Image-sequence patterns and frame specs, on top of fileseq.
+"""Image-sequence patterns and frame specs.
 
 Patterns: ``name.####.exr`` and ``name.@@@@.exr`` (one ``#``/``@`` per digit, Nuke/Blender style),
-``name.%04d.exr`` (printf). A path without padding is a single file. Frame specs: ``1001-1100``,
-``1001-1100x2``, ``1,5,9-12``.
+``name.%04d.exr`` (printf). Only the file name's field is the frame number: folders may contain ``#``. A
+path without a field is a single file. Frame specs (``1001-1100``, ``1001-1100x2`` = ``1001-1100:2``,
+``1,5,9-12``) are parsed by ``filmai_plugins.schema``, the parser the DCC side shares.
+
+Finding frames on disk lists the folder once (cost: the files in it, not the frames asked for).
 """
 from __future__ import annotations
 
@@ -11,36 +14,21 @@ import re
 from dataclasses import dataclass
 from typing import Iterable
 
-import fileseq
-
+from .. import schema
 from ..errors import BadInput, FrameError
-
-_PADDING_RE = re.compile(r"(#+|@+|%0?(\d*)d)")
 
 
 def parse_frames(spec: str | int | Iterable[int]) -> list[int]:
-    """``"1001-1100x2"`` → [1001, 1003, ...]. Order is kept, duplicates dropped."""
-    if isinstance(spec, int):
-        return [spec]
-    if not isinstance(spec, str):
-        frames = [int(f) for f in spec]
-        return list(dict.fromkeys(frames))
-    text = spec.strip()
-    if not text:
-        raise BadInput("empty frame spec")
+    """``"1001-1100x2"`` → [1001, 1003, ...]. Order is kept, duplicates dropped; BadInput when malformed."""
     try:
-        fs = fileseq.FrameSet(text.replace(" ", ""))
-    except fileseq.ParseException as exc:
-        raise BadInput(f"bad frame spec {spec!r}: {exc} (examples: 1001-1100, 1001-1100x2, 1,5,9-12)") from None
-    return list(dict.fromkeys(int(f) for f in fs))
+        return schema.parse_frame_spec(spec)
+    except schema.SchemaError as exc:
+        raise BadInput(str(exc)) from None
 
 
 def format_frames(frames: Iterable[int]) -> str:
     """[1001, 1002, 1003, 1010] → ``"1001-1003,1010"``."""
-    frames = sorted(set(int(f) for f in frames))
-    if not frames:
-        return ""
-    return str(fileseq.FrameSet.from_iterable(frames, sort=True))
+    return schema.format_frame_spec(frames)
 
 
 @dataclass(frozen=True)
@@ -50,30 +38,17 @@ class SequencePattern:
     pattern: str
 
     def __post_init__(self) -> None:
-        matches = list(_PADDING_RE.finditer(os.path.basename(self.pattern)))
+        matches = list(schema.PADDING_RE.finditer(os.path.basename(self.pattern)))
         if len(matches) > 1:
             raise BadInput(f"pattern {self.pattern!r} has more than one frame-number field")
-        if _PADDING_RE.search(os.path.dirname(self.pattern)):
-            raise BadInput(f"pattern {self.pattern!r}: frame numbers in folder names are not supported")
 
     @property
     def is_sequence(self) -> bool:
-        return bool(_PADDING_RE.search(os.path.basename(self.pattern)))
-
-    @property
-    def _fileseq(self) -> fileseq.FileSequence:
-        return fileseq.FileSequence(self.pattern, pad_style=fileseq.PAD_STYLE_HASH1)
+        return schema.is_sequence_pattern(self.pattern)
 
     @property
     def padding(self) -> int:
-        if not self.is_sequence:
-            return 0
-        m = _PADDING_RE.search(os.path.basename(self.pattern))
-        assert m is not None
-        token = m.group(1)
-        if token.startswith("%"):
-            return int(m.group(2) or 1)
-        return len(token)
+        return schema.padding_width(self.pattern)
 
     @property
     def directory(self) -> str:
@@ -87,7 +62,7 @@ class SequencePattern:
     def stem(self) -> str:
         """The name without frame field and extension: ``plate.####.exr`` → ``plate``."""
         base = os.path.basename(self.pattern)
-        base = _PADDING_RE.sub("", base)
+        base = schema.PADDING_RE.sub("", base)
         base = base[: -len(self.extension)] if self.extension and base.lower().endswith(self.extension) else base
         return base.rstrip("._-") or "frames"
 
@@ -96,29 +71,40 @@ class SequencePattern:
             return self.pattern
         if frame is None:
             raise BadInput(f"pattern {self.pattern!r} needs a frame number")
-        return self._fileseq.frame(frame)
+        return schema.sequence_path(self.pattern, frame)
 
     def paths(self, frames: Iterable[int]) -> list[tuple[int, str]]:
         return [(f, self.path(f)) for f in frames]
 
+    def _name_regex(self) -> re.Pattern:
+        base = os.path.basename(self.pattern)
+        m = schema.PADDING_RE.search(base)
+        assert m is not None
+        width = self.padding
+        # exactly the padding width, or more digits for frames that need them (10000 in ####), as fileseq
+        # and the DCCs write them; a negative frame keeps its sign before the digits
+        digits = rf"-?(?:\d{{{width}}}|[1-9]\d{{{width},}})"
+        return re.compile(re.escape(base[: m.start()]) + f"({digits})" + re.escape(base[m.end():]) + r"\Z")
+
     def frames_on_disk(self) -> list[int]:
-        """Frames whose files exist, found through fileseq (strict on padding width)."""
+        """Frames whose files exist, sorted: one listing of the folder."""
         if not self.is_sequence:
             return []
-        m = _PADDING_RE.search(os.path.basename(self.pattern))
-        assert m is not None
-        base = os.path.basename(self.pattern)
-        glob_pattern = os.path.join(os.path.dirname(self.pattern),
-                                    base[: m.start()] + "#" * self.padding + base[m.end():])
         try:
-            seq = fileseq.findSequenceOnDisk(glob_pattern, strictPadding=True, pad_style=fileseq.PAD_STYLE_HASH1)
-        except fileseq.FileSeqException:
+            names = os.listdir(self.directory)
+        except OSError:
             return []
-        fs = seq.frameSet()
-        return [int(f) for f in fs] if fs is not None else []
+        rx = self._name_regex()
+        frames = set()
+        for name in names:
+            m = rx.match(name)
+            if m:
+                frames.add(int(m.group(1)))
+        return sorted(frames)
 
     def missing(self, frames: Iterable[int]) -> list[int]:
-        return [f for f in frames if not os.path.isfile(self.path(f))]
+        present = set(self.frames_on_disk())
+        return [f for f in frames if f not in present or not os.path.isfile(self.path(f))]
 
     def resolve_frames(self, spec: str | Iterable[int] | None) -> list[int]:
         """The frames to read: the given spec, else every frame on disk; missing frames are one clear error."""
@@ -130,9 +116,10 @@ class SequencePattern:
         if not frames:
             raise BadInput(f"no frames of {self.pattern!r} found on disk"
                            + ("" if os.path.isdir(self.directory) else f" (folder {self.directory} does not exist)"))
-        missing = self.missing(frames)
+        present = self.frames_on_disk()
+        on_disk = set(present)
+        missing = [f for f in frames if f not in on_disk]
         if missing:
-            present = self.frames_on_disk()
             raise FrameError(
                 f"{len(missing)} of {len(frames)} frames missing: {format_frames(missing)}"
                 + (f" (on disk: {format_frames(present)})" if present else " (no frames on disk)"),

@@ -26,3 +26,10 @@ def filmai_publish_plugin_paths(host_name: str, targets: list[str]) -> list[str]
     # Targets are not folders: plug-ins carry Pyblish ``targets`` attributes (farm-only collectors
     # say targets = ["farm"]), so one folder serves local and farm publishing alike.
     return builtin_plugin_paths(host_name)
+
+
+@hookimpl
+def filmai_register_commands(commands) -> None:
+    from . import cli
+
+    cli.register_cli(commands)

@@ -144,9 +144,9 @@ def _size(n: int) -> str:
 def plugin_paths(host: str, targets: Sequence[str], extra: Iterable[str] = ()) -> list[str]:
     """Folders from the ``filmai_publish_plugin_paths`` hook (built-ins first), ``PYBLISHPLUGINPATH``,
     then ``extra``."""
-    from ..registry import get_registry
+    from ..app import default_app
 
-    paths = get_registry().publish_plugin_paths(host, list(targets))
+    paths = default_app().publish_plugin_paths(host, list(targets))
     env = os.environ.get("PYBLISHPLUGINPATH", "")
     paths += [p for p in env.split(os.pathsep) if p]
     paths += [os.fspath(p) for p in extra]

@@ -12,11 +12,11 @@ GPU per worker when CUDA is available) and runs the same ``train_node`` with its
 every batch, so N processes see exactly the samples one process would (``batch_size`` is the global
 batch and must be a multiple of N). Rank 0 alone writes checkpoints, contact sheets and the manifest.
 
-Several machines: run this module as the ``torchrun`` script on each, with the arguments of
-``filmai train`` (``--nproc`` is left out: torchrun decides the world)::
+Several machines: run ``filmai train`` as the ``torchrun`` script on each (``--nproc`` is left out:
+torchrun decides the world; the command sees torchrun's environment and joins the group)::
 
     torchrun --nnodes 2 --nproc-per-node 1 --node-rank 0 --rdzv-backend c10d \\
-        --rdzv-endpoint head:29500 -m filmai_plugins.training.distributed \\
+        --rdzv-endpoint head:29500 -m filmai_plugins \\
         train cnn.copycat --input ... --target ... --out /shared/shot.ckpt
 
 The ``--out`` folder must be shared storage (rank 0 writes it, every rank reads the inputs).
@@ -40,12 +40,14 @@ _ERROR_TYPES = {cls.__name__: cls for cls in (BadInput, Cancelled, CheckpointErr
                                                 RunFailure, FilmAIError)}
 
 
-def launch(*, node_id: str, input: Any, target: str | None, frames: Any, out: str,
+def launch(cls: Any, *, input: Any, target: str | None, frames: Any, out: str,
            params: Mapping[str, Any] | None, model: str | None, device: str, progress: Any, io: Any,
-           nproc: int) -> dict[str, Any]:
-    """Train ``node_id`` in ``nproc`` local processes; returns rank 0's manifest."""
+           nproc: int, train: Any) -> dict[str, Any]:
+    """Train node class ``cls`` in ``nproc`` local processes; returns rank 0's manifest. ``train`` is the
+    engine's ``train_node``, which every worker calls with its rank."""
     from ..engine.device import import_torch
 
+    node_id = cls.id
     import_torch(node_id)
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
@@ -53,9 +55,7 @@ def launch(*, node_id: str, input: Any, target: str | None, frames: Any, out: st
     if nproc < 1:
         raise BadInput("--nproc must be at least 1")
     # Check what can be checked before starting N interpreters: params, and the batch split.
-    from ..registry import get_registry
-
-    resolved = get_registry().get(node_id).resolve_params(params, "train")
+    resolved = cls.resolve_params(params, "train")
     batch = resolved.get("batch_size")
     if isinstance(batch, int) and batch % nproc:
         raise BadInput(f"batch size {batch} must be a multiple of the number of processes ({nproc}): "
@@ -67,6 +67,8 @@ def launch(*, node_id: str, input: Any, target: str | None, frames: Any, out: st
         "params": dict(params or {}), "model": model, "device": device,
         "progress": progress if isinstance(progress, str) else getattr(progress, "mode", "none"),
         "io": io.to_json() if hasattr(io, "to_json") else dict(io or {}), "error_dir": error_dir,
+        # the engine's entry point travels by reference (pickled by name): each worker builds its own app
+        "train": train,
     }
     config = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=nproc, run_id=f"filmai-{uuid.uuid4().hex[:12]}",
                           rdzv_backend="c10d", rdzv_endpoint="localhost:0", max_restarts=0, monitor_interval=0.1,
@@ -130,8 +132,8 @@ def run_worker(job: dict[str, Any]) -> dict[str, Any]:
     import torch.distributed as dist
 
     from ..engine.cancel import CancelToken, signals_cancel
-    from ..engine.runner import train_node
 
+    train_node = job["train"]
     rank = int(os.environ.get("RANK", "0"))
     world = int(os.environ.get("WORLD_SIZE", "1"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
@@ -164,33 +166,3 @@ def run_worker(job: dict[str, Any]) -> dict[str, Any]:
         print(f"filmai: rank {rank}: {exc}", file=sys.stderr)
         # Exit non-zero so the launcher stops the other ranks (they may be waiting on this one).
         os._exit(exc.exit_code)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``torchrun ... -m filmai_plugins.training.distributed train NODE ...`` (one rank of a larger run)."""
-    from ..cli import _io_values, build_parser, parse_ports, parse_sets
-    from ..registry import get_registry
-
-    args = build_parser().parse_args(argv)
-    if getattr(args, "command", None) != "train":
-        print("usage: torchrun ... -m filmai_plugins.training.distributed train NODE --input ... --out ...",
-              file=sys.stderr)
-        return 2
-    try:
-        cls = get_registry().get(args.node)
-        job = {"node_id": args.node, "input": parse_ports(args.input, [p.name for p in cls.inputs]),
-               "target": args.target, "frames": args.frames, "out": args.out, "params": parse_sets(args.sets),
-               "model": args.model, "device": args.device, "progress": args.progress, "io": _io_values(args),
-               "error_dir": None}
-        manifest = run_worker(job)
-    except FilmAIError as exc:
-        print(f"filmai: error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    if manifest:
-        print(f"checkpoint: {(manifest.get('checkpoint') or {}).get('path')}")
-        print(f"manifest: {manifest.get('manifest_path')}")
-    return 0
-
-
-if __name__ == "__main__":  # pragma: no cover - run by torchrun
-    sys.exit(main())

@@ -81,7 +81,7 @@ def needs_display_transform(frame: Frame) -> str | None:
     ext = os.path.splitext(frame.path or "")[1].lower()
     space = color.frame_colorspace(frame.attributes, ext or ".exr")
     try:
-        config = color.get_config()
+        config = color.default_config()
         cs = config.getColorSpace(color.canonical_colorspace(space, config))
         encoding = (cs.getEncoding() or "").lower() if cs is not None else ""
     except Exception:

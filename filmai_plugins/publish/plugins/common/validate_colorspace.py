@@ -19,7 +19,7 @@ class FilmAIValidateColorspace(pyblish.api.InstancePlugin):
         infos = [i for _, i in sorted(instance.data.get("frame_info", {}).items()) if "error" not in i]
         asserted = instance.context.data.get("filmai_colorspace")
         problems = []
-        config = color.get_config()
+        config = color.default_config()
 
         def canonical(name, where):
             try:
