@@ -64,6 +64,18 @@ def cmd_nodes(args: argparse.Namespace) -> int:
 def cmd_info(args: argparse.Namespace) -> int:
     reg = args.app
     cls = reg.get(args.node)
+    if args.frames_needed:
+        # what a host must render or stage for a temporal node (before clamping to what exists)
+        from .frames.sequence import format_frames, parse_frames
+
+        node = cls(parse_sets(args.sets))
+        frames = parse_frames(args.frames_needed)
+        needed: set[int] = set()
+        for f in frames:
+            node.params = cls.params_at(node.resolved, f)
+            needed.update(int(n) for n in node.frames_needed(f))
+        print(json.dumps({"frames": format_frames(frames), "needed": format_frames(needed)}))
+        return 0
     schema = cls.schema() | {"pack": reg.node_pack[cls.id]}
     if args.json:
         print(json.dumps(schema, indent=2))
@@ -166,6 +178,10 @@ def build_parser(app: Any = None) -> argparse.ArgumentParser:
     p = sub.add_parser("info", help="describe one node: ports, params, ranges")
     p.add_argument("node")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--frames-needed", metavar="SPEC",
+                   help="print (JSON) the input frames the node needs to make these output frames (frame handles)")
+    p.add_argument("--set", "-s", action="append", metavar="NAME=VALUE", dest="sets",
+                   help="with --frames-needed: node params")
     p.set_defaults(func=cmd_info)
 
     p = sub.add_parser("run", help="run a node over a frame range")

@@ -62,9 +62,9 @@ def export_checkpoint(model: str, out: str, format: str = "torchscript", options
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from .cli import parse_sets
+    from .cliargs import parse_sets
 
-    info = export_checkpoint(args.model, args.out, args.format, parse_sets(args.sets))
+    info = export_checkpoint(args.model, args.out, args.format, parse_sets(args.sets), app=args.app)
     if args.json:
         print(json.dumps(info, indent=2, default=str))
         return 0

@@ -259,6 +259,8 @@ class Node:
             "label": cls.label or cls.id,
             "help": doc,
             "scope": cls.scope,
+            # frame scope with neighbouring frames (handles): hosts ask `filmai info NODE --frames-needed`
+            "temporal": cls.frames_needed is not Node.frames_needed,
             "trainable": cls.trainable,
             "model": cls.model,
             "needs_torch": cls.needs_torch,

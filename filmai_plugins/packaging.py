@@ -37,6 +37,8 @@ def _hosts_dir() -> str:
 HOSTS_DIR = _hosts_dir()
 WORKER = os.path.join(HOSTS_DIR, "worker.py")
 BLEND_JOBS = os.path.join(HOSTS_DIR, "blend_jobs.py")
+#: the one parser of param values, keys and frame specs; the hosts carry a copy beside the worker client
+SCHEMA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "schema.py")
 BLENDER_SOURCE = os.path.join(HOSTS_DIR, "blender")
 NUKE_SOURCE = os.path.join(HOSTS_DIR, "nuke")
 NUKE_PACKAGE = "filmai_nuke"
@@ -86,6 +88,7 @@ def stage_blender_extension(dest: str) -> str:
                          f"filmai-plugins {__version__}; bump them together")
     shutil.copytree(BLENDER_SOURCE, dest, ignore=_SKIP, dirs_exist_ok=True)
     shutil.copy2(WORKER, os.path.join(dest, "worker.py"))
+    shutil.copy2(SCHEMA, os.path.join(dest, "schema.py"))
     return dest
 
 
@@ -120,6 +123,7 @@ def install_nuke_folder(dest: str) -> str:
         raise BadInput(f"{dest} exists and is not empty; choose a new folder (nothing was overwritten)")
     shutil.copytree(NUKE_SOURCE, dest, ignore=_SKIP, dirs_exist_ok=True)
     shutil.copy2(WORKER, os.path.join(dest, NUKE_PACKAGE, "worker.py"))
+    shutil.copy2(SCHEMA, os.path.join(dest, NUKE_PACKAGE, "schema.py"))
     return dest
 
 

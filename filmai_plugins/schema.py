@@ -57,7 +57,7 @@ def parse_value(param: Mapping[str, Any], value: Any) -> Any:
                 raise ValueError("a bool is not a whole number")
             if isinstance(value, str):
                 text = value.strip()
-                value = float(text) if re.fullmatch(r"[+-]?\d+\.0*", text) else int(text)
+                value = int(text) if re.fullmatch(r"[+-]?\d+", text) else float(text)
             if isinstance(value, float):
                 if not value.is_integer():
                     raise ValueError(f"{value} is not a whole number")
@@ -193,13 +193,14 @@ class Keys:
 
 
 def looks_keyed(value: Any) -> bool:
-    """True for values written as keys: ``"1001:0,1100:1"``, ``{1001: 0}``, ``{"keys": [...]}``, ``Keys``."""
-    if isinstance(value, Keys):
-        return True
-    if isinstance(value, Mapping):
+    """True for values written as keys: ``"1001:0,1100:1"``, ``{1001: 0}``, ``{"keys": [...]}``, a list of
+    (frame, value) pairs, ``Keys``."""
+    if isinstance(value, (Keys, Mapping)):
         return True
     if isinstance(value, str):
         return bool(_KEY_RE.match(value.split(";")[0].split(",")[0]))
+    if isinstance(value, (list, tuple)) and value:
+        return all(isinstance(v, (list, tuple)) and len(v) == 2 for v in value)
     return False
 
 

@@ -14,7 +14,8 @@ to it, the same way from Blender and from Nuke:
 Both paths are driven by one :class:`JobSpec` (what to run) and one :class:`Job` (polling, cancel,
 the manifest), and a job spec is also the JSON a host stores in its scene file so a farm can rebuild
 the command line. This file is deliberately standard-library only and runs on Python 3.9+ (Nuke 15
-ships 3.10): the Blender extension zip and the Nuke plug-in folder carry a copy of it.
+ships 3.10): the Blender extension zip and the Nuke plug-in folder carry a copy of it, with a copy of
+``filmai_plugins/schema.py`` beside it — the one parser of param values, keys and frame specs.
 """
 from __future__ import annotations
 
@@ -34,6 +35,11 @@ import threading
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional
+
+try:  # the copy shipped beside this file (the Blender extension, the Nuke plug-in folder)
+    from . import schema  # type: ignore[attr-defined]
+except ImportError:  # loaded on its own from the repository or an installed filmai-plugins
+    from filmai_plugins import schema  # type: ignore[no-redef]
 
 #: Events the engine emits (filmai_plugins/engine/progress.py); "log" and "exit" are added here for
 #: worker stdout lines that are not JSON and for the end of the job.
@@ -192,126 +198,35 @@ def frame_ports(ports: Iterable[Mapping[str, Any]]) -> List[Dict[str, Any]]:
 
 
 def check_value(param: Mapping[str, Any], value: Any) -> Any:
-    """Validate a host value against the schema (hard range, choices, type); returns it normalised.
+    """Validate a host value against the schema (hard range, choices, type; keys for animatable params);
+    returns it normalised (``schema.Keys`` for keys).
 
     DCC sliders only enforce soft ranges (Nuke's setRange sets the slider only), so the adapters check
-    here before a job starts; the engine checks again. Raises ValueError with a message naming the param.
+    here before a job starts; the engine checks again with the same parser (``schema.py``). Raises
+    ValueError with a message naming the param.
     """
-    name, kind = param["name"], param["type"]
-    try:
-        if kind == "int":
-            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-                raise ValueError("expected a whole number")
-            value = int(value)
-        elif kind == "float":
-            value = float(value)
-            if value != value or value in (float("inf"), float("-inf")):
-                raise ValueError("must be finite")
-        elif kind == "bool":
-            if isinstance(value, str):
-                if value.strip().lower() not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
-                    raise ValueError("expected true/false")
-                value = value.strip().lower() in ("1", "true", "yes", "on")
-            value = bool(value)
-        elif kind == "enum":
-            value = str(value)
-            if value not in param.get("choices", []):
-                raise ValueError(f"expected one of {', '.join(param.get('choices', []))}")
-        elif kind in ("string", "path"):
-            value = "" if value is None else str(value)
-        elif kind == "color":
-            comps = [float(c) for c in value]
-            if len(comps) != int(param.get("size", 3)):
-                raise ValueError(f"expected {param.get('size', 3)} components")
-            value = tuple(comps)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"param {name!r}: {value!r} is not a valid {kind}: {exc}") from None
-    if kind in ("int", "float"):
-        lo, hi = param.get("min"), param.get("max")
-        if lo is not None and value < lo:
-            raise ValueError(f"param {name!r}: {value} is below the minimum {lo}")
-        if hi is not None and value > hi:
-            raise ValueError(f"param {name!r}: {value} is above the maximum {hi}")
-    return value
+    return schema.parse_param(param, value)
 
 
 def format_value(param: Mapping[str, Any], value: Any) -> str:
-    """A checked value as the text ``--set name=value`` takes (the same text both backends pass on)."""
-    value = check_value(param, value)
-    kind = param["type"]
-    if kind == "bool":
-        return "true" if value else "false"
-    if kind == "float":
-        return repr(float(value))
-    if kind == "color":
-        return ",".join(repr(float(c)) for c in value)
-    return str(value)
+    """A checked value (or keys) as the text ``--set name=value`` takes (the same text both backends pass on)."""
+    return schema.format_value(param, value)
 
 
 # ----------------------------------------------------------------------------------------------
-# frames and sequence paths (the adapters' side of filmai_plugins.frames.sequence, without its deps)
-
-_PAD_RE = re.compile(r"(#+|@+|%0?(\d*)d)")
-_DIGITS_RE = re.compile(r"(\d+)(?!.*\d)")
+# frames and sequence paths: the shared parser (filmai_plugins/schema.py)
 
 
 def expand_frames(spec: str) -> List[int]:
-    """``"1001-1004,1010,1-9x2"`` → frame numbers (a manifest's ``frames_written``, a host's frame field)."""
-    frames: List[int] = []
-    for part in str(spec or "").replace(" ", "").split(","):
-        if not part:
-            continue
-        m = re.fullmatch(r"(-?\d+)(?:-(-?\d+)(?:[x:](\d+))?)?", part)
-        if not m:
-            raise ValueError(f"bad frame spec {part!r} (examples: 1001-1100, 1001-1100x2, 1,5,9-12)")
-        first = int(m.group(1))
-        last = int(m.group(2)) if m.group(2) is not None else first
-        step = int(m.group(3) or 1)
-        if step < 1:
-            raise ValueError(f"bad frame step in {part!r}")
-        frames.extend(range(first, last + 1, step) if last >= first else range(first, last - 1, -step))
-    return list(dict.fromkeys(frames))
+    """``"1001-1004,1010,1001-1099:2"`` → frame numbers (a manifest's ``frames_written``, a host's frame field).
+    Raises ValueError (``schema.SchemaError``) naming the spec."""
+    return schema.parse_frame_spec(str(spec or "")) if str(spec or "").strip() else []
 
 
-def format_frames(frames: Iterable[int]) -> str:
-    """[1001, 1002, 1003, 1010] → ``"1001-1003,1010"``."""
-    ordered = sorted(set(int(f) for f in frames))
-    runs: List[str] = []
-    i = 0
-    while i < len(ordered):
-        j = i
-        while j + 1 < len(ordered) and ordered[j + 1] == ordered[j] + 1:
-            j += 1
-        runs.append(str(ordered[i]) if i == j else f"{ordered[i]}-{ordered[j]}")
-        i = j + 1
-    return ",".join(runs)
-
-
-def is_sequence_pattern(pattern: str) -> bool:
-    return bool(_PAD_RE.search(os.path.basename(pattern)))
-
-
-def sequence_path(pattern: str, frame: int) -> str:
-    """``plate.####.exr`` / ``plate.%04d.exr`` / ``plate.@@@@.exr`` at ``frame``."""
-    folder, base = os.path.split(pattern)
-    m = _PAD_RE.search(base)
-    if not m:
-        return pattern
-    token = m.group(1)
-    width = int(m.group(2) or 1) if token.startswith("%") else len(token)
-    number = f"-{abs(frame):0{width}d}" if frame < 0 else f"{frame:0{width}d}"
-    return os.path.join(folder, base[: m.start()] + number + base[m.end():])
-
-
-def pattern_from_file(path: str) -> "tuple[str, Optional[int]]":
-    """``/x/plate.1001.exr`` → (``/x/plate.####.exr``, 1001): the last number in the file name becomes the
-    frame field, keeping its width. A name without digits gives (path, None)."""
-    folder, base = os.path.split(path)
-    stem, ext = os.path.splitext(base)
-    m = _DIGITS_RE.search(stem)
-    if not m:
-        return path, None
-    return os.path.join(folder, stem[: m.start()] + "#" * len(m.group(1)) + stem[m.end():] + ext), int(m.group(1))
+format_frames = schema.format_frame_spec
+is_sequence_pattern = schema.is_sequence_pattern
+sequence_path = schema.sequence_path
+pattern_from_file = schema.pattern_from_file
 
 
 #: File extension of an output per port type; Frames outputs are EXR sequences.

@@ -31,7 +31,7 @@ def test_third_party_pack_via_module_env(monkeypatch):
 def test_allow_list(monkeypatch):
     monkeypatch.setenv("FILMAI_PLUGINS_ALLOW", "util")
     set_default_app(None)
-    assert set(fa.nodes()) == {"util.convert"}
+    assert set(fa.nodes()) == {"util.convert", "util.temporal_median"}
 
 
 def test_block_list(monkeypatch):

@@ -11,20 +11,27 @@ import os
 import sys
 
 
-def _load_worker():
+def _load(module: str, candidates: tuple) -> object:
     here = os.path.dirname(os.path.abspath(__file__))
-    for path in (os.path.join(here, "worker.py"), os.path.join(here, os.pardir, os.pardir, "worker.py")):
+    for parts in candidates:
+        path = os.path.normpath(os.path.join(here, *parts))
         if os.path.isfile(path):
-            name = f"{__name__}.worker"
+            name = f"{__name__}.{module}"
             spec = importlib.util.spec_from_file_location(name, path)
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[name] = module  # before exec: dataclasses look their module up
-            spec.loader.exec_module(module)
-            return module
-    raise ImportError("filmai_nuke: worker.py not found; install the plug-in folder with `filmai nuke install DIR`")
+            loaded = importlib.util.module_from_spec(spec)
+            sys.modules[name] = loaded  # before exec: dataclasses look their module up
+            spec.loader.exec_module(loaded)
+            return loaded
+    raise ImportError(f"filmai_nuke: {module}.py not found; install the plug-in folder with `filmai nuke install DIR`")
 
 
-worker = _load_worker()
+# The copies installed beside this file, else the filmai-plugins tree this folder lives in: the shared
+# parser first (filmai_plugins/schema.py: the repository's, or an installed package's), then the worker,
+# which imports it as ``filmai_nuke.schema`` (registered in sys.modules only: the package's own ``schema``
+# attribute is the adapter's node-schema function).
+_load("schema", (("schema.py",), (os.pardir, os.pardir, os.pardir, "filmai_plugins", "schema.py"),
+                          (os.pardir, os.pardir, os.pardir, "schema.py")))
+worker = _load("worker", (("worker.py",), (os.pardir, os.pardir, "worker.py")))
 
 from .adapter import (JobFailed, add_training_frame, build_menu, create, install, knob_changed, process,  # noqa: E402
                       reload_nodes, schema, train, write_farm_job, write_timeline)
