@@ -141,6 +141,14 @@ def to_json_value(value: Any) -> Any:
     return value
 
 
+def parse_channel_list(text: Any) -> List[str]:
+    """A channel-list param: ``"R,G,B"`` or ``"R G B"`` → ``["R", "G", "B"]`` (a sequence passes as strings);
+    empty text gives an empty list."""
+    if not isinstance(text, str):
+        return [str(c) for c in text]
+    return [c.strip() for c in text.replace(" ", ",").split(",") if c.strip()]
+
+
 # ----------------------------------------------------------------------------------------------
 # keyframes
 

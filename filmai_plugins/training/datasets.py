@@ -59,7 +59,7 @@ from typing import TYPE_CHECKING, Iterable, Sequence
 
 import numpy as np
 
-from .. import color
+from .. import color, schema
 from ..errors import BadInput, FrameError
 from ..frames.sequence import SequencePattern, format_frames, parse_frames
 
@@ -83,11 +83,7 @@ def channel_kind(name: str) -> str:
     return "data"
 
 
-def parse_channels(text: str | Sequence[str]) -> list[str]:
-    """``"R,G,B"`` or ``"R G B"`` → ``["R", "G", "B"]``."""
-    if not isinstance(text, str):
-        return [str(c) for c in text]
-    return [c.strip() for c in text.replace(" ", ",").split(",") if c.strip()]
+parse_channels = schema.parse_channel_list  # ``"R,G,B"`` or ``"R G B"`` → ``["R", "G", "B"]``
 
 
 def psnr(pred: np.ndarray, target: np.ndarray, peak: float = 1.0) -> float:

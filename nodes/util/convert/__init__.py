@@ -6,11 +6,7 @@ import numpy as np
 from filmai_plugins.errors import BadInput
 from filmai_plugins.frames.image import Frame
 from filmai_plugins.node import Node, Param, Port
-
-
-def _channel_list(text: str) -> list[str] | None:
-    names = [c.strip() for c in text.replace(" ", ",").split(",") if c.strip()]
-    return names or None
+from filmai_plugins.schema import parse_channel_list
 
 
 class ConvertNode(Node):
@@ -34,7 +30,7 @@ class ConvertNode(Node):
     rejects_nonfinite = False  # a converter passes NaN/Inf through untouched
 
     def input_channels(self, port: str) -> list[str] | None:
-        return _channel_list(self.params["channels"])
+        return parse_channel_list(self.params["channels"]) or None
 
     def process(self, frame: Frame, ctx) -> Frame:
         mode = self.params["data_window"]

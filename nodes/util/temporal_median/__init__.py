@@ -6,11 +6,7 @@ import numpy as np
 from filmai_plugins.errors import ParamError
 from filmai_plugins.frames.image import Frame
 from filmai_plugins.node import Node, Param, Port
-
-
-def _channel_list(text: str) -> list[str] | None:
-    names = [c.strip() for c in text.replace(" ", ",").split(",") if c.strip()]
-    return names or None
+from filmai_plugins.schema import parse_channel_list
 
 
 class TemporalMedianNode(Node):
@@ -58,7 +54,7 @@ class TemporalMedianNode(Node):
         return range(frame - half, frame + half + 1)
 
     def process(self, frame: Frame, ctx) -> Frame:
-        names = _channel_list(self.params["channels"]) or list(frame.channels)
+        names = parse_channel_list(self.params["channels"]) or list(frame.channels)
         for name in names:
             frame.channel_index(name)  # a clear error naming file and frame for a channel that is not there
         idx = [frame.channels.index(n) for n in names]
