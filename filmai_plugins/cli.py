@@ -102,18 +102,15 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .engine.cancel import CancelToken, signals_cancel
     from .engine.runner import run_node
 
     cls = args.app.get(args.node)
-    token = CancelToken()
-    with signals_cancel(token):
-        manifest = run_node(
-            args.node, input=parse_ports(args.input, [p.name for p in cls.inputs]),
-            output=parse_ports(args.output, [p.name for p in cls.outputs]), frames=args.frames,
-            model=args.model, params=parse_sets(args.sets), device=args.device, progress=args.progress,
-            skip_existing=args.skip_existing, io=io_values(args), cancel=token, manifest=args.manifest,
-            app=args.app)
+    manifest = run_node(
+        args.node, input=parse_ports(args.input, [p.name for p in cls.inputs]),
+        output=parse_ports(args.output, [p.name for p in cls.outputs]), frames=args.frames,
+        model=args.model, params=parse_sets(args.sets), device=args.device, progress=args.progress,
+        skip_existing=args.skip_existing, io=io_values(args), cancel=args.cancel, manifest=args.manifest,
+        app=args.app)
     if args.progress != "json":
         for port, entry in manifest.get("outputs", {}).items():
             if "frames_written" in entry:
@@ -129,7 +126,6 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from .engine.cancel import CancelToken, signals_cancel
     from .engine.runner import train_node
 
     cls = args.app.get(args.node)
@@ -143,12 +139,10 @@ def cmd_train(args: argparse.Namespace) -> int:
                                "device": args.device, "progress": args.progress, "io": io_values(args),
                                "error_dir": None, "train": train_node})
     else:
-        token = CancelToken()
-        with signals_cancel(token):
-            manifest = train_node(
-                args.node, input=inputs, target=args.target,
-                frames=args.frames, out=args.out, params=parse_sets(args.sets), model=args.model, device=args.device,
-                progress=args.progress, io=io_values(args), cancel=token, nproc=args.nproc, app=args.app)
+        manifest = train_node(
+            args.node, input=inputs, target=args.target,
+            frames=args.frames, out=args.out, params=parse_sets(args.sets), model=args.model, device=args.device,
+            progress=args.progress, io=io_values(args), cancel=args.cancel, nproc=args.nproc, app=args.app)
     if args.progress != "json" and manifest:
         ck = manifest.get("checkpoint") or {}
         print(f"checkpoint: {ck.get('path')}  sha256 {ck.get('sha256', '')[:16]}…")
@@ -206,13 +200,20 @@ def build_parser(app: Any = None) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None, app: Any = None) -> int:
-    parser = build_parser(app)
-    args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return 2
+    """Run one ``filmai`` command. SIGINT/SIGTERM cancel it at whatever stage it is in (exit 130/143, no
+    partial output); the token reaches the command as ``args.cancel``."""
+    from .engine.cancel import CancelToken, signals_cancel
+
+    token = CancelToken()
     try:
-        return int(args.func(args) or 0)
+        with signals_cancel(token):
+            parser = build_parser(app)
+            args = parser.parse_args(argv)
+            if not getattr(args, "func", None):
+                parser.print_help()
+                return 2
+            args.cancel = token
+            return int(args.func(args) or 0)
     except Cancelled as exc:
         print(f"filmai: cancelled: {exc}", file=sys.stderr)
         return exc.exit_code

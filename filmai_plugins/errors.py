@@ -1,7 +1,7 @@
 """The error types every part raises, each tied to the exit code the `filmai` command returns.
 
 Exit codes are a contract with hosts and farms: 0 done, 2 bad usage or bad input,
-1 failure while running, 130 cancelled.
+1 failure while running, 130 cancelled (143 when SIGTERM cancelled it).
 """
 from __future__ import annotations
 
@@ -51,6 +51,12 @@ class RunFailure(FilmAIError):
 
 
 class Cancelled(FilmAIError):
-    """The run was cancelled (Ctrl-C, SIGTERM, or a host's cancel button)."""
+    """The run was cancelled (Ctrl-C, SIGTERM, or a host's cancel button): exit code 130, or 128 + the
+    signal number when a signal stopped it (143 for SIGTERM, as shells and farm schedulers report it)."""
 
     exit_code = 130
+
+    def __init__(self, message: str = "cancelled", exit_code: int | None = None):
+        super().__init__(message)
+        if exit_code is not None:
+            self.exit_code = exit_code

@@ -17,8 +17,8 @@ import json
 import os
 from typing import Any
 
-from .hookspecs import hookimpl
 from .errors import BadInput, FilmAIError, RunFailure
+from .hookspecs import hookimpl
 
 
 def export_checkpoint(model: str, out: str, format: str = "torchscript", options: dict[str, Any] | None = None,
@@ -26,15 +26,14 @@ def export_checkpoint(model: str, out: str, format: str = "torchscript", options
     """Export ``model`` (a FilmAI checkpoint) as ``format`` to ``out``; returns the node's export info."""
     from .app import app_or_default
     from .engine.device import import_torch
-    from .frames.sequence import same_file
+    from .guard import OutputGuard
     from .training.checkpoint import load_checkpoint, read_checkpoint_meta
 
     if not model or not os.path.isfile(model):
         raise BadInput(f"model file not found: {model}")
     if not out:
         raise BadInput("export needs --out FILE")
-    if same_file(model, out):
-        raise BadInput(f"--out {out} would overwrite the checkpoint it is exported from")
+    OutputGuard("filmai export").read(model, "checkpoint").write(out, "--out").check()
     if os.path.isdir(out):
         raise BadInput(f"--out {out} is a folder; give a file name")
     meta = read_checkpoint_meta(model)

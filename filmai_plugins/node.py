@@ -281,8 +281,10 @@ class Node:
     def validate(self, ctx: "RunContext") -> None:
         """Check params against the input before anything is written (raise ``ParamError``/``BadInput``).
 
-        Called once after the frames are resolved, before any output, manifest or model load; e.g. a
-        window larger than the input sequence. ``self.params`` hold the first frame's values.
+        Called once after the frames are resolved and the model file is found and verified (``ctx.model``,
+        ``ctx.model_path``), before any output folder, frame or manifest is written; e.g. a window larger
+        than the input sequence, or a model file of the wrong kind. ``self.params`` hold the first frame's
+        values.
         """
 
     def frames_needed(self, frame: int) -> Sequence[int]:

@@ -18,8 +18,9 @@ import re
 from typing import Any
 
 from .atomic import atomic_path
-from .hookspecs import hookimpl
 from .errors import BadInput
+from .guard import OutputGuard
+from .hookspecs import hookimpl
 
 WRITABLE = {".otio": "otio_json", ".edl": "cmx_3600", ".csv": None}
 _NUMBER = re.compile(r"(?<![\w.])(0(?:\.\d+)?|1(?:\.0+)?|\.\d+)(?![\w.])")
@@ -192,6 +193,7 @@ def convert(source: str, target: str, rate: float | None = None, overwrite: bool
     ext = os.path.splitext(target)[1].lower()
     if ext not in WRITABLE:
         raise BadInput(f"{target}: cannot write {ext or 'files without extension'} (one of {', '.join(WRITABLE)})")
+    OutputGuard("filmai timeline convert").read(source, "timeline").write(target, "target").check()
     if os.path.exists(target) and not overwrite:
         raise BadInput(f"{target} exists; choose another name (nothing was overwritten)")
     with atomic_path(target, extension_last=True) as tmp:

@@ -46,6 +46,7 @@ except ImportError:  # loaded on its own from the repository or an installed fil
 ENGINE_EVENTS = ("start", "frame", "skip", "step", "message", "done", "error", "cancelled")
 FINAL_STATES = ("done", "failed", "cancelled")
 EXIT_CANCELLED = 130
+EXIT_TERMINATED = 143  # cancelled by SIGTERM (what Job.cancel sends a worker process)
 # Variables of the DCC's own Python that would break a worker built on another Python/numpy.
 _DCC_PYTHON_VARS = ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "PYTHONEXECUTABLE")
 
@@ -554,7 +555,7 @@ class Job:
             self.finished = time.time()
             if self.exit_code == 0:
                 self.state = "done"
-            elif self.exit_code == EXIT_CANCELLED or self._cancel_requested:
+            elif self.exit_code in (EXIT_CANCELLED, EXIT_TERMINATED) or self._cancel_requested:
                 self.state = "cancelled"
             else:
                 self.state = "failed"

@@ -116,7 +116,8 @@ def test_ctrl_c_stops_cleanly_with_no_partial_frame(tmp_path):
     assert events[0]["event"] == "start" and events[-1]["event"] == "cancelled"
     written = sorted(os.listdir(out))
     frames = [f for f in written if f.endswith(".exr")]
-    assert 3 <= len(frames) < 8
+    # the signal stops the third frame's compute at once; the two before it were written (or finish writing)
+    assert 2 <= len(frames) < 8
     assert leftovers(out) == []
     for f in frames:
         read_frame(str(out / f))  # every frame on disk is complete

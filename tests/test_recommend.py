@@ -294,5 +294,8 @@ def test_cosine_schedule_anneals_to_the_time_limit():
     _, summary = train_gru4rec(seqs, None, Arch(n_items=100, embed_dim=8, hidden=8), cfg)
     history = summary["history"]
     assert summary["stopped"].startswith("time limit") and len(history) < 100000
-    assert history[0]["lr"] > 0.5 * cfg.lr  # the first epoch is near the top of the curve
+    # the rate only falls, and ends near zero (where on the curve the first epoch ends depends on how fast
+    # the machine is: a wall-clock limit on a loaded machine buys fewer, slower epochs)
+    rates = [h["lr"] for h in history]
+    assert all(b <= a for a, b in zip(rates, rates[1:])) and rates[0] <= cfg.lr
     assert history[-1]["lr"] < 0.1 * cfg.lr

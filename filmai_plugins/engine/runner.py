@@ -16,7 +16,9 @@ from typing import Any, Callable, Mapping
 from ..app import app_or_default
 from ..errors import BadInput, Cancelled, FilmAIError, FrameError, RunFailure
 from ..frames.image import Frame
-from ..frames.sequence import SequencePattern, format_frames, parse_frames, same_file
+from ..atomic import remove_stale_temps
+from ..frames.sequence import SequencePattern, format_frames, parse_frames
+from ..guard import OutputGuard
 from ..manifest import SCHEMA, host_info, manifest_path_for, now_iso, versions, write_json_atomic
 from ..node import Node, Port
 from .cancel import CancelToken
@@ -64,20 +66,30 @@ def _check_output_folder(path: str) -> None:
         raise BadInput(f"output folder {folder} is not writable: {exc.strerror or exc}") from None
 
 
-def _check_no_overwrite(inputs: dict[str, str], outputs: dict[str, str], frames: list[int]) -> None:
-    for oname, opat in outputs.items():
-        out = SequencePattern(opat)
-        for iname, ipat in inputs.items():
-            inp = SequencePattern(ipat)
-            sample = frames or [None]
-            for f in sample:
-                if out.is_sequence and f is None:
-                    continue
-                op = out.path(f) if out.is_sequence else out.pattern
-                ip = inp.path(f) if inp.is_sequence and f is not None else inp.pattern
-                if not (inp.is_sequence and f is None) and same_file(op, ip):
-                    raise BadInput(f"output {opat!r} would overwrite input {ipat!r} ({op}); "
-                                   "write to another name or folder")
+def _guard_run(cls: type[Node], inputs: dict[str, str], outputs: dict[str, str], frames: list[int],
+               model: str | None, manifest: str | None) -> None:
+    """Refuse, before anything is written, an output that is an input, two outputs that are one file, and a
+    single file for a multi-frame run (``guard.OutputGuard``)."""
+    guard = OutputGuard(f"filmai run {cls.id}")
+    for name, pattern in inputs.items():
+        guard.read_sequence(pattern, f"input {name}", frames)
+    if model:
+        guard.read(model, "model")
+    frame_ports = {p.name for p in cls.outputs if p.type == "Frames"}
+    for name, pattern in outputs.items():
+        if name in frame_ports and cls.scope == "frame":
+            guard.write_sequence(pattern, f"output {name}", frames)
+        elif SequencePattern(pattern).is_sequence:
+            guard.write_sequence(pattern, f"output {name}", [])
+            for iname, ipattern in inputs.items():
+                if SequencePattern(ipattern).is_sequence and os.path.realpath(ipattern) == os.path.realpath(pattern):
+                    raise BadInput(f"filmai run {cls.id}: output {name} {pattern} is input {iname} {ipattern}; "
+                                   "write to another name or folder (nothing was written)")
+        else:
+            guard.write(pattern, f"output {name}")
+    if manifest:
+        guard.write(manifest, "manifest")
+    guard.check()
 
 
 def _load_model(cls: type[Node], model: str | None, stage: str,
@@ -204,22 +216,24 @@ def run_node(node_id: str, *, input: PortArg = None, output: PortArg = None, fra
     frame_list = _resolve_input_frames(cls, inputs, frames)
     if cls.scope == "frame" and not frame_list and any(SequencePattern(v).is_sequence for v in outputs.values()):
         raise BadInput(f"node {cls.id}: no frames to process (give --frames)")
-    _check_no_overwrite(inputs, outputs, frame_list)
+    first_out = next(iter(outputs.values()), None)
+    manifest_path = manifest or (manifest_path_for(first_out, frame_list) if first_out else None)
+    _guard_run(cls, inputs, outputs, frame_list, model, manifest_path)
     run = _Run(app, cls, "run", progress, on_event, cancel)
     ctx = RunContext(app=app, node_cls=cls, params=resolved, inputs=inputs, outputs=outputs, frames=frame_list,
                      io=io_opts, progress=run.progress, cancel=run.cancel)
     if frame_list:
         node.params = cls.params_at(resolved, frame_list[0])
-    node.validate(ctx)  # before any model, output folder or manifest
     ckpt, model_path, model_sha = _load_model(cls, model, "run", node.params)
     ctx.model, ctx.model_path, ctx.model_sha256 = ckpt, model_path, model_sha
+    node.validate(ctx)  # before any output folder, frame or manifest is written
     ctx.device = _resolve_device(cls, device)
     ctx.params_hash = cls.params_hash({**resolved, "_io": io_opts.to_json(),
                                        "_inputs": sorted(os.path.abspath(v) for v in inputs.values())}, model_sha)
+    started = time.time()
     for path in outputs.values():
         _check_output_folder(path)
-    first_out = next(iter(outputs.values()), None)
-    manifest_path = manifest or (manifest_path_for(first_out, frame_list) if first_out else None)
+        remove_stale_temps(os.path.dirname(os.path.abspath(path)), older_than=started)
 
     status, error, skipped = "complete", None, []
     failure: BaseException | None = None
@@ -239,6 +253,7 @@ def run_node(node_id: str, *, input: PortArg = None, output: PortArg = None, fra
         run.cancel.cancel("interrupted")
     except Cancelled as exc:
         status, error = "cancelled", str(exc)
+        run.cancel.cancel(str(exc), exc.exit_code)
     except FilmAIError as exc:
         status, error, failure = "failed", str(exc), exc
     except Exception as exc:  # a node's own bug or a library failure: exit code 1, with the reason
@@ -255,7 +270,8 @@ def run_node(node_id: str, *, input: PortArg = None, output: PortArg = None, fra
         return data
     if status == "cancelled":
         run.progress.cancelled(error or "cancelled", manifest=manifest_path)
-        raise Cancelled(f"{cls.id}: cancelled ({error}); {_written_summary(ctx)}; manifest {manifest_path}")
+        raise Cancelled(f"{cls.id}: cancelled ({error}); {_written_summary(ctx)}; manifest {manifest_path}",
+                        run.cancel.exit_code)
     assert failure is not None
     run.progress.error(error or "failed", failure.exit_code if isinstance(failure, FilmAIError) else 1)
     raise failure
@@ -467,13 +483,20 @@ def train_node(node_id: str, *, input: PortArg = None, target: str | None = None
 
         return launch(cls, input=input, target=target, frames=frames, out=out, params=params,
                       model=model, device=device, progress=progress, io=io_opts, nproc=nproc, train=train_node)
+    frame_list = _resolve_input_frames(cls, inputs, frames)
+    manifest_path = manifest_path_for(out, None, kind="train")
+    guard = OutputGuard(f"filmai train {cls.id}")
+    for name, pattern in inputs.items():
+        guard.read_sequence(pattern, f"input {name}", frame_list)
+    if model:
+        guard.read(model, "initial model")
+    guard.write(out, "checkpoint --out").write(manifest_path, "training manifest")
+    guard.write_folder(os.path.splitext(os.path.abspath(out))[0] + ".train", "training folder")
+    guard.check()
     init, init_path, init_sha = _load_model(cls, model, "train")
     device_name = _resolve_device(cls, device)
-    frame_list = _resolve_input_frames(cls, inputs, frames)
-    for path in inputs.values():
-        if same_file(out, path):
-            raise BadInput(f"--out {out} would overwrite an input")
     _check_output_folder(out)
+    remove_stale_temps(os.path.dirname(os.path.abspath(out)))
     run = _Run(app, cls, "train", progress, on_event, cancel)
     ctx = TrainContext(app=app, node_cls=cls, params=resolved, inputs=inputs, outputs={}, frames=frame_list, io=io_opts,
                        progress=run.progress, cancel=run.cancel, device=device_name, model=None,
@@ -490,6 +513,7 @@ def train_node(node_id: str, *, input: PortArg = None, target: str | None = None
         status, error = "cancelled", "interrupted"
     except Cancelled as exc:
         status, error = "cancelled", str(exc)
+        run.cancel.cancel(str(exc), exc.exit_code)
     except FilmAIError as exc:
         status, error, failure = "failed", str(exc), exc
     except Exception as exc:
@@ -506,7 +530,6 @@ def train_node(node_id: str, *, input: PortArg = None, target: str | None = None
         "init_model": {"path": os.path.abspath(init_path), "sha256": init_sha} if init_path else None,
         "training": ctx.extra,
     })
-    manifest_path = manifest_path_for(out, None, kind="train")
     write_json_atomic(manifest_path, data)
     data["manifest_path"] = manifest_path
     if status == "complete":
@@ -515,7 +538,7 @@ def train_node(node_id: str, *, input: PortArg = None, target: str | None = None
     if status == "cancelled":
         run.progress.cancelled(error or "cancelled", manifest=manifest_path)
         kept = f"last checkpoint kept: {ctx.checkpoints[-1]['path']}" if ctx.checkpoints else "no checkpoint written"
-        raise Cancelled(f"{cls.id}: training cancelled ({error}); {kept}")
+        raise Cancelled(f"{cls.id}: training cancelled ({error}); {kept}", run.cancel.exit_code)
     assert failure is not None
     run.progress.error(error or "failed", failure.exit_code if isinstance(failure, FilmAIError) else 1)
     raise failure

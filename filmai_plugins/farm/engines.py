@@ -30,7 +30,7 @@ from ..errors import BadInput
 from .job import ExpandedJob, Task
 
 #: Exit codes that say "this will fail again": bad input/usage, cancelled.
-NO_RETRY_EXIT_CODES = (2, 130)
+NO_RETRY_EXIT_CODES = (2, 130, 143)
 _TAIL = 4000
 # Task processes running in this process (local engine, Dask LocalCluster threads), so a cancel can
 # reach them: a farm run that is stopped must not leave chunks rendering on their own.
@@ -172,7 +172,8 @@ def run_task(task: Task, retries: int, log_dir: str, env: dict[str, str] | None 
             return asdict(result)
         if code in NO_RETRY_EXIT_CODES or code == 127 or _cancelled.is_set():
             result.reason = "cancelled" if _cancelled.is_set() else {
-                2: "bad input: not retried", 130: "cancelled", 127: "command not found"}.get(code, "")
+                2: "bad input: not retried", 130: "cancelled", 143: "cancelled (SIGTERM)",
+                127: "command not found"}.get(code, "")
             break
     raise TaskFailed(asdict(result))
 

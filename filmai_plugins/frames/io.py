@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Protocol, Sequence
 
 import numpy as np
 
+from ..atomic import temp_path_for
 from ..errors import BadInput, FrameError
 from ..hookspecs import hookimpl
 from .image import Frame, FrameHeader
@@ -312,8 +312,7 @@ class OIIOWriter:
 
 def _temp_name(path: str) -> str:
     # Hidden, and without the image extension last, so no sequence scan or viewer ever picks it up.
-    head, base = os.path.split(path)
-    return os.path.join(head, f".{base}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
+    return temp_path_for(path)
 
 
 def _remove_quietly(path: str) -> None:

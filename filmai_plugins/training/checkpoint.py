@@ -14,7 +14,7 @@ import json
 import os
 import struct
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
@@ -76,6 +76,41 @@ class Checkpoint:
         import torch
 
         return {k: torch.from_numpy(np.array(v)).to(device) for k, v in self.tensors.items()}
+
+    def build(self, build: Callable[[], Any], *, weights: Mapping[str, Any] | None = None,
+              module: Callable[[Any], Any] = lambda m: m) -> Any:
+        """Build the network this checkpoint's metadata describes (``build()``) and load its weights.
+
+        The network is first built on torch's ``meta`` device, which allocates nothing, and its parameters
+        are compared with the tensors in the file: metadata that declares another or a far larger network
+        (edited, damaged, from another version) is refused with a CheckpointError naming the file before
+        any memory is taken. ``weights``: the tensors to load (default: all of the file's);
+        ``module(model)``: the part of the built model they belong to.
+        """
+        import torch
+
+        weights = dict(self.tensors if weights is None else weights)
+        try:
+            with torch.device("meta"):
+                probe = build()
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CheckpointError(f"{self.path}: bad network description in the metadata ({exc})") from None
+        own = {k: tuple(v.shape) for k, v in module(probe).state_dict().items()}
+        held = {k: tuple(np.shape(v)) for k, v in weights.items()}
+        missing, unexpected = sorted(set(own) - set(held)), sorted(set(held) - set(own))
+        wrong = sorted(k for k in set(own) & set(held) if own[k] != held[k])
+        if missing or unexpected or wrong:
+            declared = sum(int(np.prod(shape)) for shape in own.values())
+            stored = sum(int(np.prod(shape)) for shape in held.values())
+            detail = "; ".join(filter(None, [
+                f"missing {', '.join(missing[:3])}" if missing else "",
+                f"unexpected {', '.join(unexpected[:3])}" if unexpected else "",
+                f"shapes differ for {', '.join(f'{k} {held[k]} vs {own[k]}' for k in wrong[:3])}" if wrong else ""]))
+            raise CheckpointError(f"{self.path}: the network its metadata describes ({declared:,} values) does not "
+                                  f"fit the weights it holds ({stored:,} values): {detail}")
+        model = build()
+        module(model).load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in weights.items()})
+        return model
 
 
 def save_checkpoint(path: str, tensors: Mapping[str, Any], meta: Mapping[str, Any]) -> str:

@@ -234,15 +234,8 @@ def check_meta(meta: dict[str, Any], path: str | None) -> None:
 def load_model(checkpoint: Any) -> DenoiseModel:
     """The scene-linear model with the checkpoint's weights (refusing ones that do not fit), in eval mode."""
     check_meta(checkpoint.meta, checkpoint.path)
-    try:
-        model = DenoiseModel(checkpoint.meta["arch"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise CheckpointError(f"{checkpoint.path}: bad network description in the metadata ({exc})") from None
-    state = {k: torch.from_numpy(np.array(v)) for k, v in model_tensors(checkpoint.tensors).items()}
-    own = model.core.state_dict()
-    if set(own) != set(state) or any(tuple(own[k].shape) != tuple(state[k].shape) for k in own):
-        raise CheckpointError(f"{checkpoint.path}: weights do not match the network described in the checkpoint")
-    model.core.load_state_dict(state)
+    model = checkpoint.build(lambda: DenoiseModel(checkpoint.meta["arch"]),
+                             weights=model_tensors(checkpoint.tensors), module=lambda m: m.core)
     return model.eval()
 
 

@@ -10,10 +10,7 @@ from filmai_plugins import color
 from filmai_plugins.errors import BadInput, FrameError
 from filmai_plugins.frames.image import Frame
 from filmai_plugins.node import Node, Param, Port
-
-
-def _names(text: str) -> list[str]:
-    return [c.strip() for c in text.replace(" ", ",").split(",") if c.strip()]
+from filmai_plugins.schema import parse_channel_list
 
 
 def check_torchscript_file(path: str) -> None:
@@ -30,8 +27,11 @@ def check_torchscript_file(path: str) -> None:
                        "files. Export it with torch.jit.script/trace and torch.jit.save.")
     if head != b"PK\x03\x04":
         raise BadInput(f"{path}: not a TorchScript model (not a TorchScript zip archive)")
-    with zipfile.ZipFile(path) as z:
-        names = z.namelist()
+    try:
+        with zipfile.ZipFile(path) as z:
+            names = z.namelist()
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise BadInput(f"{path}: not a TorchScript model: a damaged or truncated zip archive ({exc})") from None
     if not any("/code/" in n or n.startswith("code/") for n in names) or not any(n.endswith("constants.pkl") for n in names):
         raise BadInput(f"{path}: a torch.save archive (pickled Python objects), not a TorchScript model; "
                        "FilmAI never unpickles. Export it with torch.jit.script/trace and torch.jit.save.")
@@ -73,13 +73,17 @@ class TorchScriptNode(Node):
     def input_channels(self, port: str) -> list[str] | None:
         if self.params["keep_other_channels"]:
             return None  # read everything so other channels can pass through
-        return _names(self.params["channels_in"])
+        return parse_channel_list(self.params["channels_in"])
+
+    def validate(self, ctx) -> None:
+        if not parse_channel_list(self.params["channels_in"]) or not parse_channel_list(self.params["channels_out"]):
+            raise BadInput("cnn.torchscript: channels_in and channels_out must name at least one channel")
+        if not ctx.model_path.lower().endswith(".onnx"):
+            check_torchscript_file(ctx.model_path)  # a pickle or a damaged archive: refused before anything runs
 
     def setup(self, ctx) -> None:
-        self.channels_in = _names(self.params["channels_in"])
-        self.channels_out = _names(self.params["channels_out"])
-        if not self.channels_in or not self.channels_out:
-            raise BadInput("cnn.torchscript: channels_in and channels_out must name at least one channel")
+        self.channels_in = parse_channel_list(self.params["channels_in"])
+        self.channels_out = parse_channel_list(self.params["channels_out"])
         path = ctx.model_path
         self.onnx = path.lower().endswith(".onnx")
         self.device = ctx.device or "cpu"
@@ -95,15 +99,16 @@ class TorchScriptNode(Node):
             try:
                 self.session = ort.InferenceSession(path, providers=[p for p in providers if p in ort.get_available_providers()])
             except Exception as exc:
-                raise BadInput(f"{path}: cannot load ONNX model: {exc}") from None
+                reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                raise BadInput(f"{path}: cannot load ONNX model: {reason}") from None
             self.onnx_input = self.session.get_inputs()[0].name
         else:
             torch = ctx.torch
-            check_torchscript_file(path)
             try:
                 self.module = torch.jit.load(path, map_location=self.device).eval()
             except Exception as exc:
-                raise BadInput(f"{path}: cannot load TorchScript model: {exc}") from None
+                reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                raise BadInput(f"{path}: cannot load TorchScript model: {reason}") from None
             if self.half:
                 self.module = self.module.half()
         self.scale = self.params["scale"] or None

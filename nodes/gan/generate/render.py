@@ -71,18 +71,7 @@ def load_generator(ckpt: Any, device: str | torch.device = "cpu") -> tuple[mg.Vi
         arch = mg.Arch.from_json(arch_meta)
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"{ckpt.path}: bad network description in the metadata ({exc})") from None
-    g = mg.VideoGenerator(arch)
-    state = {k: torch.from_numpy(np.array(v)) for k, v in model_tensors(ckpt.tensors).items()}
-    own = g.state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    wrong = sorted(k for k in set(own) & set(state) if tuple(own[k].shape) != tuple(state[k].shape))
-    if missing or unexpected or wrong:
-        detail = "; ".join(filter(None, [f"missing {', '.join(missing[:3])}" if missing else "",
-                                         f"unexpected {', '.join(unexpected[:3])}" if unexpected else "",
-                                         f"shapes differ for {', '.join(wrong[:3])}" if wrong else ""]))
-        raise CheckpointError(f"{ckpt.path}: weights do not fit the generator its metadata describes ({detail})")
-    g.load_state_dict(state)
+    g = ckpt.build(lambda: mg.VideoGenerator(arch), weights=model_tensors(ckpt.tensors))
     return g.to(device).eval(), arch
 
 

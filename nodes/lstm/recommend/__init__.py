@@ -193,12 +193,8 @@ class Recommend(Node):
         self.meta = ctx.model.meta
         self.popularity = np.asarray(ctx.model.tensors["popularity"], dtype=np.float64)
         self.device = ctx.device or "cpu"
-        model = GRU4Rec(self.arch)
-        state = {k: v for k, v in ctx.model.torch_state_dict(self.device).items() if k != "popularity"}
-        try:
-            model.load_state_dict(state)
-        except RuntimeError as exc:
-            raise BadInput(f"{ctx.model_path}: weights do not fit the recorded architecture: {exc}") from None
+        model = ctx.model.build(lambda: GRU4Rec(self.arch),
+                                weights={k: v for k, v in ctx.model.tensors.items() if k != "popularity"})
         self.model = model.to(self.device).eval()
 
     def run_sequence(self, ctx) -> None:
