@@ -33,7 +33,7 @@ def export_checkpoint(model: str, out: str, format: str = "torchscript", options
         raise BadInput(f"model file not found: {model}")
     if not out:
         raise BadInput("export needs --out FILE")
-    OutputGuard("filmai export").read(model, "checkpoint").write(out, "--out").check()
+    OutputGuard("filmai export").read(model, "the checkpoint").write(out, "the export (--out)").check()
     if os.path.isdir(out):
         raise BadInput(f"--out {out} is a folder; give a file name")
     meta = read_checkpoint_meta(model)

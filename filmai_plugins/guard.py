@@ -20,6 +20,11 @@ def _real(path: str) -> str:
     return os.path.normcase(os.path.realpath(os.fspath(path)))
 
 
+def port_label(kind: str, name: str) -> str:
+    """``the input`` for a node's main port, ``input 'target'`` for the others (for messages)."""
+    return f"the {kind}" if name == kind else f"{kind} {name!r}"
+
+
 @dataclass
 class OutputGuard:
     command: str
@@ -40,7 +45,8 @@ class OutputGuard:
 
         seq = SequencePattern(pattern)
         for f in sorted(set(seq.frames_on_disk()) | set(frames or ())):
-            self.read(seq.path(f), f"{what} {pattern} (frame {f})")
+            path = seq.path(f)
+            self._inputs.setdefault(_real(path), f"frame {f} of {what} {pattern} ({path})")
         return self
 
     def write(self, path: str, what: str) -> "OutputGuard":
@@ -62,7 +68,12 @@ class OutputGuard:
                                f"{_sequence_example(pattern)}")
             return self.write(pattern, what)
         for f in frames:
-            self.write(schema.sequence_path(pattern, f), f"{what} {pattern} (frame {f})")
+            path = schema.sequence_path(pattern, f)
+            real = _real(path)
+            if real in self._outputs:
+                raise BadInput(f"{self.command}: frame {f} of {what} {pattern} and {self._outputs[real]} are the "
+                               "same file; give them different names")
+            self._outputs[real] = f"frame {f} of {what} {pattern} ({path})"
         return self
 
     def write_folder(self, folder: str, what: str) -> "OutputGuard":

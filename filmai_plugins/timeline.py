@@ -193,7 +193,7 @@ def convert(source: str, target: str, rate: float | None = None, overwrite: bool
     ext = os.path.splitext(target)[1].lower()
     if ext not in WRITABLE:
         raise BadInput(f"{target}: cannot write {ext or 'files without extension'} (one of {', '.join(WRITABLE)})")
-    OutputGuard("filmai timeline convert").read(source, "timeline").write(target, "target").check()
+    OutputGuard("filmai timeline convert").read(source, "the timeline").write(target, "the target").check()
     if os.path.exists(target) and not overwrite:
         raise BadInput(f"{target} exists; choose another name (nothing was overwritten)")
     with atomic_path(target, extension_last=True) as tmp:

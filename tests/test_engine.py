@@ -188,7 +188,7 @@ def test_mixed_resolutions(tmp_path):
 
 def test_output_that_would_overwrite_the_input(tmp_path, sequence):
     r = cli("run", "util.convert", "-i", sequence, "-o", sequence.replace("####", "%04d"))
-    assert r.returncode == 2 and "would overwrite input" in r.stderr
+    assert r.returncode == 2 and "would overwrite frame 1001 of the input" in r.stderr
 
 
 def test_unwritable_output_folder(tmp_path, sequence):

@@ -18,7 +18,7 @@ from ..errors import BadInput, Cancelled, FilmAIError, FrameError, RunFailure
 from ..frames.image import Frame
 from ..atomic import remove_stale_temps
 from ..frames.sequence import SequencePattern, format_frames, parse_frames
-from ..guard import OutputGuard
+from ..guard import OutputGuard, port_label
 from ..manifest import SCHEMA, host_info, manifest_path_for, now_iso, versions, write_json_atomic
 from ..node import Node, Port
 from .cancel import CancelToken
@@ -72,23 +72,23 @@ def _guard_run(cls: type[Node], inputs: dict[str, str], outputs: dict[str, str],
     single file for a multi-frame run (``guard.OutputGuard``)."""
     guard = OutputGuard(f"filmai run {cls.id}")
     for name, pattern in inputs.items():
-        guard.read_sequence(pattern, f"input {name}", frames)
+        guard.read_sequence(pattern, port_label("input", name), frames)
     if model:
-        guard.read(model, "model")
+        guard.read(model, "the model")
     frame_ports = {p.name for p in cls.outputs if p.type == "Frames"}
     for name, pattern in outputs.items():
+        label = port_label("output", name)
         if name in frame_ports and cls.scope == "frame":
-            guard.write_sequence(pattern, f"output {name}", frames)
+            guard.write_sequence(pattern, label, frames)
         elif SequencePattern(pattern).is_sequence:
-            guard.write_sequence(pattern, f"output {name}", [])
             for iname, ipattern in inputs.items():
                 if SequencePattern(ipattern).is_sequence and os.path.realpath(ipattern) == os.path.realpath(pattern):
-                    raise BadInput(f"filmai run {cls.id}: output {name} {pattern} is input {iname} {ipattern}; "
+                    raise BadInput(f"filmai run {cls.id}: {label} {pattern} is {port_label('input', iname)}; "
                                    "write to another name or folder (nothing was written)")
         else:
-            guard.write(pattern, f"output {name}")
+            guard.write(pattern, label)
     if manifest:
-        guard.write(manifest, "manifest")
+        guard.write(manifest, "the manifest")
     guard.check()
 
 
@@ -487,10 +487,10 @@ def train_node(node_id: str, *, input: PortArg = None, target: str | None = None
     manifest_path = manifest_path_for(out, None, kind="train")
     guard = OutputGuard(f"filmai train {cls.id}")
     for name, pattern in inputs.items():
-        guard.read_sequence(pattern, f"input {name}", frame_list)
+        guard.read_sequence(pattern, port_label("input", name), frame_list)
     if model:
-        guard.read(model, "initial model")
-    guard.write(out, "checkpoint --out").write(manifest_path, "training manifest")
+        guard.read(model, "the initial model")
+    guard.write(out, "the checkpoint (--out)").write(manifest_path, "the training manifest")
     guard.write_folder(os.path.splitext(os.path.abspath(out))[0] + ".train", "training folder")
     guard.check()
     init, init_path, init_sha = _load_model(cls, model, "train")
