@@ -90,3 +90,35 @@ def manifest_path_for(output: str, frames: list[int] | None, kind: str = "run") 
         name = os.path.splitext(os.path.basename(output))[0] or "output"
     suffix = "train.manifest.json" if kind == "train" else "manifest.json"
     return os.path.join(folder, f"{name}.{suffix}")
+
+
+def _attempt_name(data: dict[str, Any]) -> str:
+    started = str((data.get("timings") or {}).get("started") or now_iso())
+    stamp = "".join(c for c in started if c.isalnum() or c in ".-")  # 2026-12-10T10:15:00.123+00:00 → safe
+    return f"{stamp}-{data.get('status') or 'unknown'}.train.manifest.json"
+
+
+def write_train_record(out: str, data: dict[str, Any], work_dir: str) -> str:
+    """Record one training attempt of checkpoint ``out``; returns where this attempt's record went.
+
+    ``<ckpt stem>.train.manifest.json`` is what publishing reads: the latest *complete* attempt
+    (or, before any completed, the latest attempt). A failed or cancelled attempt after a
+    completed one goes to ``<work_dir>/attempts/`` and leaves that record alone; a record that is
+    replaced moves there too, so every attempt keeps its record.
+    """
+    main = manifest_path_for(out, None, kind="train")
+    attempts = os.path.join(work_dir, "attempts")
+    previous = None
+    try:
+        with open(main, encoding="utf-8") as f:
+            previous = json.load(f)
+    except (OSError, ValueError):
+        pass
+    previous_complete = isinstance(previous, dict) and previous.get("status") == "complete"
+    if data.get("status") != "complete" and previous_complete:
+        os.makedirs(attempts, exist_ok=True)
+        return write_json_atomic(os.path.join(attempts, _attempt_name(data)), data)
+    if isinstance(previous, dict):
+        os.makedirs(attempts, exist_ok=True)
+        os.replace(main, os.path.join(attempts, _attempt_name(previous)))
+    return write_json_atomic(main, data)

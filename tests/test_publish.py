@@ -179,7 +179,7 @@ def test_model_and_editorial_instances(tmp_path):
     result = publish([ckpt, timeline], root=str(tmp_path / "pub"), **CONTEXT)
     assert result.ok, result.format()
     by_family = {i.family: i for i in result.instances}
-    model = integrate.read_record(by_family["model"].published["path"])
+    model = integrate.read_record(by_family["mlmodel"].published["path"])
     assert model["model"]["node"] == "cnn.copycat" and {f["role"] for f in model["files"]} >= {"checkpoint", "model_card"}
     edit = integrate.read_record(by_family["editorial"].published["path"])
     assert edit["timeline"]["clips"] == 2
@@ -270,3 +270,33 @@ def test_blender_host_publish_checks_the_blend_and_uses_the_scene_rate(tmp_path)
     record = integrate.read_record(saved["instances"][0]["published"]["path"])
     assert record["session"]["host"] == "blender" and record["session"]["file"].endswith("shot.blend")
     assert record["fps"] == 25.0
+
+
+def test_a_failed_training_attempt_keeps_the_good_record_and_the_finished_run_resumes(tmp_path, capsys):
+    from helpers import TINY, blob_pairs
+
+    src, dst = blob_pairs(str(tmp_path / "pairs"))
+    ckpt = tmp_path / "shot.ckpt"
+    train = ["train", "cnn.copycat", "-i", src, "-t", dst, "-f", "1001-1003", "--out", str(ckpt), "--progress", "none"]
+    train += [arg for k, v in TINY.items() for arg in ("--set", f"{k}={v}")]
+    assert main(train) == 0
+    record = tmp_path / "shot.train.manifest.json"
+    good = json.loads(record.read_text())
+    assert good["status"] == "complete"
+    assert main(train + ["--set", f"resume={tmp_path / 'nowhere.ckpt'}"]) == 2  # a failed attempt
+    capsys.readouterr()
+    assert json.loads(record.read_text()) == good  # the completed attempt stays what publish reads
+    [failed] = (tmp_path / "shot.train" / "attempts").iterdir()
+    assert failed.name.endswith("-failed.train.manifest.json")
+    assert "nowhere.ckpt" in json.loads(failed.read_text())["error"]
+    result = publish([str(ckpt)], root=str(tmp_path / "pub"), **CONTEXT)
+    assert result.ok, result.format()
+    assert result.instances[0].family == "mlmodel"
+
+    # the finished run kept a resumable checkpoint of its last step: raise steps and resume
+    assert main(train + ["--set", "steps=18", "--set", "resume=last"]) == 0
+    resumed = json.loads(record.read_text())
+    assert resumed["training"]["resumed_from"].endswith("checkpoint_000012.ckpt")
+    assert resumed["training"]["steps"] == 18
+    assert sorted(p.name.rsplit("-", 1)[1] for p in (tmp_path / "shot.train" / "attempts").iterdir()) == [
+        "complete.train.manifest.json", "failed.train.manifest.json"]  # every attempt keeps its record

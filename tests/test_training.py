@@ -179,8 +179,8 @@ def test_resuming_a_training_whose_time_limit_is_spent_is_refused(pairs, tmp_pat
     params = {**TINY, "steps": 4, "checkpoint_interval": 2}
     train_node("cnn.copycat", input=src, target=dst, frames="1001-1003", out=str(out), params=params)
     before = weights_sha(out)
-    # the limit counts the whole training: the 2 steps before the interval checkpoint already took longer
-    with pytest.raises(BadInput, match=r"checkpoint_000002\.ckpt: this training has already run .* time_limit"):
+    # the limit counts the whole training: the 4 steps of the finished run (its final checkpoint) took longer
+    with pytest.raises(BadInput, match=r"checkpoint_000004\.ckpt: this training has already run .* time_limit"):
         train_node("cnn.copycat", input=src, target=dst, frames="1001-1003", out=str(out),
                    params={**params, "steps": 8, "resume": "last", "time_limit": 1e-6})
     assert weights_sha(out) == before  # the finished model is not replaced by the older state

@@ -19,7 +19,8 @@ from ..frames.image import Frame
 from ..atomic import remove_stale_temps
 from ..frames.sequence import SequencePattern, format_frames, parse_frames
 from ..guard import OutputGuard, port_label
-from ..manifest import SCHEMA, host_info, manifest_path_for, now_iso, versions, write_json_atomic
+from ..manifest import (SCHEMA, host_info, manifest_path_for, now_iso, versions, write_json_atomic,
+                        write_train_record)
 from ..node import Node, Port
 from .cancel import CancelToken
 from .context import IOOptions, RunContext, TrainContext
@@ -530,7 +531,8 @@ def train_node(node_id: str, *, input: PortArg = None, target: str | None = None
         "init_model": {"path": os.path.abspath(init_path), "sha256": init_sha} if init_path else None,
         "training": ctx.extra,
     })
-    write_json_atomic(manifest_path, data)
+    # one record per attempt: a failed attempt never replaces the record of a completed one
+    manifest_path = write_train_record(out, data, ctx.work_dir)
     data["manifest_path"] = manifest_path
     if status == "complete":
         run.progress.done(manifest=manifest_path, checkpoint=out, wall_s=data["timings"]["wall_s"])

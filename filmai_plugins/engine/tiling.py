@@ -12,7 +12,13 @@ from typing import Callable
 
 import numpy as np
 
+from ..errors import BadInput
+
 TileFn = Callable[[np.ndarray], np.ndarray]  # (N, h, w, C) -> (N, h*s, w*s, C_out)
+
+
+class TileSizeTooSmall(BadInput, ValueError):
+    """``--tile-size`` below what the model's receptive field needs: bad usage (exit 2)."""
 
 
 def _axis(size: int, tile: int, overlap: int, align: int) -> tuple[list[int], int]:
@@ -55,7 +61,8 @@ def tile_plan(height: int, width: int, tile: int, receptive_field: int, align: i
     ramp = ramp if ramp is not None else max(8, receptive_field)
     overlap = 2 * receptive_field + ramp
     if tile < 2 * overlap:
-        raise ValueError(f"tile size {tile} too small for receptive field {receptive_field}: needs >= {2 * overlap}")
+        raise TileSizeTooSmall(f"tile size {tile} is too small for this model (receptive field {receptive_field} "
+                               f"pixels): give --tile-size {2 * overlap} or more")
     ys, th = _axis(height, tile, overlap, align)
     xs, tw = _axis(width, tile, overlap, align)
     return [(y, x, min(th, height - y), min(tw, width - x)) for y in ys for x in xs]

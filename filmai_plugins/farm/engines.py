@@ -251,7 +251,10 @@ class DaskEngine:
         self.scheduler, self.workers, self.retries = scheduler, workers, retries
 
     def _client(self):
-        from distributed import Client, LocalCluster
+        from .deps import require
+
+        distributed = require("distributed", "the dask farm engine")
+        Client, LocalCluster = distributed.Client, distributed.LocalCluster
 
         if self.scheduler:
             try:
@@ -265,10 +268,10 @@ class DaskEngine:
 
     def run(self, job: ExpandedJob, *, log_dir: str, job_id: str,
             on_result: Callable[[TaskResult], None] | None = None) -> FarmResult:
-        from distributed import wait
-
         t0 = time.perf_counter()
         client, cluster = self._client()
+        from distributed import wait
+
         env = {"FILMAI_FARM_ENGINE": self.name, "FILMAI_FARM_JOB_ID": job_id}
         try:
             where = self.scheduler or f"LocalCluster({self.workers} workers)"

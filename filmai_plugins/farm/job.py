@@ -54,10 +54,11 @@ class ExpandedJob:
 
 def expand(template: Mapping[str, Any], values: Mapping[str, str], template_dir: str | None = None) -> ExpandedJob:
     """Instantiate ``template`` with parameter ``values`` and list every task of every step."""
-    import openjd.model as ojd
-    from openjd.model import SymbolTable
-
+    from .deps import require
     from .template import EXTENSIONS
+
+    ojd = require("openjd.model", "a farm job")
+    SymbolTable = ojd.SymbolTable
 
     cwd = pathlib.Path(os.getcwd())
     try:
@@ -99,7 +100,7 @@ def expand(template: Mapping[str, Any], values: Mapping[str, str], template_dir:
 
 
 def _task(step: str, name: str, action: Any, symbols: dict[str, Any], env: dict[str, str]) -> Task:
-    from openjd.model import SymbolTable
+    from openjd.model import SymbolTable  # expand() has checked that openjd-model is installed
 
     table = SymbolTable(source=symbols)
     argv = [action.command.resolve(symtab=table)] + [a.resolve(symtab=table) for a in action.args or []]

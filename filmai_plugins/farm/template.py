@@ -31,6 +31,7 @@ from ..errors import BadInput
 from ..frames.sequence import SequencePattern, parse_frames
 from ..node import Node, Param
 from ..schema import Keys
+from .deps import require
 
 SPEC_VERSION = "jobtemplate-2023-09"
 EXTENSIONS = ["TASK_CHUNKING"]
@@ -221,8 +222,7 @@ def _inside(path: str, folder: str) -> str | None:
 
 
 def _openjd_frames(frames: list[int]) -> str:
-    from openjd.model import IntRangeExpr
-
+    IntRangeExpr = require("openjd.model", "a farm job template").IntRangeExpr
     return str(IntRangeExpr.from_list(sorted(frames)))
 
 
@@ -410,8 +410,8 @@ def build_template(job: FarmJob, template_dir: str | None = None) -> tuple[dict[
 
 def validate_template(template: dict[str, Any]) -> Any:
     """Decode with openjd-model (what ``openjd check`` does); a bad template is a bug, said clearly."""
-    from openjd.model import DecodeValidationError, decode_job_template
-
+    openjd_model = require("openjd.model", "a farm job template")
+    DecodeValidationError, decode_job_template = openjd_model.DecodeValidationError, openjd_model.decode_job_template
     try:
         return decode_job_template(template=template, supported_extensions=EXTENSIONS)
     except DecodeValidationError as exc:
@@ -419,7 +419,7 @@ def validate_template(template: dict[str, Any]) -> Any:
 
 
 def to_yaml(data: Any) -> str:
-    import yaml
+    yaml = require("yaml", "a farm job template in YAML")
 
     return yaml.safe_dump(data, sort_keys=False, width=120, allow_unicode=True)
 

@@ -339,7 +339,7 @@ def _summary(d: dict[str, Any]) -> dict[str, Any]:
         if d.get("colorspace"):
             desc.append(d["colorspace"])
         out["description"] = ", ".join(x for x in desc if x)
-    elif d.get("family") == "model":
+    elif d.get("family") == "mlmodel":
         out["checkpoint"] = d.get("checkpoint")
         out["description"] = d.get("checkpoint") or ""
     elif d.get("family") == "editorial":

@@ -25,9 +25,10 @@ What ``fit`` does:
 - steps (or ``epochs`` × ``data.steps_per_epoch``), AdamW, learning rate with linear warm-up then
   ``cosine``/``step``/``constant``; ``time_limit`` seconds ends training early with the schedule
   annealed to that budget (the schedule follows whichever of steps and time runs out first);
-- every ``checkpoint_interval`` steps an interval checkpoint ``<work_dir>/checkpoint_<step>.ckpt``:
-  a FilmAI checkpoint usable as ``--model`` as it is, which also carries the optimiser state
-  (prefix ``train_state/``) so ``resume`` continues exactly where it stopped;
+- every ``checkpoint_interval`` steps, and at the last step, an interval checkpoint
+  ``<work_dir>/checkpoint_<step>.ckpt``: a FilmAI checkpoint usable as ``--model`` as it is, which
+  also carries the optimiser state (prefix ``train_state/``) so ``resume`` continues exactly where it
+  stopped, or continues a finished run after ``steps`` is raised;
 - ``resume``: a path to an interval checkpoint, or ``last`` for the newest in ``work_dir``. Batches
   are a pure function of (seed, step), so a resumed run matches an uninterrupted one;
 - ``load_weights(checkpoint)``: start from a previous checkpoint's weights (fine-tuning, ``--model``);
@@ -612,6 +613,9 @@ class Trainer:
                     self.best_psnr = max(self.best_psnr or v["psnr"], v["psnr"])
                 if not self.contact_sheets or not self.contact_sheets[-1].endswith(f"_{self.step:06d}.png"):
                     self.write_contact_sheet(self.step)
+            # The last step stays resumable too, so "raise steps and resume=last" continues a finished run.
+            if not any(p.endswith(f"checkpoint_{self.step:06d}.ckpt") for p in self.interval_checkpoints):
+                self.save_interval(self.step, reason="final")
             summary = self.summary()
             ctx.save_checkpoint(self.final_tensors(), self.final_meta(summary))
             ctx.extra.update(summary)

@@ -6,7 +6,7 @@ from filmai_plugins.publish import lib
 
 class FilmAICollectSources(pyblish.api.ContextPlugin):
     """One instance per output sequence (chunk manifests of one sequence together), checkpoint
-    (family ``model``) and timeline (family ``editorial``)."""
+    (family ``mlmodel``) and timeline (family ``editorial``)."""
 
     label = "FilmAI: collect manifests, checkpoints and timelines"
     order = pyblish.api.CollectorOrder

@@ -16,7 +16,7 @@ class FilmAIExtractModelCard(pyblish.api.InstancePlugin):
 
     label = "FilmAI: model card"
     order = pyblish.api.ExtractorOrder
-    families = ["model"]
+    families = ["mlmodel"]
 
     def process(self, instance):
         staging = lib.staging_of(instance)

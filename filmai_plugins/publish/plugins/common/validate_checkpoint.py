@@ -13,7 +13,7 @@ class FilmAIValidateCheckpoint(pyblish.api.InstancePlugin):
 
     label = "FilmAI: checkpoint intact (hashes match)"
     order = pyblish.api.ValidatorOrder + 0.1
-    families = ["model"]
+    families = ["mlmodel"]
 
     def process(self, instance):
         from filmai_plugins.training.checkpoint import file_sha256, load_checkpoint
