@@ -52,7 +52,18 @@ def test_template_parameters_come_from_the_node_schema(tmp_path, testpack):
     assert defs["NodeTint"].items() >= {"type": "STRING", "default": "1.0,1.0,1.0"}.items()
     assert "TrainLearnRate" not in defs  # training params only with --train
     assert defs["Frames"]["default"] == "1001-1011:2"  # OpenJD range syntax for a stepped range
-    assert defs["Input"]["default"] == os.path.join("in", "plate.####.exr")  # inside the template folder: relative
+    # an image sequence is a folder (attachments, path mapping) and its file-name pattern, as the Deadline samples do
+    assert {k: defs["InputDir"][k] for k in ("type", "objectType", "dataFlow", "default")} == {
+        "type": "PATH", "objectType": "DIRECTORY", "dataFlow": "IN", "default": "in"}  # inside the folder: relative
+    assert defs["InputDir"]["userInterface"]["control"] == "CHOOSE_DIRECTORY"
+    assert defs["InputFile"] == defs["InputFile"] | {"type": "STRING", "default": "plate.####.exr"}
+    assert defs["OutputDir"]["dataFlow"] == "OUT" and defs["OutputDir"]["objectType"] == "DIRECTORY"
+    assert all({"objectType", "dataFlow"} <= set(d) and d["userInterface"].get("control")
+               for d in defs.values() if d["type"] == "PATH")
+    # hidden parameters a queue environment reads to install this project on the workers
+    assert defs["CondaPackages"]["userInterface"] == {"control": "HIDDEN"}
+    assert defs["CondaPackages"]["default"].startswith("filmai-plugins=")
+    assert defs["RezPackages"]["default"].startswith("filmai_plugins-")
     [render] = template["steps"]
     assert render["parameterSpace"]["taskParameterDefinitions"][0]["type"] == "CHUNK[INT]"
     assert template["extensions"] == ["TASK_CHUNKING"]
@@ -63,8 +74,20 @@ def test_template_parameters_come_from_the_node_schema(tmp_path, testpack):
     assert [t.name for t in tasks] == [f"{f}-{f}" for f in range(1001, 1012, 2)]
     argv = tasks[0].argv
     assert argv[:3] == ["filmai", "run", "farmtest.gain"] and "--skip-existing" in argv
+    assert argv[argv.index("--input") + 1] == "input=" + src
     assert argv[argv.index("--frames") + 1] == "1001-1001" and "gain=2.5" in argv and "clamp=true" in argv
     assert tasks[0].env == {"FILMAI_FARM_PROGRESS": "openjd"}
+
+    # values a user types are parameter values, which OpenJD never expands: they reach filmai as typed
+    odd = "{{Param.NodeGain}}"
+    job = make_job("farmtest.gain", inputs=src, outputs=str(tmp_path / odd / "o.####.exr"), frames="1001",
+                   io={"layer": odd}, params={"lut": str(tmp_path / odd)}, publish_root=str(tmp_path / "pub"),
+                   project="demo", shot="sh010", task="comp")
+    template, values = build_template(job, str(tmp_path))
+    assert "{{" not in template["name"]
+    [run] = expand(template, values, str(tmp_path)).step("Render").tasks
+    assert run.argv[run.argv.index("--layer") + 1] == odd and f"lut={tmp_path / odd}" in run.argv
+    assert run.argv[run.argv.index("--output") + 1] == f"output={tmp_path / odd / 'o.####.exr'}"
 
     with pytest.raises(Exception, match="16.0|maximum"):
         make_job("farmtest.gain", inputs=src, outputs=str(tmp_path / "o.####.exr"), frames="1001", params={"gain": 99})
@@ -73,22 +96,36 @@ def test_template_parameters_come_from_the_node_schema(tmp_path, testpack):
 
 
 def test_template_passes_openjd_check_and_openjd_run_publishes(tmp_path, testpack, capsys, monkeypatch):
-    src = _plates(tmp_path)
+    src = write_sequence(str(tmp_path / "in"), "plate", range(1001, 1007))  # untagged: --colorspace says what
     monkeypatch.chdir(tmp_path)
     args = ["farm", "template", "util.convert", "--input", src, "--output", str(tmp_path / "out" / "plate.####.exr"),
-            "--frames", "1001-1006", "--chunk", "3", "--set", "data_window=display",
-            "--publish-root", str(tmp_path / "pub"), "--project", "demo", "--shot", "sh010", "--task", "comp"]
+            "--frames", "1001-1006", "--chunk", "3", "--set", "data_window=display", "--layer", "",
+            "--publish-root", str(tmp_path / "pub"), "--project", "demo", "--shot", "sh010", "--task", "comp",
+            "--colorspace", "lin_rec709", "--handles", "1,2"]
+    # printed to stdout, the template's folder is unknown: no path defaults, every path is a value
     assert main(args) == 0
+    printed = yaml.safe_load(capsys.readouterr().out)
+    assert not [d for d in printed["parameterDefinitions"] if d["type"] == "PATH" and "default" in d]
+
+    # saved in another folder with its values as JSON: openjd finds everything from anywhere
+    (tmp_path / "jobs").mkdir()
+    assert main(args + ["--save", "jobs/job.yaml", "--values", "jobs/v.json"]) == 0
     captured = capsys.readouterr()
-    (tmp_path / "job.yaml").write_text(captured.out)
-    assert "run locally with: openjd run" in captured.err
-    template = yaml.safe_load(captured.out)
+    values = json.loads((tmp_path / "jobs" / "v.json").read_text())  # JSON, as its name says
+    assert values["PublishColorspace"] == "lin_rec709" and values["PublishHandles"] == "1,2"
+    hint = captured.err.split("run locally with: ", 1)[1].strip()
+    assert hint == f"openjd run jobs/job.yaml -p file://{tmp_path / 'jobs' / 'v.json'}"
+    template = yaml.safe_load((tmp_path / "jobs" / "job.yaml").read_text())
     assert [s["name"] for s in template["steps"]] == ["Render", "Publish"]
     assert template["steps"][1]["dependencies"] == [{"dependsOn": "Render"}]
+    publish_args = template["steps"][1]["script"]["actions"]["onRun"]["args"]
+    assert publish_args[publish_args.index("--colorspace") + 1] == "{{Param.PublishColorspace}}"
 
-    check = subprocess.run([os.path.join(BIN, "openjd"), "check", "job.yaml"], capture_output=True, text=True)
+    check = subprocess.run([os.path.join(BIN, "openjd"), "check", "jobs/job.yaml"], capture_output=True, text=True)
     assert check.returncode == 0, check.stdout + check.stderr
-    run = subprocess.run([os.path.join(BIN, "openjd"), "run", "job.yaml", "-p", f"FilmAICommand={BIN}/filmai"],
+    monkeypatch.chdir(tmp_path / "in")  # run from elsewhere: nothing depends on the current folder
+    run = subprocess.run([os.path.join(BIN, "openjd"), "run", str(tmp_path / "jobs" / "job.yaml"),
+                          "-p", f"file://{tmp_path / 'jobs' / 'v.json'}", "-p", f"FilmAICommand={BIN}/filmai"],
                          capture_output=True, text=True, timeout=300)
     log = run.stdout + run.stderr
     assert run.returncode == 0, log
@@ -98,6 +135,10 @@ def test_template_passes_openjd_check_and_openjd_run_publishes(tmp_path, testpac
     record = integrate.read_record(str(tmp_path / "pub" / "demo" / "sh010" / "comp" / "plate" / "v001"))
     assert record["targets"] == ["farm"] and record["frames"] == "1001-1006" and len(record["manifests"]) == 2
     assert record["farm"]["render_hosts"]
+    assert record["colorspace"] == "Linear Rec.709 (sRGB)" and record["colorspace_source"] == "--colorspace"
+    assert record["frame_range"] == {"head_in": 1001, "cut_in": 1002, "cut_out": 1004, "tail_out": 1006,
+                                     "handle_head": 1, "handle_tail": 2, "cut_duration": 3}
+    monkeypatch.chdir(tmp_path)
 
     # The same job as a Deadline Cloud bundle: every value in parameter_values.yaml, defaults only inside it.
     bundle = tmp_path / "bundle"
@@ -108,10 +149,11 @@ def test_template_passes_openjd_check_and_openjd_run_publishes(tmp_path, testpac
     values = {v["name"]: v["value"] for v in listed}
     btemplate = yaml.safe_load((bundle / "template.yaml").read_text())
     assert set(values) == {d["name"] for d in btemplate["parameterDefinitions"]}
-    assert values["Input"] == src
-    assert "default" not in {d["name"]: d for d in btemplate["parameterDefinitions"]}["Input"]
+    assert values["InputDir"] == str(tmp_path / "in") and values["InputFile"] == "plate.####.exr"
+    assert "default" not in {d["name"]: d for d in btemplate["parameterDefinitions"]}["InputDir"]
     refs = yaml.safe_load((bundle / "asset_references.yaml").read_text())["assetReferences"]
     assert refs["inputs"]["directories"] == [str(tmp_path / "in")]
+    assert refs["outputs"]["directories"] == [str(tmp_path / "out")]  # the publish area is shared, not attached
     check = subprocess.run([os.path.join(BIN, "openjd"), "check", str(bundle / "template.yaml")],
                            capture_output=True, text=True)
     assert check.returncode == 0, check.stdout + check.stderr
@@ -160,6 +202,16 @@ def test_publish_never_runs_when_a_chunk_keeps_failing(tmp_path, testpack, capsy
     assert tasks["Render/1004-1006"]["status"] == "succeeded"
     assert tasks["Publish/Publish"]["status"] == "skipped" and tasks["Publish/Publish"]["attempts"] == []
     assert not (tmp_path / "pub").exists()
+
+    # A publish that fails its checks (exit 2) is not retried either: another try cannot pass them
+    untagged = write_sequence(str(tmp_path / "untagged"), "plate", range(1001, 1003))
+    args = ["farm", "run", "farmtest.gain", "-i", untagged, "-o", str(tmp_path / "out3" / "plate.####.exr"),
+            "-f", "1001-1002", "--engine", "local", "--retries", "2", "--publish-root", str(tmp_path / "pub"),
+            "--project", "demo", "--shot", "sh010", "--task", "comp", "--json"]
+    assert main(args) == 1  # the plates carry no colourspace and none was given
+    tasks = {t["key"]: t for t in json.loads(capsys.readouterr().out)["tasks"]}
+    assert [a["exit_code"] for a in tasks["Publish/Publish"]["attempts"]] == [2]
+    assert "colourspace not recorded" in tasks["Publish/Publish"]["attempts"][0]["tail"]
 
     # Bad input fails fast: exit code 2 is not retried.
     bad = ["farm", "run", "util.convert", "-i", str(tmp_path / "missing.####.exr"), "-o",

@@ -118,7 +118,7 @@ def test_repair_rerenders_and_renames_then_publishes(tmp_path, capsys):
     shutil.copy(out.replace("####", "1001"), stale)  # frame 1001's file under 1004's name (a "hold" hack)
     args = [manifest, "--root", str(tmp_path / "pub"), "--project", "demo", "--shot", "sh010", "--task", "comp",
             "--name", "plate v2", "--no-movie"]
-    assert main(["publish", *args]) == 1
+    assert main(["publish", *args]) == 2  # failed checks: not publishable as it is (a farm does not retry it)
     report = capsys.readouterr().out
     assert "FilmAIValidateFrameRange: 1 of 6 frames missing: 1002" in report
     assert "frame number in the file differs from its name" in report and "repair available (--repair)" in report

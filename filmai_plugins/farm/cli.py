@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import json
 import os
+import shlex
 import signal
 import sys
 import threading
@@ -22,28 +23,38 @@ def _job(args: argparse.Namespace):
         params=parse_sets(args.sets), model=args.model, io=io_values(args), train=args.train, target=args.target,
         train_params=parse_sets(args.train_sets), publish_root=args.publish_root, project=args.project,
         shot=args.shot, task=args.task, publish_name=args.name, command=args.command or "filmai", gpus=args.gpus,
-        app=args.app)
+        colorspace=args.colorspace, handles=args.handles, conda_packages=getattr(args, "conda_packages", None),
+        rez_packages=getattr(args, "rez_packages", None), app=args.app)
 
 
 def cmd_template(args: argparse.Namespace) -> int:
-    from .template import build_template, openjd_run_hint, to_yaml, write_bundle
+    from .template import build_template, openjd_run_hint, to_yaml, write_bundle, write_template, write_values
 
     job = _job(args)
     if args.bundle:
+        if args.save or args.values:
+            from ..errors import BadInput
+
+            raise BadInput("--bundle writes template.yaml and parameter_values.yaml itself (no --save/--values)")
         template, values = build_template(job, args.bundle)
         for path in write_bundle(args.bundle, template, values):
             print(path)
         print(f"submit with: deadline bundle submit {args.bundle}", file=sys.stderr)
         return 0
-    template, values = build_template(job, os.getcwd())
-    sys.stdout.write(to_yaml(template))
-    if args.values:
-        with open(args.values, "w", encoding="utf-8") as f:
-            f.write(to_yaml(values))
-        print(f"run locally with: openjd run TEMPLATE -p file://{os.path.abspath(args.values)}", file=sys.stderr)
+    # Relative PATH defaults only where the template's folder is known (--save); printed, every path is a value.
+    template, values = build_template(job, os.path.dirname(os.path.abspath(args.save)) if args.save else None)
+    where = "TEMPLATE"
+    if args.save:
+        where = write_template(args.save, template)
+        print(where)
     else:
-        hint = openjd_run_hint("TEMPLATE", values, template)
-        print(f"run locally with: {hint}", file=sys.stderr)
+        sys.stdout.write(to_yaml(template))
+    if args.values:
+        path = write_values(args.values, values)
+        print(f"run locally with: openjd run {shlex.quote(where)} -p {shlex.quote('file://' + os.path.abspath(path))}",
+              file=sys.stderr)
+    else:
+        print(f"run locally with: {openjd_run_hint(where, values, template)}", file=sys.stderr)
     return 0
 
 
@@ -124,6 +135,9 @@ def _job_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--name", help="publish name (default: the output sequence's name)")
     p.add_argument("--command", help="the filmai executable on the workers (default: filmai on PATH; "
                                      "farm run uses this installation's)")
+    p.add_argument("--colorspace", help="publish: the colourspace of frames whose header names none")
+    p.add_argument("--handles", metavar="HEAD[,TAIL]",
+                   help="publish: frames at the head (and tail) of the range that are handles, outside the cut")
     p.add_argument("--gpus", type=int, default=0, help="GPUs each task needs (an OpenJD host requirement)")
     add_io_args(p)
 
@@ -140,7 +154,15 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
     _job_args(p)
     p.add_argument("--bundle", metavar="DIR", help="write template.yaml, parameter_values.yaml and "
                                                    "asset_references.yaml into DIR (a Deadline Cloud job bundle)")
-    p.add_argument("--values", metavar="FILE", help="also write the parameter values for `openjd run -p file://FILE`")
+    p.add_argument("--save", metavar="FILE", help="write the template to FILE (.yaml or .json) instead of stdout; "
+                                                   "paths inside its folder become relative defaults")
+    p.add_argument("--values", metavar="FILE", help="also write the parameter values (.json or .yaml) for "
+                                                     "`openjd run TEMPLATE -p file://FILE`")
+    p.add_argument("--conda-packages", metavar="SPECS", help="conda packages the queue environment installs on the "
+                   "workers (hidden CondaPackages; default: this project's and the node pack's distributions, "
+                   "'' for none)")
+    p.add_argument("--rez-packages", metavar="REQUESTS", help="rez packages for the workers (hidden RezPackages; "
+                   "default: as --conda-packages, '' for none)")
     p.set_defaults(func=cmd_template)
 
     p = sub.add_parser("run", help="run the job's chunks locally or on a Dask cluster, then publish",

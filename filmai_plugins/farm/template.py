@@ -11,11 +11,21 @@ A job has up to three steps:
 Retrying a chunk is safe: outputs are written atomically and ``--skip-existing`` keeps exactly
 the frames already made with the same node, params and model.
 
-Node params become job parameters (``Param`` int/float → INT/FLOAT with the hard range, bool →
-a STRING check box, enum → a STRING drop-down, string/colour → STRING, path → PATH), so a
-wrangler edits them in Deadline Cloud's submitter without touching the template. PATH defaults
-must lie inside the template's folder (OpenJD and Deadline Cloud refuse others), so paths
-elsewhere are left out of the defaults and given as parameter values instead (``--values``,
+Job parameters follow the Deadline Cloud samples' conventions: an image sequence is a folder
+(``PATH``, ``objectType: DIRECTORY``, ``dataFlow: IN``/``OUT``, a folder chooser) plus its file-name
+pattern (``STRING``), so job attachments move the frames and path mapping rewrites the folder;
+single files are ``objectType: FILE`` with file choosers. Node params become job parameters
+(int/float → INT/FLOAT with the hard range, bool → a STRING check box, enum → a STRING drop-down,
+string/colour → STRING, path → PATH), so a wrangler edits them in the submitter without touching
+the template. Hidden ``CondaPackages``/``RezPackages`` parameters name the packages a queue
+environment installs on the workers (this project and the node's pack).
+
+Every value a user gives (paths, params, I/O options, names) travels as a job parameter value,
+never inside a command's text: OpenJD expands ``{{...}}`` in commands but never in parameter
+values, so ``--layer '{{Param.X}}'`` reaches ``filmai`` exactly as typed.
+
+PATH defaults must lie inside the template's folder (OpenJD and Deadline Cloud refuse others), so
+paths elsewhere are left out of the defaults and given as parameter values instead (``--values``,
 the bundle's ``parameter_values.yaml``, or ``openjd run -p Name=value``).
 """
 from __future__ import annotations
@@ -62,8 +72,12 @@ class FarmJob:
     shot: str | None = None
     task: str | None = None
     publish_name: str | None = None
+    colorspace: str | None = None  # for untagged frames at the publish step
+    handles: tuple[int, int] = (0, 0)  # head and tail handles inside the frame range, for the publish record
     command: str = "filmai"
     gpus: int = 0
+    conda_packages: str | None = None  # None: this project's and the node pack's distributions
+    rez_packages: str | None = None
 
     node_cls: type[Node] | None = None  # the class the job was checked against
 
@@ -82,12 +96,14 @@ def make_job(node: str, *, inputs: Mapping[str, str] | str | None, outputs: Mapp
              target: str | None = None, train_params: Mapping[str, Any] | None = None,
              publish_root: str | None = None, project: str | None = None, shot: str | None = None,
              task: str | None = None, publish_name: str | None = None, command: str = "filmai",
-             gpus: int = 0, app: Any = None) -> FarmJob:
+             gpus: int = 0, colorspace: str | None = None, handles: str | tuple[int, int] | None = None,
+             conda_packages: str | None = None, rez_packages: str | None = None, app: Any = None) -> FarmJob:
     """Check a farm job against the node's schema (params, ports, frames) and make paths absolute."""
     from ..app import app_or_default
     from ..engine.context import IOOptions
 
-    cls = app_or_default(app).get(node)
+    job_app = app_or_default(app)
+    cls = job_app.get(node)
 
     def bind(given: Mapping[str, str] | str | None, ports: tuple, kind: str) -> dict[str, str]:
         if given is None or given == "":
@@ -131,12 +147,21 @@ def make_job(node: str, *, inputs: Mapping[str, str] | str | None, outputs: Mapp
         train_frames, resolved_train = None, {}
         if cls.model == "required" and not model and not cls.default_model():
             raise BadInput(f"node {cls.id} needs a model: --model FILE (or --train to make one)")
+    project = project or os.environ.get("FILMAI_PROJECT")
+    shot = shot or os.environ.get("FILMAI_SHOT")
+    task = task or os.environ.get("FILMAI_TASK")
+    handle_pair = (0, 0)
     if publish_root:
-        missing = [k for k, v in (("--project", project or os.environ.get("FILMAI_PROJECT")),
-                                  ("--shot", shot or os.environ.get("FILMAI_SHOT")),
-                                  ("--task", task or os.environ.get("FILMAI_TASK"))) if not v]
-        if missing:
-            raise BadInput(f"--publish-root needs {', '.join(missing)} (or FILMAI_PROJECT/SHOT/TASK)")
+        _check_publish_names(project, shot, task, publish_name)
+        if colorspace:
+            from ..color import canonical_colorspace
+
+            canonical_colorspace(colorspace, job_app.ocio_config())  # an unknown name fails now, not after rendering
+        from ..publish.lib import parse_handles
+
+        handle_pair = parse_handles(handles, frame_list)
+    elif colorspace or publish_name or handles not in (None, "", (0, 0)):
+        raise BadInput("--colorspace, --name and --handles are for the publish step: give --publish-root")
     if gpus < 0:
         raise BadInput("--gpus must be 0 or more")
     return FarmJob(node=cls.id, node_cls=cls, inputs=ins, outputs=outs, frames=frame_list, chunk=chunk, params=resolved,
@@ -144,8 +169,29 @@ def make_job(node: str, *, inputs: Mapping[str, str] | str | None, outputs: Mapp
                    io={k: v for k, v in io_opts.to_json().items() if k in (io or {})},
                    train_frames=train_frames, target=os.path.abspath(target) if target else None,
                    train_params=resolved_train, publish_root=os.path.abspath(publish_root) if publish_root else None,
-                   project=project or os.environ.get("FILMAI_PROJECT"), shot=shot or os.environ.get("FILMAI_SHOT"),
-                   task=task or os.environ.get("FILMAI_TASK"), publish_name=publish_name, command=command, gpus=gpus)
+                   project=project, shot=shot, task=task, publish_name=publish_name, command=command, gpus=gpus,
+                   colorspace=colorspace or None, handles=handle_pair, conda_packages=conda_packages,
+                   rez_packages=rez_packages)
+
+
+def _check_publish_names(project: str | None, shot: str | None, task: str | None, name: str | None) -> None:
+    """The publish step's names, checked when the template is made (the same rules as ``filmai publish``),
+    so a bad name never waits until every frame has rendered."""
+    from ..publish.lib import NAME_RE, TOKEN_RE, sanitize_name
+
+    problems = []
+    for flag, env, value in (("--project", "FILMAI_PROJECT", project), ("--shot", "FILMAI_SHOT", shot),
+                             ("--task", "FILMAI_TASK", task)):
+        if not value:
+            problems.append(f"--publish-root needs {flag} (or {env})")
+        elif not TOKEN_RE.match(value):
+            problems.append(f"{flag} {value!r} is not a plain name (letters, digits, '_' and '-'; it becomes a "
+                            "folder of the publish area)")
+    if name and not NAME_RE.match(name):
+        problems.append(f"--name {name!r} breaks the naming convention (a letter, then letters, digits and '_'); "
+                        f"nearest valid name: {sanitize_name(name)!r}")
+    if problems:
+        raise BadInput("; ".join(problems))
 
 
 # ----- job parameters ------------------------------------------------------------------------------
@@ -229,8 +275,9 @@ def _openjd_frames(frames: list[int]) -> str:
 class _Builder:
     """Collects parameter definitions and their values while the steps are written."""
 
-    def __init__(self, template_dir: str):
-        self.template_dir = os.path.abspath(template_dir)
+    def __init__(self, template_dir: str | None):
+        # None: where the template will live is unknown (printed to stdout), so no PATH has a default
+        self.template_dir = os.path.abspath(template_dir) if template_dir else None
         self.definitions: list[dict[str, Any]] = []
         self.values: dict[str, str] = {}
 
@@ -241,7 +288,7 @@ class _Builder:
         if definition["type"] == "PATH":
             text = _text(value)
             if text and os.path.isabs(text):
-                rel = _inside(text, self.template_dir)
+                rel = _inside(text, self.template_dir) if self.template_dir else None
                 if rel is None:
                     definition.pop("default", None)  # given as a parameter value instead
                 else:
@@ -253,15 +300,28 @@ class _Builder:
         return "{{Param.%s}}" % name
 
     def path(self, name: str, value: str | None, label: str, help: str, *, kind: str = "FILE",
-             flow: str = "NONE", control: str | None = None, group: str = "Files") -> str:
-        d: dict[str, Any] = {"name": name, "type": "PATH", "description": help,
-                             "userInterface": {"label": label, "groupLabel": group}, "default": value or ""}
-        if flow != "NONE":
-            d["objectType"] = kind
-            d["dataFlow"] = flow
-        if control:
-            d["userInterface"]["control"] = control
+             flow: str = "IN", control: str | None = None, group: str = "Files") -> str:
+        if control is None:
+            control = ("CHOOSE_DIRECTORY" if kind == "DIRECTORY" else
+                       "CHOOSE_OUTPUT_FILE" if flow == "OUT" else "CHOOSE_INPUT_FILE")
+        d: dict[str, Any] = {"name": name, "type": "PATH", "objectType": kind, "dataFlow": flow,
+                             "description": help, "default": value or "",
+                             "userInterface": {"control": control, "label": label[:_MAX_LABEL], "groupLabel": group}}
         return self.add(d, value or "")
+
+    def sequence(self, base: str, pattern: str, label: str, help: str, flow: str) -> str:
+        """An image sequence as its folder (PATH, DIRECTORY) and file-name pattern (STRING), joined in
+        the command: job attachments and path mapping work on the folder, the pattern stays as typed."""
+        folder, name = os.path.split(pattern)
+        d = self.path(f"{base}Dir", folder, f"{label} folder",
+                      f"folder of the {help}", kind="DIRECTORY", flow=flow)
+        f = self.string(f"{base}File", name, f"{label} file name",
+                        f"file names of the {help}: a pattern such as plate.####.exr", group="Files")
+        return f"{d}/{f}"
+
+    def hidden(self, name: str, value: str, help: str) -> str:
+        return self.add({"name": name, "type": "STRING", "description": help, "default": value,
+                         "userInterface": {"control": "HIDDEN"}}, value)
 
     def string(self, name: str, value: str, label: str, help: str, group: str = "Job") -> str:
         return self.add({"name": name, "type": "STRING", "description": help, "default": value,
@@ -277,10 +337,11 @@ def build_template(job: FarmJob, template_dir: str | None = None) -> tuple[dict[
     """The OpenJD job template for ``job`` and the value of every job parameter (absolute paths).
 
     ``template_dir`` is where the template will be saved: PATH defaults inside it are written
-    relative to it; other paths appear only in the returned values.
+    relative to it; other paths (all of them when ``template_dir`` is None) appear only in the
+    returned values.
     """
     cls = job.node_class
-    b = _Builder(template_dir or os.getcwd())
+    b = _Builder(template_dir)
     cmd = b.string("FilmAICommand", job.command, "filmai command",
                    "the filmai executable on the workers (a name on PATH or a full path)", group="Workers")
     frames_ref = b.string("Frames", _openjd_frames(job.frames) if job.frames else "", "Frames",
@@ -291,18 +352,22 @@ def build_template(job: FarmJob, template_dir: str | None = None) -> tuple[dict[
                "description": "frames per task: each task renders one contiguous chunk",
                "userInterface": {"label": "Frames per task", "groupLabel": "Frames", "control": "SPIN_BOX"}},
               job.chunk)
+    def port_ref(kind: str, port: Any, value: str, first: bool) -> str:
+        base = _port_param(kind, port.name, first)
+        label = ("Input" if kind == "input" else "Output") + ("" if port.name == kind else f" {port.name}")
+        what = f"{port.help or port.name}"
+        flow = "IN" if kind == "input" else "OUT"
+        if SequencePattern(value).is_sequence:
+            return b.sequence(base, value, label, f"{kind} sequence ({what})", flow)
+        return b.path(base, value, label, f"{kind} file ({what})", flow=flow)
+
     input_args: list[str] = []
     for i, port in enumerate(p for p in cls.inputs if p.name in job.inputs):
-        ref = b.path(_port_param("input", port.name, i == 0), job.inputs[port.name],
-                     "Input" if port.name == "input" else f"Input {port.name}"[:64],
-                     f"{port.help or port.name} (an image sequence pattern such as plate.####.exr, or a file)")
-        input_args += ["--input", f"{port.name}={ref}"]
+        input_args += ["--input", f"{port.name}={port_ref('input', port, job.inputs[port.name], i == 0)}"]
     output_args: list[str] = []
     output_refs: list[str] = []
     for i, port in enumerate(p for p in cls.outputs if p.name in job.outputs):
-        ref = b.path(_port_param("output", port.name, i == 0), job.outputs[port.name],
-                     "Output" if port.name == "output" else f"Output {port.name}"[:64],
-                     f"{port.help or port.name} (an image sequence pattern such as out/plate.####.exr, or a file)")
+        ref = port_ref("output", port, job.outputs[port.name], i == 0)
         output_args += ["--output", f"{port.name}={ref}"]
         output_refs.append(ref)
     model_ref = None
@@ -319,9 +384,20 @@ def build_template(job: FarmJob, template_dir: str | None = None) -> tuple[dict[
             ref = b.add(param_definition(p, job.params[p.name], "Node", f"{cls.id} parameters"[:64]),
                         job.params[p.name])
             set_args += ["--set", f"{p.name}={ref}"]
+    from ..engine.context import IO_OPTIONS
+
     io_args: list[str] = []
-    for key, value in job.io.items():
-        io_args += ["--" + key.replace("_", "-"), _text(value)]
+    for option in IO_OPTIONS:
+        if option.name in job.io:  # as a parameter value: OpenJD never expands it
+            ref = b.add(param_definition(option, job.io[option.name], "IO", "I/O options"), job.io[option.name])
+            io_args += ["--" + option.name.replace("_", "-"), ref]
+    conda, rez = _worker_packages(cls)
+    b.hidden("CondaPackages", conda if job.conda_packages is None else job.conda_packages,
+             "space-separated conda match specifications a queue environment installs on the workers "
+             "(this project and the node's pack); empty: the workers' own installation")
+    b.hidden("RezPackages", rez if job.rez_packages is None else job.rez_packages,
+             "space-separated rez package requests a queue environment resolves on the workers; "
+             "empty: the workers' own installation")
 
     steps: list[dict[str, Any]] = []
     host_requirements = ({"amounts": [{"name": "amount.worker.gpu", "min": job.gpus}]} if job.gpus else None)
@@ -339,8 +415,10 @@ def build_template(job: FarmJob, template_dir: str | None = None) -> tuple[dict[
                                 "frames to learn from (FilmAI frame spec: 1001,1050 or 1001-1010)", group="Training")
         target_args = []
         if job.target:
-            target_args = ["--target", b.path("Target", job.target, "Training target",
-                                              "what the input should become, on the training frames")]
+            help_text = "training target (what the input should become, on the training frames)"
+            target_args = ["--target", b.sequence("Target", job.target, "Training target", help_text, "IN")
+                           if SequencePattern(job.target).is_sequence else
+                           b.path("Target", job.target, "Training target", help_text)]
         train = {"name": "Train", "description": f"filmai train {cls.id}: writes the checkpoint the render step uses",
                  "stepEnvironments": [{"name": "FilmAIProgress", "variables": dict(PROGRESS_VARIABLES)}],
                  "script": {"actions": {"onRun": {
@@ -375,8 +453,10 @@ def build_template(job: FarmJob, template_dir: str | None = None) -> tuple[dict[
     steps.append(render)
 
     if job.publish_root:
-        root = b.path("PublishRoot", job.publish_root, "Publish root", "the publish area's root folder",
-                      kind="DIRECTORY", group="Publish")
+        # NONE: a publish area is shared storage the workers see (a storage profile), never an attachment
+        root = b.path("PublishRoot", job.publish_root, "Publish root", "the publish area's root folder (on "
+                      "storage every worker shares: new versions are numbered from what is there)",
+                      kind="DIRECTORY", flow="NONE", group="Publish")
         names = [b.string(n, v or "", n, f"publish {n.lower()}", group="Publish")
                  for n, v in (("Project", job.project), ("Shot", job.shot), ("Task", job.task))]
         publish_args = ["publish", *output_refs]
@@ -389,6 +469,13 @@ def build_template(job: FarmJob, template_dir: str | None = None) -> tuple[dict[
         if job.publish_name:
             publish_args += ["--name", b.string("PublishName", job.publish_name, "Publish name",
                                                 "name of the published render", group="Publish")]
+        publish_args += ["--colorspace", b.string(
+            "PublishColorspace", job.colorspace or "", "Colourspace of untagged frames",
+            "recorded for frames whose header names no colourspace (empty: every frame must be tagged)",
+            group="Publish")]
+        publish_args += ["--handles", b.string(
+            "PublishHandles", f"{job.handles[0]},{job.handles[1]}", "Handles (head,tail)",
+            "frames at the head and tail of the range that are handles, outside the cut", group="Publish")]
         steps.append({"name": "Publish", "description": "filmai publish --targets farm, after every task succeeded",
                       "dependencies": [{"dependsOn": "Render"}],
                       "script": {"actions": {"onRun": {"command": cmd, "args": publish_args}}}})
@@ -397,7 +484,8 @@ def build_template(job: FarmJob, template_dir: str | None = None) -> tuple[dict[
     template = {
         "specificationVersion": SPEC_VERSION,
         "extensions": list(EXTENSIONS),
-        "name": f"FilmAI {cls.id} {stem}"[:128],
+        # the job name is a format string: nothing a user typed may bring "{{" into it
+        "name": _no_format(f"FilmAI {cls.id} {stem}")[:128],
         "description": (f"{cls.label or cls.id} ({cls.id} {cls.version}), generated by filmai farm template. "
                         "Tasks are safe to retry: outputs are atomic and --skip-existing keeps finished "
                         "frames.")[:_MAX_DESCRIPTION],
@@ -406,6 +494,28 @@ def build_template(job: FarmJob, template_dir: str | None = None) -> tuple[dict[
     }
     validate_template(template)
     return template, b.values
+
+
+def _no_format(text: str) -> str:
+    return re.sub(r"[{}]+", "_", text)
+
+
+def _worker_packages(cls: type[Node]) -> tuple[str, str]:
+    """Conda and rez requests for this project and the distribution that ships the node's pack."""
+    import importlib.metadata as md
+
+    from .._version import __version__
+
+    found = {"filmai-plugins": __version__}
+    top = cls.__module__.split(".")[0]
+    for dist in md.packages_distributions().get(top, []):
+        try:
+            found.setdefault(dist, md.version(dist))
+        except md.PackageNotFoundError:
+            continue
+    conda = " ".join(f"{name.lower()}={version}" for name, version in found.items())
+    rez = " ".join(f"{re.sub(r'[^A-Za-z0-9_]', '_', name)}-{version}" for name, version in found.items())
+    return conda, rez
 
 
 def validate_template(template: dict[str, Any]) -> Any:
@@ -424,6 +534,35 @@ def to_yaml(data: Any) -> str:
     return yaml.safe_dump(data, sort_keys=False, width=120, allow_unicode=True)
 
 
+def to_json(data: Any) -> str:
+    import json
+
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
+def write_values(path: str, values: Mapping[str, str]) -> str:
+    """Parameter values for ``openjd run -p file://PATH``: JSON for ``.json``, YAML for ``.yaml``/``.yml``
+    (``openjd`` reads the file by its extension)."""
+    ext = os.path.splitext(path)[1].lower()
+    if ext == ".json":
+        text = to_json(dict(values))
+    elif ext in (".yaml", ".yml"):
+        text = to_yaml(dict(values))
+    else:
+        raise BadInput(f"--values {path}: name it .json or .yaml (openjd reads the file by its extension)")
+    with atomic_open(path) as f:
+        f.write(text)
+    return path
+
+
+def write_template(path: str, template: dict[str, Any]) -> str:
+    """The template as YAML, or JSON for a ``.json`` name."""
+    text = to_json(template) if path.lower().endswith(".json") else to_yaml(template)
+    with atomic_open(path) as f:
+        f.write(text)
+    return path
+
+
 def openjd_run_hint(template_path: str, values: Mapping[str, str], template: dict[str, Any]) -> str:
     """The ``openjd run`` command line for parameters that have no default in the template."""
     defaults = {d["name"] for d in template["parameterDefinitions"] if "default" in d}
@@ -435,21 +574,22 @@ def write_bundle(folder: str, template: dict[str, Any], values: Mapping[str, str
     """A Deadline Cloud job bundle: template.yaml, parameter_values.yaml (every value, absolute paths)
     and asset_references.yaml (input folders to upload, output folders to download)."""
     os.makedirs(folder, exist_ok=True)
-    inputs, outputs = set(), set()
+    in_dirs, in_files, out_dirs = set(), set(), set()
     for d in template["parameterDefinitions"]:
         value = values.get(d["name"])
         if d["type"] != "PATH" or not value:
             continue
-        if d["name"].startswith("Input") or d["name"] == "Target" or (d["name"] == "Model" and d.get("dataFlow") == "IN"):
-            inputs.add(os.path.dirname(value))
-        elif d["name"].startswith("Output") or d["name"] == "PublishRoot":
-            outputs.add(value if d["name"] == "PublishRoot" else os.path.dirname(value))
+        flow, is_dir = d.get("dataFlow", "NONE"), d.get("objectType") == "DIRECTORY"
+        if flow in ("IN", "INOUT"):
+            (in_dirs if is_dir else in_files).add(value)
+        if flow in ("OUT", "INOUT"):
+            out_dirs.add(value if is_dir else os.path.dirname(value))
     files = {
         "template.yaml": to_yaml(template),
         "parameter_values.yaml": to_yaml({"parameterValues": [{"name": k, "value": v} for k, v in values.items()]}),
         "asset_references.yaml": to_yaml({"assetReferences": {
-            "inputs": {"directories": sorted(inputs), "filenames": []},
-            "outputs": {"directories": sorted(outputs)}, "referencedPaths": []}}),
+            "inputs": {"directories": sorted(in_dirs), "filenames": sorted(in_files)},
+            "outputs": {"directories": sorted(out_dirs)}, "referencedPaths": []}}),
     }
     written = []
     for name, text in files.items():

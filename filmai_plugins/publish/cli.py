@@ -15,12 +15,13 @@ def cmd_publish(args: argparse.Namespace) -> int:
     result = publish(args.sources, root=args.root, project=args.project, shot=args.shot, task=args.task,
                      name=args.name, targets=[args.targets], host=args.host, frames=args.frames,
                      colorspace=args.colorspace, fps=args.fps, transfer="copy" if args.copy else "link",
-                     repair=args.repair, movie=not args.no_movie, extra_plugin_paths=args.plugins or ())
+                     repair=args.repair, movie=not args.no_movie, extra_plugin_paths=args.plugins or (),
+                     handles=args.handles, partial=args.partial)
     if args.json:
         print(json.dumps(result.to_json(), indent=2, default=str))
     else:
         print(result.format())
-    return 0 if result.ok else 1
+    return result.exit_code
 
 
 def register_cli(subparsers: argparse._SubParsersAction) -> None:
@@ -40,13 +41,18 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
                    help="Pyblish target: local (a workstation) or farm (a farm job's publish step)")
     p.add_argument("--frames", metavar="SPEC", help="frame range the sequence must contain (default: the "
                    "manifests' range); FilmAI (1001-1100x2) or OpenJD (1001-1099:2) syntax")
-    p.add_argument("--colorspace", help="record this colourspace for frames that do not declare one")
+    p.add_argument("--handles", metavar="HEAD[,TAIL]", help="frames at the head (and tail) of the range that "
+                   "are handles, outside the cut: recorded as head in, cut in, cut out, tail out (default 0)")
+    p.add_argument("--colorspace", help="record this colourspace for frames whose header names none "
+                   "(tagged frames need no flag; a tag that contradicts it is refused)")
     p.add_argument("--fps", type=float, help="preview movie frame rate (default: the frames', else 24)")
     p.add_argument("--copy", action="store_true", help="copy files instead of hard-linking them")
     p.add_argument("--repair", action="store_true",
                    help="run the mechanical repairs of failed checks (re-render missing/stale frames, "
                         "fix names), then publish again")
     p.add_argument("--no-movie", action="store_true", help="skip the H.264 preview movie")
+    p.add_argument("--partial", action="store_true", help="publish every instance that passed its own checks even "
+                   "when another failed (default: one failure holds every instance back)")
     p.add_argument("--host", default="headless", help="host whose plug-ins run (headless, blender, nuke)")
     p.add_argument("--plugins", action="append", metavar="DIR", help="an extra folder of Pyblish plug-ins")
     p.add_argument("--json", action="store_true", help="print the result as JSON")

@@ -72,6 +72,59 @@ def parse_frame_set(spec: str | None) -> list[int] | None:
     return sorted(frames)
 
 
+def parse_handles(spec: Any, frames: list[int] | None = None) -> tuple[int, int]:
+    """``"8"`` → (8, 8), ``"8,12"`` → (8, 12) head and tail handles: frames at the ends of a published
+    range that lie outside the cut. With ``frames``, the handles must leave a cut."""
+    if spec is None or spec == "":
+        return (0, 0)
+    if isinstance(spec, (tuple, list)):
+        parts = list(spec)
+    else:
+        parts = [p.strip() for p in str(spec).replace(":", ",").split(",")]
+    try:
+        values = [int(p) for p in parts]
+    except (TypeError, ValueError):
+        raise BadInput(f"--handles {spec!r}: give HEAD or HEAD,TAIL as whole frame counts (e.g. 8 or 8,12)") from None
+    if len(values) == 1:
+        values *= 2
+    if len(values) != 2 or min(values) < 0:
+        raise BadInput(f"--handles {spec!r}: give HEAD or HEAD,TAIL, each 0 or more (e.g. 8 or 8,12)")
+    head, tail = values
+    if frames:
+        cut_range(sorted(frames), (head, tail))
+    return head, tail
+
+
+def cut_range(frames: list[int], handles: tuple[int, int]) -> dict[str, int]:
+    """What shot tracking records for a published range: head in, cut in, cut out, tail out (frame
+    numbers) and the handles; raises when the handles leave no cut."""
+    head, tail = handles
+    first, last = frames[0], frames[-1]
+    cut_in, cut_out = first + head, last - tail
+    if cut_in > cut_out:
+        raise BadInput(f"handles {head},{tail} leave no cut in the frame range {format_frames(frames)}")
+    return {"head_in": first, "cut_in": cut_in, "cut_out": cut_out, "tail_out": last,
+            "handle_head": head, "handle_tail": tail, "cut_duration": cut_out - cut_in + 1}
+
+
+def decode_timecode(value: Any) -> tuple[str, bool] | None:
+    """An EXR ``timeCode`` (OpenImageIO's ``smpte:TimeCode``: the packed SMPTE 12M word and user data)
+    as ``HH:MM:SS:FF`` and its drop-frame flag; None when absent or not a time code."""
+    try:
+        word = int(value[0] if isinstance(value, (tuple, list)) else value)
+    except (TypeError, ValueError, IndexError):
+        return None
+
+    def bcd(shift: int, tens_bits: int) -> int:
+        return ((word >> shift) & 0xF) + 10 * ((word >> (shift + 4)) & ((1 << tens_bits) - 1))
+
+    hours, minutes, seconds, frames = bcd(24, 2), bcd(16, 3), bcd(8, 3), bcd(0, 2)
+    if hours > 23 or minutes > 59 or seconds > 59:
+        return None
+    drop = bool(word & (1 << 6))
+    return f"{hours:02d}:{minutes:02d}:{seconds:02d}{';' if drop else ':'}{frames:02d}", drop
+
+
 def sequence_key(pattern: str) -> str:
     """One spelling for ``plate.####.exr``, ``plate.%04d.exr`` and ``plate.@@@@.exr``."""
     seq = SequencePattern(os.path.abspath(pattern))
@@ -289,6 +342,7 @@ def scan_frame(path: str, number: int) -> dict[str, Any]:
         "provenance": {k[len("filmai:"):]: v for k, v in attrs.items() if k.startswith("filmai:")},
         "colorspace": colorspace, "colorspace_source": cs_source,
         "fps": _fps(attrs.get("FramesPerSecond")),
+        "timecode": (decode_timecode(attrs.get("smpte:TimeCode")) or (None,))[0],
         "size": os.path.getsize(path),
     })
     return info

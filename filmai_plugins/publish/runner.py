@@ -59,14 +59,24 @@ class InstanceReport:
     published: dict[str, Any] | None = None
     summary: dict[str, Any] = field(default_factory=dict)
 
+    held_by: str = ""  # why an instance with no problem of its own was not published
+
     @property
     def ok(self) -> bool:
         return not self.problems and self.published is not None
 
+    @property
+    def status(self) -> str:
+        """published, failed (its own problems), or held (fine itself, held back by another's failure)."""
+        return "published" if self.ok else "failed" if self.problems or not self.held_by else "held"
+
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "family": self.family, "label": self.label, "ok": self.ok,
-                "published": self.published, "problems": [p.to_json() for p in self.problems],
-                "warnings": self.warnings, **self.summary}
+        out = {"name": self.name, "family": self.family, "label": self.label, "ok": self.ok, "status": self.status,
+               "published": self.published, "problems": [p.to_json() for p in self.problems],
+               "warnings": self.warnings, **self.summary}
+        if self.status == "held":
+            out["held_by"] = self.held_by
+        return out
 
 
 @dataclass
@@ -88,8 +98,19 @@ class PublishResult:
         return (not self.problems and bool(self.instances) and all(i.ok for i in self.instances)
                 and self.discovery.ok)
 
+    @property
+    def exit_code(self) -> int:
+        """0 published; 2 when only collection or validation failed (the sources are not publishable as
+        they are: running again cannot help, so farms do not retry it); 1 for anything else."""
+        if self.ok:
+            return 0
+        problems = self.problems + [p for i in self.instances for p in i.problems]
+        if problems and self.discovery.ok and all(p.stage in ("collect", "validate") for p in problems):
+            return 2
+        return 1
+
     def to_json(self) -> dict[str, Any]:
-        return {"ok": self.ok, "host": self.host, "targets": self.targets, "stopped": self.stopped or None,
+        return {"ok": self.ok, "exit_code": self.exit_code, "host": self.host, "targets": self.targets, "stopped": self.stopped or None,
                 "instances": [i.to_json() for i in self.instances],
                 "problems": [p.to_json() for p in self.problems], "repairs": self.repairs,
                 "problems_before_repair": self.first_pass, "plugins": self.discovery.to_json(),
@@ -102,7 +123,7 @@ class PublishResult:
         for r in self.repairs:
             lines.append(f"  repaired {r['instance'] or 'context'} ({r['plugin']}): {r['done']}")
         for inst in self.instances:
-            mark = "ok  " if inst.ok else "FAIL"
+            mark = {"published": "ok  ", "failed": "FAIL", "held": "held"}[inst.status]
             lines.append(f"{mark} {inst.family} {inst.name}" + (f"  — {inst.summary['description']}"
                                                                 if inst.summary.get("description") else ""))
             if inst.published:
@@ -110,6 +131,8 @@ class PublishResult:
                              f"  ({inst.published['files']} files, {_size(inst.published['bytes'])})")
             for p in inst.problems:
                 lines.extend(_problem_lines(p))
+            if inst.status == "held":
+                lines.append(f"       not published: {inst.held_by}")
             for w in inst.warnings:
                 lines.append(f"       warning: {w}")
         for p in self.problems:
@@ -153,8 +176,27 @@ def plugin_paths(host: str, targets: Sequence[str], extra: Iterable[str] = ()) -
     return paths
 
 
-def run_pass(context: Any, plugins: list[type], targets: list[str]) -> str:
-    """One publish pass over ``context``; returns the stage it stopped before ("" when it ran to the end)."""
+def _failed(context: Any, stages: tuple[str, ...]) -> tuple[bool, list[Any]]:
+    """(whether a context-level plug-in failed, instances with a failure) in ``stages`` so far."""
+    context_failed, instances = False, []
+    for r in context.data.get("results", []):
+        if r["error"] is None or _stage(r["plugin"].order) not in stages:
+            continue
+        if r["instance"] is None:
+            context_failed = True
+        elif not any(r["instance"] is i for i in instances):  # Instance is a list: compare identity
+            instances.append(r["instance"])
+    return context_failed, instances
+
+
+def run_pass(context: Any, plugins: list[type], targets: list[str], partial: bool = False) -> str:
+    """One publish pass over ``context``; returns the stage it stopped before ("" when it ran to the end).
+
+    An instance goes on to extraction only when collection and validation found nothing wrong with it
+    or with the context, and to integration only when its extraction succeeded too. Without
+    ``partial`` one failing instance holds every other back (a multi-output publish lands whole or not
+    at all); with it, the instances that passed are published.
+    """
     import pyblish.api as api
     import pyblish.logic as logic
     import pyblish.plugin as plugin_mod
@@ -166,14 +208,23 @@ def run_pass(context: Any, plugins: list[type], targets: list[str]) -> str:
             plugin_mod.process(Plugin, context, instance)
     rest = [p for p in active if p not in collectors]
     for Plugin in rest:
-        stage = _stage(Plugin.order)
-        errors = [r for r in context.data.get("results", []) if r["error"] is not None]
-        if stage in ("extract", "integrate", "other") and Plugin.order >= api.ExtractorOrder - 0.5:
-            if any(_stage(r["plugin"].order) in ("collect", "validate") for r in errors):
+        held: list[Any] = []
+        if Plugin.order >= api.ExtractorOrder - 0.5:
+            context_failed, failing = _failed(context, ("collect", "validate"))
+            if context_failed or (failing and not partial):
                 return "extraction (failed validation)"
-            if Plugin.order >= api.IntegratorOrder - 0.5 and errors:
-                return "integration (an earlier step failed)"
-        for instance in _pairs(Plugin, context):
+            held = failing
+            if Plugin.order >= api.IntegratorOrder - 0.5:
+                context_failed, failing = _failed(context, ("collect", "validate", "extract", "other"))
+                if context_failed or (failing and not partial):
+                    return "integration (an earlier step failed)"
+                held = failing
+        pairs = _pairs(Plugin, context)
+        for instance in pairs:
+            if instance is not None and any(instance is h for h in held):
+                continue
+            if instance is None and held and not [i for i in context if not any(i is h for h in held)]:
+                continue  # a context plug-in of a later stage, with every instance held back
             plugin_mod.process(Plugin, context, instance)
     return ""
 
@@ -223,13 +274,18 @@ def publish(sources: Sequence[str], *, root: str | None = None, project: str | N
             task: str | None = None, name: str | None = None, targets: Sequence[str] = ("local",),
             host: str = "headless", frames: str | Sequence[int] | None = None, colorspace: str | None = None,
             fps: float | None = None, transfer: str = "link", repair: bool = False, movie: bool = True,
-            extra_plugin_paths: Iterable[str] = ()) -> PublishResult:
+            extra_plugin_paths: Iterable[str] = (), handles: str | Sequence[int] | None = None,
+            partial: bool = False) -> PublishResult:
     """Publish run outputs, checkpoints and timelines into the versioned publish area.
 
     ``project``/``shot``/``task``/``root`` default to ``FILMAI_PROJECT``/``FILMAI_SHOT``/``FILMAI_TASK``/
     ``FILMAI_PUBLISH_ROOT``. ``frames`` is the range a render must contain (default: what its
-    manifests asked for). ``repair`` runs the mechanical repairs of failed validations and publishes
-    again. Bad arguments raise ``BadInput``; everything found while publishing is in the result.
+    manifests asked for); ``handles`` (``8`` or ``(8, 12)``) says how many frames at its head and tail
+    lie outside the cut (recorded as head in / cut in / cut out / tail out). ``repair`` runs the
+    mechanical repairs of failed validations and publishes again. One instance failing holds back
+    the others (nothing is published, and each says why) unless ``partial``: then every instance
+    that passed its own checks is published. Bad arguments raise ``BadInput``; everything found
+    while publishing is in the result.
     """
     from . import lib
 
@@ -246,6 +302,7 @@ def publish(sources: Sequence[str], *, root: str | None = None, project: str | N
         raise BadInput(f"--fps must be positive, got {fps}")
     expected = frames if frames is None or not isinstance(frames, str) else lib.parse_frame_set(frames)
     expected = sorted(expected) if expected is not None else None
+    handle_pair = lib.parse_handles(handles, expected)
     lib.collect_instances(sources, expected)  # bad paths and unreadable manifests are exit-2 errors, up front
 
     options = {
@@ -256,6 +313,7 @@ def publish(sources: Sequence[str], *, root: str | None = None, project: str | N
         "task": task or os.environ.get("FILMAI_TASK") or "",
         "name": name or "", "frames": expected, "colorspace": colorspace or "", "fps": fps,
         "transfer": transfer, "movie": movie, "targets": targets, "host": host, "overrides": {},
+        "handles": handle_pair, "partial": partial,
     }
     pyblish_targets = ["default"] + targets  # explicit targets alone would drop every default plug-in
     report = discover(plugin_paths(host, targets, extra_plugin_paths), host)
@@ -264,14 +322,14 @@ def publish(sources: Sequence[str], *, root: str | None = None, project: str | N
     try:
         context = _new_context(options)
         contexts.append(context)
-        stopped = run_pass(context, report.plugins, pyblish_targets)
+        stopped = run_pass(context, report.plugins, pyblish_targets, partial)
         if repair and any(r["error"] is not None and _repairable(r["plugin"]) for r in context.data.get("results", [])):
             result.first_pass = [p.to_json() | {"instance": i} for i, p in _problems(context)]
             result.repairs = _apply_repairs(context)
             # The overrides dict carries name repairs into the new pass; the record lists what was repaired.
             context = _new_context(options | {"repairs_applied": result.repairs})
             contexts.append(context)
-            stopped = run_pass(context, report.plugins, pyblish_targets)
+            stopped = run_pass(context, report.plugins, pyblish_targets, partial)
         result.stopped = stopped
         _fill(result, context)
     finally:
@@ -319,6 +377,14 @@ def _fill(result: PublishResult, context: Any) -> None:
                 text = f"{r['plugin'].__name__}: {rec.getMessage()}"
                 if instance is not None and instance.data.get("name") in by_name:
                     by_name[instance.data["name"]].warnings.append(text)
+    failing = [i.name for i in result.instances if i.problems]
+    for rep in result.instances:
+        if rep.published is None and not rep.problems:
+            if failing:
+                rep.held_by = (f"its own checks passed; held back because {', '.join(failing)} failed (a publish "
+                               "lands whole: fix that, publish it on its own, or use --partial)")
+            elif result.problems or result.stopped:
+                rep.held_by = f"the publish stopped before {result.stopped or 'integration'} (see the problems below)"
     if not result.instances and not result.problems:
         if not result.discovery.plugins:
             result.problems.append(Problem("filmai", "collect", "no publish plug-ins found in "

@@ -24,6 +24,11 @@ class FilmAIIntegrateVersion(pyblish.api.InstancePlugin):
 
         c = instance.context.data
         d = instance.data
+        # Pyblish GUIs run integrators after a failed extraction: a version is never made from one
+        earlier = [r for r in c.get("results", []) if r["error"] is not None
+                   and (r["instance"] is None or r["instance"] is instance)]
+        if earlier:
+            raise RuntimeError(f"not published: {earlier[0]['plugin'].__name__} failed first")
         folder = lib.product_folder_of(instance)
         staging = lib.staging_of(instance)
         number = integrate.claim_version(folder)
@@ -43,7 +48,9 @@ class FilmAIIntegrateVersion(pyblish.api.InstancePlugin):
                            "pattern": f"{prefix}.{'#' * pad}{seq.extension}", "source_pattern": d["pattern"],
                            "resolution": d.get("resolution"), "channels": d.get("channels"),
                            "pixel_types": d.get("pixel_types"), "colorspace": d.get("colorspace"),
-                           "colorspace_source": d.get("colorspace_source"), "fps": d.get("fps")})
+                           "colorspace_source": d.get("colorspace_source"), "fps": d.get("fps"),
+                           "frame_range": d.get("frame_range"),
+                           "timecode": {k: v for k, v in (d.get("timecode") or {}).items() if k != "frames"} or None})
         elif d["family"] == lib.FAMILY_MODEL:
             ext = os.path.splitext(d["checkpoint"])[1]
             transfers.append(integrate.Transfer(d["checkpoint"], prefix + ext, "checkpoint"))
