@@ -16,6 +16,7 @@ import sys
 from typing import Any
 
 from ._version import __version__
+from .errors import BadInput
 
 SCHEMA = "filmai.manifest/1"
 _VERSIONED = ("numpy", "OpenImageIO", "OpenEXR", "opencolorio", "torch", "safetensors", "pluggy", "fileseq")
@@ -60,19 +61,120 @@ def write_json_atomic(path: str, data: Any) -> str:
     return path
 
 
-def read_manifest(path: str) -> dict[str, Any]:
-    from .errors import BadInput
+class ManifestInvalid(BadInput):
+    """A FilmAI manifest (its schema says so) whose fields have the wrong types or values."""
 
+
+# What readers of a manifest rely on, by field: a type (or tuple of types; None allowed where listed),
+# ("map", spec) for a JSON object of any keys, ("list", spec), or a dict of sub-fields (a leading "!"
+# marks a required one). Fields not listed (new ones) are accepted as they are.
+_STR_OR_NONE = (str, type(None))
+_DIGEST = {"path": str, "sha256": _STR_OR_NONE}
+_OUTPUT = {"!pattern": str, "frames_written": "frames", "frames_skipped": "frames", "count": int,
+           "files": ("list", str), "checksums": ("map", str)}
+_FIELDS: dict[str, Any] = {
+    "!kind": str, "!status": str, "!node": {"!id": str, "!version": str, "family": _STR_OR_NONE},
+    "params": ("map", object), "params_hash": _STR_OR_NONE, "io": ("map", object), "inputs": ("map", str),
+    "frames": "frames", "model": (dict, type(None)), "timings": ("map", object), "host": (dict, type(None)),
+    "error": _STR_OR_NONE, "outputs": ("map", _OUTPUT), "checkpoint": (dict, type(None)),
+    "checkpoints": ("list", dict), "init_model": (dict, type(None)), "versions": ("map", object),
+}
+_NESTED = {"model": _DIGEST, "checkpoint": _DIGEST, "timings": {"started": _STR_OR_NONE, "finished": _STR_OR_NONE},
+           "host": {"hostname": _STR_OR_NONE}}
+
+
+def _type_name(spec: Any) -> str:
+    if isinstance(spec, tuple) and spec and isinstance(spec[0], str):
+        return f"a {'list' if spec[0] == 'list' else 'JSON object'}"
+    if isinstance(spec, tuple):
+        return " or ".join("null" if t is type(None) else "a JSON object" if t is dict else t.__name__ for t in spec)
+    if isinstance(spec, dict):
+        return "a JSON object"
+    if spec == "frames":
+        return "a frame spec string (1001-1100)"
+    return "a JSON object" if spec is dict else spec.__name__
+
+
+def _check(value: Any, spec: Any, where: str, problems: list[str]) -> None:
+    if spec is object:
+        return
+    if spec == "frames":
+        if value is None:
+            return
+        if isinstance(value, str):
+            if value:
+                from .frames.sequence import parse_frames
+
+                try:
+                    parse_frames(value)
+                except Exception:
+                    problems.append(f"{where} is {value!r}, not a frame spec")
+            return
+    elif isinstance(spec, dict):
+        if not isinstance(value, dict):
+            pass
+        else:
+            for key, sub in spec.items():
+                name = key.lstrip("!")
+                if name not in value:
+                    if key.startswith("!"):
+                        problems.append(f"{where}.{name} is missing")
+                    continue
+                _check(value[name], sub, f"{where}.{name}", problems)
+            return
+    elif isinstance(spec, tuple) and spec and isinstance(spec[0], str):
+        kind, sub = spec
+        if kind == "list" and isinstance(value, list):
+            for i, item in enumerate(value):
+                _check(item, sub, f"{where}[{i}]", problems)
+            return
+        if kind == "map" and isinstance(value, dict):
+            for key, item in value.items():
+                _check(item, sub, f"{where}.{key}", problems)
+            return
+    elif isinstance(value, spec) and not (isinstance(value, bool) and spec is int):
+        return
+    shown = "null" if value is None else type(value).__name__ if not isinstance(value, (dict, list)) else (
+        "a JSON object" if isinstance(value, dict) else "a list")
+    sample = "" if value is None else f" ({json.dumps(value, default=str)[:40]})"
+    problems.append(f"{where} is {shown}{sample}, expected {_type_name(spec)}")
+
+
+def validate_manifest(data: dict[str, Any], path: str) -> dict[str, Any]:
+    """Check the fields readers rely on; raises ManifestInvalid naming the file and every bad field."""
+    problems: list[str] = []
+    for key, spec in _FIELDS.items():
+        name = key.lstrip("!")
+        if name not in data:
+            if key.startswith("!"):
+                problems.append(f"{name} is missing")
+            continue
+        _check(data[name], spec, name, problems)
+        if name in _NESTED and isinstance(data[name], dict):
+            _check(data[name], _NESTED[name], name, problems)
+    if not problems and data["kind"] not in ("run", "train"):
+        problems.append(f"kind is {data['kind']!r}, expected 'run' or 'train'")
+    if problems:
+        shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
+        raise ManifestInvalid(f"{path}: not a valid FilmAI manifest ({shown}); it was edited or written by "
+                              "something else: run the node again to write a new one")
+    return data
+
+
+def read_manifest(path: str) -> dict[str, Any]:
+    """A run or train manifest, checked against the fields publishing relies on (exit 2 naming the file)."""
     try:
         with open(path, encoding="utf-8") as f:
             data = json.load(f)
     except FileNotFoundError:
         raise BadInput(f"{path}: manifest not found") from None
-    except ValueError as exc:
+    except (ValueError, UnicodeDecodeError) as exc:
         raise BadInput(f"{path}: not a JSON manifest ({exc})") from None
+    except OSError as exc:
+        raise BadInput(f"{path}: cannot read the manifest ({exc.strerror or exc})") from None
     if not isinstance(data, dict) or data.get("schema") != SCHEMA:
         raise BadInput(f"{path}: not a FilmAI run manifest (schema {data.get('schema') if isinstance(data, dict) else None!r})")
-    return data
+    return validate_manifest(data, path)
 
 
 def manifest_path_for(output: str, frames: list[int] | None, kind: str = "run") -> str:

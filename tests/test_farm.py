@@ -3,6 +3,7 @@ schema, chunks retried, publish only after every chunk, and reruns after SIGKILL
 uninterrupted run exactly."""
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -302,3 +303,40 @@ def test_stopping_a_farm_run_stops_its_chunks(tmp_path, testpack):
     for f in frames:
         read_frame(str(f))
     assert not (tmp_path / "pub").exists() and "Publish/Publish" in stdout and "skipped" in stdout
+
+
+def test_publish_names_and_colourspace_are_checked_when_the_template_is_made(tmp_path, testpack, capsys):
+    src = _plates(tmp_path)
+    base = ["farm", "template", "util.convert", "-i", src, "-o", str(tmp_path / "out" / "plate.####.exr"),
+            "-f", "1001-1006", "--publish-root", str(tmp_path / "pub")]
+    names = ["--project", "demo", "--shot", "sh010", "--task", "comp"]
+    cases = [(["--project", "../../x", "--shot", "sh010", "--task", "comp"], "--project '../../x' is not a plain name"),
+             (["--project", "demo", "--shot", "sh 010", "--task", "comp"], "--shot 'sh 010' is not a plain name"),
+             (["--project", "demo", "--shot", "sh010"], "--publish-root needs --task"),
+             (names + ["--name", "plate v2"], "nearest valid name: 'plate_v2'"),
+             (names + ["--colorspace", "no_such_space"], "unknown colourspace 'no_such_space'"),
+             (names + ["--handles", "4,-1"], "--handles '4,-1'"),
+             (names + ["--handles", "3,3"], "handles 3,3 leave no cut")]
+    for extra, message in cases:
+        assert main(base + extra) == 2, extra
+        captured = capsys.readouterr()
+        assert message in captured.err and not captured.out, (extra, captured.err)
+    assert main(["farm", "template", "util.convert", "-i", src, "-o", str(tmp_path / "o.####.exr"), "-f", "1001",
+                 "--colorspace", "ACEScg"]) == 2
+    assert "give --publish-root" in capsys.readouterr().err
+    assert main(base + names + ["--values", str(tmp_path / "v.txt")]) == 2
+    assert "name it .json or .yaml" in capsys.readouterr().err
+
+
+def test_farm_features_without_the_farm_extra_say_how_to_install_it(tmp_path, testpack, monkeypatch):
+    """The core installs without openjd/dask/yaml (the [farm] extra): using the farm says what to install.
+    (.ci/check_install.py checks the same in a real core-only venv.)"""
+    from filmai_plugins.farm.deps import FARM_EXTRA, MissingDependency, require
+
+    monkeypatch.setitem(sys.modules, "openjd.model", None)  # what an import finds when it is not installed
+    monkeypatch.setitem(sys.modules, "distributed", None)
+    job = make_job("util.convert", inputs=_plates(tmp_path), outputs=str(tmp_path / "o.####.exr"), frames="1001")
+    with pytest.raises(MissingDependency, match=r"a farm job template needs openjd\.model.*" + re.escape(FARM_EXTRA)):
+        build_template(job)
+    with pytest.raises(MissingDependency, match="dask farm engine needs distributed"):
+        require("distributed", "the dask farm engine")

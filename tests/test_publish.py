@@ -300,3 +300,118 @@ def test_a_failed_training_attempt_keeps_the_good_record_and_the_finished_run_re
     assert resumed["training"]["steps"] == 18
     assert sorted(p.name.rsplit("-", 1)[1] for p in (tmp_path / "shot.train" / "attempts").iterdir()) == [
         "complete.train.manifest.json", "failed.train.manifest.json"]  # every attempt keeps its record
+
+
+def _bcd_timecode(frame, fps=24):
+    """The SMPTE word of an EXR timeCode for frame number ``frame`` counted from 00:00:00:00."""
+    parts = (frame % fps, (frame // fps) % 60, (frame // (fps * 60)) % 60, frame // (fps * 3600))
+    return sum(((v // 10) << 4 | v % 10) << (8 * i) for i, v in enumerate(parts))
+
+
+def _timecoded_plates(folder, frames, jump_at=None):
+    for f in frames:
+        spec = oiio.ImageSpec(96, 64, 4, "half")
+        spec.attribute("colorInteropID", "lin_rec709_scene")
+        spec.attribute("FramesPerSecond", oiio.TypeRational, (24, 1))
+        spec.attribute("smpte:TimeCode", oiio.TypeTimeCode, (_bcd_timecode(f + (5 if jump_at and f >= jump_at else 0)), 0))
+        path = os.path.join(folder, f"plate.{f:04d}.exr")
+        os.makedirs(folder, exist_ok=True)
+        out = oiio.ImageOutput.create(path)
+        assert out.open(path, spec) and out.write_image(plate(f)), out.geterror()
+        out.close()
+    return os.path.join(folder, "plate.####.exr")
+
+
+def test_handles_and_the_plates_timecode_reach_the_version_record(tmp_path, capsys):
+    src = _timecoded_plates(str(tmp_path / "in"), range(993, 1013))
+    out = str(tmp_path / "out" / "plate.####.exr")
+    manifest = fa.run("util.convert", input=src, output=out, frames="993-1012")["manifest_path"]
+    args = ["publish", manifest, "--root", str(tmp_path / "pub"), "--project", "demo", "--shot", "sh010",
+            "--task", "comp", "--no-movie", "--json"]
+    assert main(args + ["--handles", "8,4"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    record = integrate.read_record(data["instances"][0]["published"]["path"])
+    # what shot tracking reads: the cut inside the published range, and the plate's own time code
+    assert record["frame_range"] == {"head_in": 993, "cut_in": 1001, "cut_out": 1008, "tail_out": 1012,
+                                     "handle_head": 8, "handle_tail": 4, "cut_duration": 8}
+    assert record["timecode"] == {"first_frame": 993, "first": "00:00:41:09", "last_frame": 1012,
+                                  "last": "00:00:42:04", "fps": 24.0, "source": "EXR timeCode"}
+    assert record["fps"] is None or record["fps"] == 24.0
+    assert not data["instances"][0]["warnings"]
+
+    # handles that leave no cut fail the range check; a time code that jumps is a warning
+    assert main(args + ["--handles", "12,12"]) == 2
+    assert "handles 12,12 leave no cut in the frame range 993-1012" in capsys.readouterr().out
+    jumped = _timecoded_plates(str(tmp_path / "jump"), range(1001, 1005), jump_at=1003)
+    manifest = fa.run("util.convert", input=jumped, output=str(tmp_path / "out2" / "plate.####.exr"),
+                      frames="1001-1004")["manifest_path"]
+    result = publish([manifest], root=str(tmp_path / "pub2"), movie=False, **CONTEXT)
+    assert result.ok, result.format()
+    assert any("time code does not run on with the frame numbers at frames 1003-1004" in w
+               for w in result.instances[0].warnings)
+
+
+def test_one_failing_instance_holds_the_others_back_with_a_reason(tmp_path):
+    good, _ = _render(tmp_path, name="beauty")
+    bad, bad_out = _render(tmp_path, name="matte")
+    os.remove(bad_out.replace("####", "1003"))
+    result = publish([good, bad], root=str(tmp_path / "pub"), movie=False, **CONTEXT)
+    by_name = {i.name: i for i in result.instances}
+    assert not result.ok and result.exit_code == 2
+    assert by_name["matte"].status == "failed" and by_name["beauty"].status == "held"
+    assert not by_name["beauty"].problems and "held back because matte failed" in by_name["beauty"].held_by
+    report = result.format()
+    assert "held render beauty" in report and "FAIL render matte" in report and "FAIL render beauty" not in report
+    assert not (tmp_path / "pub").exists() or not any((tmp_path / "pub").rglob("v0*"))
+
+    # --partial publishes what passed its own checks
+    partial = publish([good, bad], root=str(tmp_path / "pub"), movie=False, partial=True, **CONTEXT)
+    by_name = {i.name: i for i in partial.instances}
+    assert by_name["beauty"].status == "published" and by_name["matte"].status == "failed"
+    assert by_name["beauty"].published["version"] == 1 and by_name["matte"].published is None
+
+
+def test_pyblish_itself_finds_and_runs_the_plugins_after_register(tmp_path, monkeypatch):
+    """What a Pyblish GUI (pyblish-lite, pyblish-qml) does: discover from registered paths, then publish."""
+    import pyblish.api
+    import pyblish.util
+
+    from filmai_plugins.publish import deregister, register
+
+    monkeypatch.delenv("PYBLISHPLUGINPATH", raising=False)
+    manifest, _ = _render(tmp_path)
+    paths = register(host="headless", sources=[manifest], root=str(tmp_path / "pub"), movie=False, **CONTEXT)
+    try:
+        assert set(paths) <= set(pyblish.api.registered_paths()) and "headless" in pyblish.api.registered_hosts()
+        names = {p.__name__ for p in pyblish.api.discover()}
+        assert {"FilmAICollectSession", "FilmAICollectSources", "FilmAIValidateFrameRange",
+                "FilmAIIntegrateVersion", "FilmAICollectHeadlessSession"} <= names
+        assert "FilmAICollectBlenderScene" not in names  # another host's plug-ins stay out
+        context = pyblish.util.publish()
+        failed = [(r["plugin"].__name__, str(r["error"])) for r in context.data["results"] if r["error"]]
+        assert not failed
+        [instance] = list(context)
+        assert instance.data["family"] == "render" and instance.data["published"]["version"] == 1
+    finally:
+        deregister()
+    assert not set(paths) & set(pyblish.api.registered_paths()) and "headless" not in pyblish.api.registered_hosts()
+
+
+def test_a_manifest_with_wrong_typed_fields_is_refused_naming_the_file(tmp_path, capsys):
+    manifest, out = _render(tmp_path)
+    data = json.load(open(manifest))
+    data["outputs"]["output"]["pattern"] = 5
+    data["node"]["version"] = ["1"]
+    data["frames"] = "every frame"
+    edited = tmp_path / "out" / "edited.1-6.manifest.json"
+    edited.write_text(json.dumps(data))
+    args = ["--root", str(tmp_path / "pub"), "--project", "demo", "--shot", "sh010", "--task", "comp"]
+    for source in (str(edited), out):  # given itself, or found beside its sequence
+        assert main(["publish", source, *args]) == 2
+        err = capsys.readouterr().err
+        assert f"{edited}: not a valid FilmAI manifest" in err and "Traceback" not in err
+        assert "outputs.output.pattern is int (5), expected str" in err and "node.version is a list" in err
+        assert "frames is 'every frame', not a frame spec" in err
+    edited.unlink()
+    (tmp_path / "out" / "notes.manifest.json").write_text("[1, 2]")  # not a FilmAI manifest: passed over
+    assert main(["publish", out, *args, "--no-movie"]) == 0

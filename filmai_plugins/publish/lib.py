@@ -18,7 +18,7 @@ import numpy as np
 from .. import color
 from ..errors import BadInput, FilmAIError
 from ..frames.sequence import SequencePattern, format_frames, parse_frames
-from ..manifest import manifest_path_for, read_manifest
+from ..manifest import ManifestInvalid, manifest_path_for, read_manifest
 
 FAMILY_RENDER = "render"
 FAMILY_MODEL = "mlmodel"  # not "model": in Avalon/AYON that family is polygon geometry
@@ -135,8 +135,12 @@ def sequence_key(pattern: str) -> str:
 
 
 def _read_manifest_quietly(path: str) -> dict[str, Any] | None:
+    """A manifest found by scanning a folder, or None for a file that is not one; a FilmAI manifest
+    with wrong-typed fields is still an error (skipping it would hide the frames it covers)."""
     try:
         return read_manifest(path)
+    except ManifestInvalid:
+        raise
     except BadInput:
         return None
 

@@ -270,6 +270,24 @@ def _apply_repairs(context: Any) -> list[dict[str, Any]]:
     return list(context.data["filmai_repairs"])
 
 
+def session_options(sources: Sequence[str], *, root: str | None = None, project: str | None = None,
+                    shot: str | None = None, task: str | None = None, name: str | None = None,
+                    frames: list[int] | None = None, colorspace: str | None = None, fps: float | None = None,
+                    transfer: str = "link", movie: bool = True, targets: Sequence[str] = ("local",),
+                    host: str = "headless", handles: tuple[int, int] = (0, 0), partial: bool = False) -> dict[str, Any]:
+    """What the plug-ins read from ``context.data`` (as ``filmai_<key>``), with the environment's defaults."""
+    return {
+        "sources": [os.path.abspath(os.fspath(s)) for s in sources],
+        "root": root or os.environ.get("FILMAI_PUBLISH_ROOT") or "",
+        "project": project or os.environ.get("FILMAI_PROJECT") or "",
+        "shot": shot or os.environ.get("FILMAI_SHOT") or "",
+        "task": task or os.environ.get("FILMAI_TASK") or "",
+        "name": name or "", "frames": frames, "colorspace": colorspace or "", "fps": fps,
+        "transfer": transfer, "movie": movie, "targets": list(targets), "host": host, "overrides": {},
+        "handles": tuple(handles), "partial": partial,
+    }
+
+
 def publish(sources: Sequence[str], *, root: str | None = None, project: str | None = None, shot: str | None = None,
             task: str | None = None, name: str | None = None, targets: Sequence[str] = ("local",),
             host: str = "headless", frames: str | Sequence[int] | None = None, colorspace: str | None = None,
@@ -305,16 +323,9 @@ def publish(sources: Sequence[str], *, root: str | None = None, project: str | N
     handle_pair = lib.parse_handles(handles, expected)
     lib.collect_instances(sources, expected)  # bad paths and unreadable manifests are exit-2 errors, up front
 
-    options = {
-        "sources": [os.path.abspath(os.fspath(s)) for s in sources],
-        "root": root or os.environ.get("FILMAI_PUBLISH_ROOT") or "",
-        "project": project or os.environ.get("FILMAI_PROJECT") or "",
-        "shot": shot or os.environ.get("FILMAI_SHOT") or "",
-        "task": task or os.environ.get("FILMAI_TASK") or "",
-        "name": name or "", "frames": expected, "colorspace": colorspace or "", "fps": fps,
-        "transfer": transfer, "movie": movie, "targets": targets, "host": host, "overrides": {},
-        "handles": handle_pair, "partial": partial,
-    }
+    options = session_options(sources, root=root, project=project, shot=shot, task=task, name=name,
+                              frames=expected, colorspace=colorspace, fps=fps, transfer=transfer, movie=movie,
+                              targets=targets, host=host, handles=handle_pair, partial=partial)
     pyblish_targets = ["default"] + targets  # explicit targets alone would drop every default plug-in
     report = discover(plugin_paths(host, targets, extra_plugin_paths), host)
     result = PublishResult(host=host, targets=targets, discovery=report)
