@@ -7,7 +7,7 @@ PIP := $(BIN)/python -m pip
 # bpy 5.0.1 pins numpy<2: every install goes through the constraints file.
 PIP_INSTALL := $(PIP) install -q -c constraints.txt
 
-.PHONY: install demo test bench docs clean blender-extension
+.PHONY: install demo test check-install bench docs clean blender-extension
 
 install: $(STAMP)
 
@@ -24,6 +24,11 @@ demo: install
 
 test: install
 	$(BIN)/python -m pytest -q
+
+# Fresh venvs (no system site packages) with the core alone and with each extra, installed from the
+# built package through constraints.txt, each smoke-tested: what `pip install filmai-plugins[...]` gives.
+check-install:
+	$(PYTHON) .ci/check_install.py
 
 bench: install
 	$(PIP_INSTALL) -e ".[test,bench]"
