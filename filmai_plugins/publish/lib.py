@@ -44,32 +44,13 @@ def sanitize_name(text: str) -> str:
     return out if out[0].isalpha() else "n" + out
 
 
-_OPENJD_ITEM = re.compile(r"^(-?\d+)(?:-(-?\d+)(?::(-?\d+))?)?$")
-
-
 def parse_frame_set(spec: str | None) -> list[int] | None:
     """Frames a publish must contain: FilmAI specs (``1001-1100x2``) or OpenJD range expressions
-    (``1001-1099:2``, what farm templates pass). As a set, so ``:`` is a step as in OpenJD (in
-    fileseq it would reorder frames instead)."""
+    (``1001-1099:2``, what farm templates pass; ``:`` is a step, as in OpenJD). One parser for both
+    (``filmai_plugins.schema``), so a farm worker needs only the core."""
     if spec is None or str(spec).strip() == "":
         return None
-    text = str(spec).replace(" ", "")
-    if ":" not in text:
-        return sorted(parse_frames(text))
-    # OpenJD's IntRangeExpr: comma-separated "N", "A-B" and "A-B:STEP" (a farm worker needs only the
-    # core, so this does not import openjd-model).
-    frames: set[int] = set()
-    for item in text.split(","):
-        m = _OPENJD_ITEM.match(item)
-        if not m:
-            raise BadInput(f"bad frame range {spec!r}: {item!r} is not N, A-B or A-B:STEP")
-        start = int(m.group(1))
-        end = int(m.group(2)) if m.group(2) is not None else start
-        step = int(m.group(3)) if m.group(3) is not None else (1 if end >= start else -1)
-        if step == 0 or (end - start) * step < 0:
-            raise BadInput(f"bad frame range {spec!r}: {item!r} never reaches {end} in steps of {step}")
-        frames.update(range(start, end + (1 if step > 0 else -1), step))
-    return sorted(frames)
+    return sorted(parse_frames(str(spec).replace(" ", "")))
 
 
 def parse_handles(spec: Any, frames: list[int] | None = None) -> tuple[int, int]:
