@@ -276,7 +276,8 @@ def test_farm_job_bundle_repeats_the_last_run(session):
         return
     assert r["result"] == ["FINISHED"], r["error_text"]
     values = open(os.path.join(r["bundle"], "parameter_values.yaml")).read()
-    assert "value: display" in values and session["_fixtures"]["edit"] in values
+    edit = session["_fixtures"]["edit"]  # a sequence is its folder (InputDir) and file-name pattern (InputFile)
+    assert "value: display" in values and os.path.dirname(edit) in values and os.path.basename(edit) in values
 
 
 def test_bad_input_is_one_clear_error_and_leaves_nothing(session):

@@ -312,7 +312,8 @@ def test_farm_job_template_repeats_the_last_process(session, tmp_path):
         bundle = filmai_nuke.write_farm_job(group)
         assert "specificationVersion" in open(os.path.join(bundle, "template.yaml")).read()
         values = open(os.path.join(bundle, "parameter_values.yaml")).read()
-        assert "_input/input.####.exr" in values and "value: 1-4" in values  # the inputs Process rendered
+        assert "_input\n" in values and "value: input.####.exr" in values  # the inputs Process rendered
+        assert "value: 1-4" in values
         with pytest.raises(filmai_nuke.worker.WorkerError, match="never overwritten"):
             filmai_nuke.write_farm_job(group)
     else:

@@ -369,7 +369,8 @@ def test_farm_job_bundle_from_a_host_job(tmp_path, sequence):
         worker.farm_template(worker.WorkerConfig(), spec, bundle, chunk=2)
         assert "specificationVersion" in open(os.path.join(bundle, "template.yaml")).read()
         values = open(os.path.join(bundle, "parameter_values.yaml")).read()
-        assert sequence in values and "value: 1001-1004" in values
+        assert os.path.dirname(sequence) in values and os.path.basename(sequence) in values  # folder + pattern
+        assert "value: 1001-1004" in values
         with pytest.raises(worker.WorkerError, match="never overwritten"):
             worker.farm_template(worker.WorkerConfig(), spec, bundle, chunk=2)
     else:  # the farm command is not in this checkout: the host says what to run instead
