@@ -415,3 +415,33 @@ def test_a_manifest_with_wrong_typed_fields_is_refused_naming_the_file(tmp_path,
     edited.unlink()
     (tmp_path / "out" / "notes.manifest.json").write_text("[1, 2]")  # not a FilmAI manifest: passed over
     assert main(["publish", out, *args, "--no-movie"]) == 0
+
+
+def test_a_frame_changed_after_its_run_is_refused_and_repaired(tmp_path):
+    """Assumes the run manifest records {"frame": sha256 of the file} per output (``checksums``), as
+    the engine is to write when it writes each frame; here the test records them the same way."""
+    manifest, out = _render(tmp_path)
+    data = json.load(open(manifest))
+    data["outputs"]["output"]["checksums"] = {str(f): integrate.file_sha256(out.replace("####", str(f)))
+                                              for f in range(1001, 1007)}
+    with open(manifest, "w") as f:
+        json.dump(data, f)
+    changed = out.replace("####", "1003")
+    buf = oiio.ImageBuf(changed)
+    spec, pixels = oiio.ImageSpec(buf.spec()), buf.get_pixels(oiio.FLOAT)
+    writer = oiio.ImageOutput.create(changed)  # inverted pixels, the same header (provenance included)
+    assert writer.open(changed, spec) and writer.write_image(1.0 - pixels), writer.geterror()
+    writer.close()
+    from filmai_plugins.frames.io import read_provenance
+
+    assert read_provenance(changed)["frame"] == "1003"
+
+    result = publish([manifest], root=str(tmp_path / "pub"), movie=False, **CONTEXT)
+    assert not result.ok and result.exit_code == 2
+    assert ("FilmAIValidateChecksums", "frames 1003: the file changed after the run wrote it (sha256 differs from "
+            "what plate.1001-1006.manifest.json recorded)") in _problems(result)
+    repaired = publish([manifest], root=str(tmp_path / "pub"), movie=False, repair=True, **CONTEXT)
+    assert repaired.ok, repaired.format()
+    assert "re-rendered util.convert frames 1003 (changed after the run)" in repaired.repairs[0]["done"]
+    record = integrate.read_record(repaired.instances[0].published["path"])
+    assert record["checksums_verified"] == 5  # the repair run recorded no checksum yet (the engine will)

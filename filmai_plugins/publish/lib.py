@@ -278,6 +278,27 @@ def collect_instances(sources: Iterable[str], expected_frames: list[int] | None 
     return instances, manifests
 
 
+def recorded_checksums(instance_data: dict[str, Any], manifests: dict[str, dict[str, Any]]) -> dict[int, tuple[str, str]]:
+    """{frame: (sha256, manifest path)} for a render instance: for each frame, the newest complete run
+    that wrote it, and the checksum that run recorded when it wrote the file (the ``checksums`` of its
+    output entry, ``{"1001": sha256}``). A frame whose newest writer recorded none is not listed."""
+    key = sequence_key(instance_data["pattern"])
+    newest: dict[int, tuple[str, str, str | None]] = {}  # frame → (finished, path, sha)
+    for path in instance_data.get("manifests", []):
+        m = manifests[path]
+        if m.get("status") != "complete":
+            continue
+        finished = (m.get("timings") or {}).get("finished") or ""
+        for entry in (m.get("outputs") or {}).values():
+            if "frames_written" not in entry or sequence_key(entry["pattern"]) != key:
+                continue
+            sums = entry.get("checksums") or {}
+            for f in parse_frames(entry["frames_written"]) if entry["frames_written"] else []:
+                if f not in newest or finished >= newest[f][0]:
+                    newest[f] = (finished, path, sums.get(str(f)))
+    return {f: (sha, path) for f, (_, path, sha) in newest.items() if sha}
+
+
 def manifest_summary(path: str, data: dict[str, Any]) -> dict[str, Any]:
     """The part of a manifest the version record keeps."""
     return {"path": path, "status": data.get("status"), "frames": data.get("frames"),
@@ -299,11 +320,20 @@ def colour_channels(channels: list[str]) -> list[int]:
     return idx or list(range(len(channels)))
 
 
-def scan_frame(path: str, number: int) -> dict[str, Any]:
-    """Decode one frame completely and describe it; problems become ``error`` instead of raising."""
+def scan_frame(path: str, number: int, checksum: bool = False) -> dict[str, Any]:
+    """Decode one frame completely and describe it (with the file's sha256 when ``checksum``);
+    problems become ``error`` instead of raising."""
     from ..frames.io import read_frame
 
     info: dict[str, Any] = {"frame": number, "path": path}
+    if checksum:
+        from .integrate import file_sha256
+
+        try:
+            info["sha256"] = file_sha256(path)
+        except OSError as exc:
+            info["error"] = f"{path} (frame {number}): cannot read: {exc.strerror or exc}"
+            return info
     try:
         frame = read_frame(path, frame=number)
     except FilmAIError as exc:
@@ -345,14 +375,17 @@ def _fps(value: Any) -> float | None:
         return None
 
 
-def scan_sequence(pattern: str, frames: list[int]) -> tuple[dict[int, dict[str, Any]], list[int]]:
-    """Scan the frames that exist (on threads: decoding releases the GIL); return (info by frame, missing)."""
+def scan_sequence(pattern: str, frames: list[int], checksums: Iterable[int] = ()) -> tuple[
+        dict[int, dict[str, Any]], list[int]]:
+    """Scan the frames that exist (on threads: decoding releases the GIL); return (info by frame, missing).
+    Frames in ``checksums`` also get the sha256 of their file."""
     seq = SequencePattern(pattern)
     present = [f for f in frames if os.path.isfile(seq.path(f))]
     found = set(present)
     missing = [f for f in frames if f not in found]
+    hashed = set(checksums)
     with ThreadPoolExecutor(max_workers=SCAN_THREADS) as pool:
-        infos = list(pool.map(lambda f: scan_frame(seq.path(f), f), present))
+        infos = list(pool.map(lambda f: scan_frame(seq.path(f), f, f in hashed), present))
     return {i["frame"]: i for i in infos}, missing
 
 
@@ -417,6 +450,27 @@ class ValidationFailed(Exception):
 def fail_if(problems: list[str]) -> None:
     if problems:
         raise ValidationFailed(problems)
+
+
+def rerender_frames(instance: Any, frames: list[int], why: str) -> str:
+    """Make ``frames`` of a render instance again, whatever is on disk (their files are replaced
+    atomically). The run's manifest is written under its own name and joins the publish, so the
+    next pass checks the frames against what this run recorded."""
+    from ..engine.runner import run_node
+    from ..manifest import now_iso
+
+    data = instance.data
+    path, m = reference_manifest(data, instance.context.data["filmai_manifests"])
+    outputs = {port: entry["pattern"] for port, entry in (m.get("outputs") or {}).items()}
+    seq = SequencePattern(data["pattern"])
+    stamp = "".join(c for c in now_iso() if c.isdigit())[:17]
+    manifest = os.path.join(seq.directory, f"{seq.stem}.{min(frames)}-{max(frames)}.repair{stamp}.manifest.json")
+    run_node(m["node"]["id"], input=m.get("inputs") or None, output=outputs, frames=frames,
+             model=(m.get("model") or {}).get("path"), params=m.get("params") or {}, io=m.get("io") or {},
+             skip_existing=False, manifest=manifest)
+    overrides = instance.context.data.setdefault("filmai_overrides", {})
+    overrides.setdefault("manifests", []).append(manifest)
+    return f"re-rendered {m['node']['id']} frames {ranges(frames)} ({why}) from {os.path.basename(path)}"
 
 
 def repair_by_rerender(instance: Any) -> str:

@@ -13,7 +13,10 @@ class FilmAICollectFrames(pyblish.api.InstancePlugin):
     families = ["render"]
 
     def process(self, instance):
-        info, missing = lib.scan_sequence(instance.data["pattern"], instance.data.get("frames_expected") or [])
+        recorded = lib.recorded_checksums(instance.data, instance.context.data["filmai_manifests"])
+        instance.data["checksums_recorded"] = recorded
+        info, missing = lib.scan_sequence(instance.data["pattern"], instance.data.get("frames_expected") or [],
+                                          checksums=recorded)
         instance.data["frame_info"] = info
         instance.data["frames_missing"] = missing
         readable = [i for i in info.values() if "error" not in i]

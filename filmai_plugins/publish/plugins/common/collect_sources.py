@@ -12,7 +12,10 @@ class FilmAICollectSources(pyblish.api.ContextPlugin):
     order = pyblish.api.CollectorOrder
 
     def process(self, context):
-        found, manifests = lib.collect_instances(context.data["filmai_sources"], context.data.get("filmai_frames"))
+        # manifests of repair runs join their publish (the repaired frames are checked against them)
+        extra = context.data.get("filmai_overrides", {}).get("manifests", [])
+        found, manifests = lib.collect_instances(list(context.data["filmai_sources"]) + list(extra),
+                                                 context.data.get("filmai_frames"))
         context.data["filmai_manifests"] = manifests
         given = context.data.get("filmai_name")
         if given:

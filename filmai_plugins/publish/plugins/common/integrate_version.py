@@ -49,7 +49,7 @@ class FilmAIIntegrateVersion(pyblish.api.InstancePlugin):
                            "resolution": d.get("resolution"), "channels": d.get("channels"),
                            "pixel_types": d.get("pixel_types"), "colorspace": d.get("colorspace"),
                            "colorspace_source": d.get("colorspace_source"), "fps": d.get("fps"),
-                           "frame_range": d.get("frame_range"),
+                           "frame_range": d.get("frame_range"), "checksums_verified": d.get("checksums_verified", 0),
                            "timecode": {k: v for k, v in (d.get("timecode") or {}).items() if k != "frames"} or None})
         elif d["family"] == lib.FAMILY_MODEL:
             ext = os.path.splitext(d["checkpoint"])[1]
