@@ -300,7 +300,7 @@ def test_bad_input_exits_2_and_keeps_files(tmp_path, capsys, movie, exr_plate):
 
     # two outputs on one file, an unknown output format
     assert run("--input", movie, "--output", str(keep), "--output", f"edl={keep}") == 2
-    assert "both write" in capsys.readouterr().err
+    assert "are the same file" in capsys.readouterr().err
     assert run("--input", movie, "--output", str(tmp_path / "cuts.txt")) == 2
     assert ".otio" in capsys.readouterr().err
     assert keep.read_text() == "an earlier result"
