@@ -160,6 +160,10 @@ def build_parser(app: Any = None) -> argparse.ArgumentParser:
     app = app or default_app()
     parser = _Parser(prog="filmai", description="FilmAI Plugins: ML nodes for film and VFX (headless host)")
     parser.set_defaults(app=app)
+    parser.add_argument("--log-level", choices=("debug", "info", "warning", "error"),
+                        default=os.environ.get("FILMAI_LOG_LEVEL", "info"),
+                        help="messages shown on stderr (default info, or $FILMAI_LOG_LEVEL); warnings are also "
+                             "recorded in the run manifest")
     parser.add_argument("--version", action="version", version=f"filmai {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
@@ -209,6 +213,9 @@ def main(argv: Sequence[str] | None = None, app: Any = None) -> int:
         with signals_cancel(token):
             parser = build_parser(app)
             args = parser.parse_args(argv)
+            from .engine.progress import configure_logging
+
+            configure_logging(args.log_level)
             if not getattr(args, "func", None):
                 parser.print_help()
                 return 2

@@ -5,7 +5,6 @@ versions and host. Written atomically like frames.
 """
 from __future__ import annotations
 
-import datetime as _dt
 import getpass
 import importlib.metadata
 import json
@@ -17,13 +16,10 @@ from typing import Any
 
 from ._version import __version__
 from .errors import BadInput
+from .files import now_iso, write_json_atomic
 
 SCHEMA = "filmai.manifest/1"
 _VERSIONED = ("numpy", "OpenImageIO", "OpenEXR", "opencolorio", "torch", "safetensors", "pluggy", "fileseq")
-
-
-def now_iso() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds")
 
 
 def versions() -> dict[str, str]:
@@ -50,15 +46,6 @@ def host_info(device: str | None = None) -> dict[str, Any]:
     if device:
         info["device"] = device
     return info
-
-
-def write_json_atomic(path: str, data: Any) -> str:
-    from .atomic import atomic_open
-
-    with atomic_open(path) as f:
-        json.dump(data, f, indent=2, sort_keys=False, default=str)
-        f.write("\n")
-    return path
 
 
 class ManifestInvalid(BadInput):

@@ -40,7 +40,10 @@ def write_exr(path: str, pixels: np.ndarray, channels: Sequence[str] | None = No
         spec.tile_width = spec.tile_height = tile
     spec.attribute("compression", compression)
     for k, v in (attributes or {}).items():
-        spec.attribute(k, v)
+        if isinstance(v, tuple) and len(v) == 2 and isinstance(v[0], oiio.TypeDesc):
+            spec.attribute(k, v[0], v[1])  # a typed attribute: (TypeDesc, value)
+        else:
+            spec.attribute(k, v)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     out = oiio.ImageOutput.create(path)
     assert out is not None, oiio.geterror()
@@ -48,6 +51,12 @@ def write_exr(path: str, pixels: np.ndarray, channels: Sequence[str] | None = No
     assert out.write_image(pixels), out.geterror()
     out.close()
     return path
+
+
+def bcd_timecode(frame: int, fps: int = 24) -> int:
+    """The SMPTE word of an EXR ``timeCode`` for frame number ``frame`` counted from 00:00:00:00."""
+    parts = (frame % fps, (frame // fps) % 60, (frame // (fps * 60)) % 60, frame // (fps * 3600))
+    return sum(((v // 10) << 4 | v % 10) << (8 * i) for i, v in enumerate(parts))
 
 
 def plate(frame: int, width: int = 96, height: int = 64, channels: int = 4, seed: int = 0) -> np.ndarray:

@@ -357,3 +357,71 @@ def test_device_requests():
             resolve_device("cuda")
     with pytest.raises(BadInput, match="unknown device"):
         resolve_device("tpu")
+
+
+# ----- logs, checksums, time code (the records a pipeline reads) -----------------------------------
+
+def test_warnings_reach_stderr_without_a_bar_and_the_manifest(tmp_path):
+    rng = np.random.default_rng(3)
+    for f in (1, 2):
+        write_exr(str(tmp_path / "in" / f"r.{f:04d}.exr"), rng.uniform(0, 1, (40, 48, 3)).astype(np.float32),
+                  ["R", "G", "B"])
+    out = tmp_path / "out"
+    r = cli("run", "cnn.denoise", "-i", str(tmp_path / "in" / "r.####.exr"), "-o", str(out / "d.####.exr"),
+            "--progress", "none")
+    assert r.returncode == 0, r.stderr
+    assert "filmai: WARNING: cnn.denoise: no albedo or normal pass" in r.stderr
+    manifest = read_manifest(str(out / "d.1-2.manifest.json"))
+    assert any("no albedo or normal pass" in w for w in manifest["warnings"])
+    quiet = cli("--log-level", "error", "run", "cnn.denoise", "-i", str(tmp_path / "in" / "r.####.exr"),
+                "-o", str(tmp_path / "q" / "d.####.exr"), "--progress", "none")
+    assert quiet.returncode == 0 and "WARNING" not in quiet.stderr
+
+
+def test_manifest_records_each_frames_checksum_and_the_plates_timecode(tmp_path):
+    from filmai_plugins.files import file_sha256
+
+    import OpenImageIO as oiio
+
+    from helpers import bcd_timecode
+
+    for f in (1001, 1002):  # time code = frame number at 24 fps: 1001 is 00:00:41:17
+        write_exr(str(tmp_path / "in" / f"p.{f:04d}.exr"), plate(f, 16, 8),
+                  attributes={"smpte:TimeCode": (oiio.TypeTimeCode, (bcd_timecode(f), 0)),
+                              "FramesPerSecond": (oiio.TypeRational, (24, 1))})
+    out = tmp_path / "out" / "c.####.exr"
+    m = fa.run("util.convert", input=str(tmp_path / "in" / "p.####.exr"), output=str(out))
+    sums = m["outputs"]["output"]["checksums"]
+    assert sums == {str(f): file_sha256(str(out).replace("####", str(f))) for f in (1001, 1002)}
+    assert m["timecode"] == {"timecode": "00:00:41:17", "fps": 24.0, "frame": 1001}
+
+
+def test_openjd_progress_never_runs_backwards_and_failures_are_reported(capsys):
+    from filmai_plugins.engine.progress import Progress
+    from filmai_plugins.farm.pack import _OpenJDProgress
+
+    printer = _OpenJDProgress()
+    p = Progress("none", node="lstm.cuts", observers=printer)
+    p.start(total=1, unit="step")
+    for stage, index in (("read", 0), ("analyse", 1)):
+        for step in (1, 2):
+            p.step(step, 2, stage=stage, stage_index=index, stage_count=2)
+    p.error("frame 12: corrupt\nsecond line", 2)
+    lines = capsys.readouterr().out.splitlines()
+    values = [float(line.split(": ")[1]) for line in lines if line.startswith("openjd_progress")]
+    assert values == sorted(values) and values[-1] == 100.0 and values == [25.0, 50.0, 75.0, 100.0]
+    assert "openjd_status: lstm.cuts: analyse (2/2)" in lines
+    assert lines[-1] == "openjd_fail: frame 12: corrupt second line"
+
+
+def test_an_out_of_memory_failure_says_what_to_try():
+    from filmai_plugins.engine.runner import _hint
+
+    class Ctx:
+        device = "cuda:0"
+
+        class io:  # noqa: N801
+            tile_size = 1024
+
+    assert "lower --tile-size (now 1024)" in _hint(RuntimeError("CUDA out of memory. Tried to allocate"), Ctx)
+    assert _hint(ValueError("shape"), Ctx) == ""

@@ -12,7 +12,7 @@ import OpenImageIO as oiio
 import filmai_plugins as fa
 from filmai_plugins.cli import main
 from filmai_plugins.publish import integrate, publish
-from helpers import plate, write_exr, write_sequence
+from helpers import bcd_timecode, plate, write_exr, write_sequence
 
 TESTS = os.path.dirname(os.path.abspath(__file__))
 CONTEXT = {"project": "demo", "shot": "sh010", "task": "comp"}
@@ -302,18 +302,12 @@ def test_a_failed_training_attempt_keeps_the_good_record_and_the_finished_run_re
         "complete.train.manifest.json", "failed.train.manifest.json"]  # every attempt keeps its record
 
 
-def _bcd_timecode(frame, fps=24):
-    """The SMPTE word of an EXR timeCode for frame number ``frame`` counted from 00:00:00:00."""
-    parts = (frame % fps, (frame // fps) % 60, (frame // (fps * 60)) % 60, frame // (fps * 3600))
-    return sum(((v // 10) << 4 | v % 10) << (8 * i) for i, v in enumerate(parts))
-
-
 def _timecoded_plates(folder, frames, jump_at=None):
     for f in frames:
         spec = oiio.ImageSpec(96, 64, 4, "half")
         spec.attribute("colorInteropID", "lin_rec709_scene")
         spec.attribute("FramesPerSecond", oiio.TypeRational, (24, 1))
-        spec.attribute("smpte:TimeCode", oiio.TypeTimeCode, (_bcd_timecode(f + (5 if jump_at and f >= jump_at else 0)), 0))
+        spec.attribute("smpte:TimeCode", oiio.TypeTimeCode, (bcd_timecode(f + (5 if jump_at and f >= jump_at else 0)), 0))
         path = os.path.join(folder, f"plate.{f:04d}.exr")
         os.makedirs(folder, exist_ok=True)
         out = oiio.ImageOutput.create(path)
@@ -418,14 +412,12 @@ def test_a_manifest_with_wrong_typed_fields_is_refused_naming_the_file(tmp_path,
 
 
 def test_a_frame_changed_after_its_run_is_refused_and_repaired(tmp_path):
-    """Assumes the run manifest records {"frame": sha256 of the file} per output (``checksums``), as
-    the engine is to write when it writes each frame; here the test records them the same way."""
+    """The run manifest records each frame's sha256 as the engine writes it (``checksums``); a frame edited
+    afterwards (header kept) is refused, and the repair re-renders it."""
     manifest, out = _render(tmp_path)
     data = json.load(open(manifest))
-    data["outputs"]["output"]["checksums"] = {str(f): integrate.file_sha256(out.replace("####", str(f)))
-                                              for f in range(1001, 1007)}
-    with open(manifest, "w") as f:
-        json.dump(data, f)
+    assert data["outputs"]["output"]["checksums"] == {
+        str(f): integrate.file_sha256(out.replace("####", str(f))) for f in range(1001, 1007)}
     changed = out.replace("####", "1003")
     buf = oiio.ImageBuf(changed)
     spec, pixels = oiio.ImageSpec(buf.spec()), buf.get_pixels(oiio.FLOAT)
@@ -444,4 +436,4 @@ def test_a_frame_changed_after_its_run_is_refused_and_repaired(tmp_path):
     assert repaired.ok, repaired.format()
     assert "re-rendered util.convert frames 1003 (changed after the run)" in repaired.repairs[0]["done"]
     record = integrate.read_record(repaired.instances[0].published["path"])
-    assert record["checksums_verified"] == 5  # the repair run recorded no checksum yet (the engine will)
+    assert record["checksums_verified"] == 6  # five from the run, the re-rendered frame from the repair run

@@ -12,6 +12,7 @@ import numpy as np
 
 from ..atomic import atomic_open
 from ..errors import BadInput, FrameError
+from ..files import file_sha256
 from ..frames.image import Frame
 from ..frames.io import WriteOptions
 from ..frames.sequence import SequencePattern
@@ -110,6 +111,8 @@ class RunContext:
     params_hash: str = ""
     timings: Timings = field(default_factory=Timings)
     written: dict[str, list[Any]] = field(default_factory=dict)  # port -> frames or files written
+    checksums: dict[str, dict[str, str]] = field(default_factory=dict)  # port -> frame (or file) -> sha256
+    first_written: Frame | None = None  # its header gives the manifest the plate's timecode and rate
     extra: dict[str, Any] = field(default_factory=dict)  # node results for the manifest (stats, summaries)
     #: the input frames of the output frame being processed, by number (set by the engine before process())
     window: dict[int, Frame] = field(default_factory=dict)
@@ -210,14 +213,19 @@ class RunContext:
 
     def write_output(self, frame: Frame, number: int | None, port: str | None = None,
                      source: str | None = None) -> str:
-        """Write one output frame atomically with provenance; returns its path."""
+        """Write one output frame atomically with provenance; returns its path. The file's sha256 goes into
+        the manifest, so publishing can tell a frame changed after the run."""
         name, pattern_str = self._port(self.outputs, port, "output")
         pattern = SequencePattern(pattern_str)
         path = pattern.path(number) if pattern.is_sequence else pattern.pattern
         t0 = time.perf_counter()
         self.app.write_frame(path, frame, self.io.write_options(self.provenance(number, source)))
+        digest = file_sha256(path)  # on the write thread, from the page cache
         self.timings.add("write_s", time.perf_counter() - t0)
         self.written.setdefault(name, []).append(number if pattern.is_sequence else path)
+        self.checksums.setdefault(name, {})[str(number) if pattern.is_sequence else os.path.abspath(path)] = digest
+        if self.first_written is None:
+            self.first_written = frame
         return path
 
     def apply_tiled(self, fn: Callable[[np.ndarray], np.ndarray], pixels: np.ndarray, *, scale: int = 1,

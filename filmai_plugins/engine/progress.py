@@ -1,4 +1,5 @@
-"""Progress reporting: a bar on a terminal, JSON lines for hosts, and run events for plug-ins.
+"""Progress reporting: a bar on a terminal, JSON lines for hosts, and run events for plug-ins; messages
+through ``logging``.
 
 Every event is a dict with ``event`` and ``node``; the same dict goes to ``--progress json``
 (one line on stdout each), to the app's ``filmai_run_event`` observers (``observers``, normally
@@ -7,11 +8,41 @@ Every event is a dict with ``event`` and ``node``; the same dict goes to ``--pro
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import time
 from typing import Any, Callable, TextIO
 
 PROGRESS_MODES = ("auto", "bar", "json", "none")
+LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
+#: Node messages are logged here (``filmai_plugins.run.<node id>``): the CLI shows them on stderr at
+#: ``--log-level`` (default info), a TD's script configures ``logging`` as it likes.
+log = logging.getLogger("filmai_plugins.run")
+
+
+class TqdmAwareHandler(logging.StreamHandler):
+    """Writes log records to stderr through ``tqdm.write`` so a progress bar on the terminal stays intact."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            from tqdm import tqdm
+
+            tqdm.write(self.format(record), file=self.stream)
+        except Exception:  # pragma: no cover - logging must never raise
+            self.handleError(record)
+
+
+def configure_logging(level: str = "info", stream: TextIO | None = None) -> None:
+    """Show FilmAI's log messages on stderr (``filmai: warning: ...``) at ``level``; what the CLI calls."""
+    logger = logging.getLogger("filmai_plugins")
+    for handler in list(logger.handlers):
+        if isinstance(handler, TqdmAwareHandler):
+            logger.removeHandler(handler)
+    handler = TqdmAwareHandler(stream or sys.stderr)
+    handler.setFormatter(logging.Formatter("filmai: %(levelname)s: %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(LEVELS.get(level, logging.INFO))
+    logger.propagate = False
 
 
 class Progress:
@@ -32,6 +63,9 @@ class Progress:
         self.json_stream = json_stream or sys.stdout
         self._bar = None
         self._t0 = time.perf_counter()
+        self._stage: str | None = None
+        #: warnings and errors said during the run (the manifest records them)
+        self.warnings: list[str] = []
 
     # ----- plumbing --------------------------------------------------------------------------
     def emit(self, kind: str, **data: Any) -> dict:
@@ -64,9 +98,26 @@ class Progress:
         if self._bar is not None:
             self._bar.update(1)
 
-    def step(self, step: int, total: int, **metrics: Any) -> None:
-        """A training step (or any unit of work that is not a frame)."""
+    def step(self, step: int, total: int, *, stage: str | None = None, stage_index: int | None = None,
+             stage_count: int | None = None, **metrics: Any) -> None:
+        """A training step (or any unit of work that is not a frame).
+
+        Work in stages (read the frames, then analyse them) names each: ``stage``, and where the node knows
+        them, ``stage_index`` (0-based) of ``stage_count``: the event then carries ``overall`` (0-1 over all
+        stages) so a farm's progress never runs backwards, and a new stage is announced once.
+        """
         clean = {k: (round(v, 6) if isinstance(v, float) else v) for k, v in metrics.items()}
+        if stage is not None:
+            clean["stage"] = stage
+            if stage != self._stage:
+                self._stage = stage
+                self.emit("stage", stage=stage, stage_index=stage_index, stage_count=stage_count)
+                if self._bar is not None:
+                    self._bar.set_description(f"{self.node} {stage}", refresh=False)
+                    self._bar.reset(total=total)
+            if stage_index is not None and stage_count:
+                clean.update(stage_index=stage_index, stage_count=stage_count,
+                             overall=round((stage_index + (step / total if total else 0.0)) / stage_count, 6))
         self.emit("step", step=step, total=total, **clean)
         if self._bar is not None:
             self._bar.n = step
@@ -76,12 +127,12 @@ class Progress:
             self._bar.refresh()
 
     def message(self, text: str, level: str = "info", **data: Any) -> None:
+        """Say something about the run: logged (``filmai_plugins.run.<node>``; the CLI prints it on stderr
+        whatever the progress mode), sent as an event, and kept for the manifest when it is a warning."""
         self.emit("message", level=level, message=text, **data)
-        if self.mode == "bar":
-            if self._bar is not None:
-                self._bar.write(text, file=self.bar_stream)
-            else:
-                print(text, file=self.bar_stream, flush=True)
+        if level in ("warning", "error"):
+            self.warnings.append(text)
+        log.getChild(self.node or "engine").log(LEVELS.get(level, logging.INFO), "%s", text)
 
     def done(self, **info: Any) -> None:
         self._close_bar()

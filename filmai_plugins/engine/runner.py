@@ -14,13 +14,20 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Callable, Mapping
 
 from ..app import app_or_default
-from ..errors import BadInput, Cancelled, FilmAIError, FrameError, RunFailure
-from ..frames.image import Frame
 from ..atomic import remove_stale_temps
+from ..errors import BadInput, Cancelled, FilmAIError, FrameError, RunFailure
+from ..files import file_sha256, now_iso, write_json_atomic
+from ..frames.image import Frame
 from ..frames.sequence import SequencePattern, format_frames, parse_frames
+from ..frames.timecode import header_timing
 from ..guard import OutputGuard, port_label
-from ..manifest import (SCHEMA, host_info, manifest_path_for, now_iso, versions, write_json_atomic,
-                        write_train_record)
+from ..manifest import (
+    SCHEMA,
+    host_info,
+    manifest_path_for,
+    versions,
+    write_train_record,
+)
 from ..node import Node, Port
 from .cancel import CancelToken
 from .context import IOOptions, RunContext, TrainContext
@@ -96,7 +103,7 @@ def _guard_run(cls: type[Node], inputs: dict[str, str], outputs: dict[str, str],
 def _load_model(cls: type[Node], model: str | None, stage: str,
                 params: Mapping[str, Any] | None = None) -> tuple[Any, str | None, str | None]:
     """(checkpoint or None, path, sha256). Checkpoint nodes get a verified Checkpoint object."""
-    from ..training.checkpoint import file_sha256, load_checkpoint
+    from ..training.checkpoint import load_checkpoint
 
     path = model or (cls.default_model_for(dict(params or {})) if stage == "run" else None)
     if not path:
@@ -172,6 +179,7 @@ class _Run:
             "versions": versions(),
             "host": host_info(ctx.device),
             "error": error,
+            "warnings": list(self.progress.warnings),
         }
         if self.kind == "run":
             outs = {}
@@ -185,6 +193,8 @@ class _Run:
                     entry["count"] = len(written)
                 else:
                     entry["files"] = [os.path.abspath(f) for f in written]
+                if ctx.checksums.get(port):
+                    entry["checksums"] = dict(sorted(ctx.checksums[port].items()))
                 outs[port] = entry
             data["outputs"] = outs
             keyed = self.cls.keyed_params(ctx.params)
@@ -192,6 +202,9 @@ class _Run:
                 data["keys"] = {name: keys.to_json()["keys"] for name, keys in keyed.items()}
             if ctx.handles:
                 data["frames_needed"] = ctx.handles
+            timecode = _timecode(ctx)
+            if timecode:
+                data["timecode"] = timecode
         data.update(extra)
         return data
 
@@ -258,8 +271,8 @@ def run_node(node_id: str, *, input: PortArg = None, output: PortArg = None, fra
     except FilmAIError as exc:
         status, error, failure = "failed", str(exc), exc
     except Exception as exc:  # a node's own bug or a library failure: exit code 1, with the reason
-        status, error = "failed", f"{type(exc).__name__}: {exc}"
-        failure = RunFailure(f"node {cls.id} failed: {type(exc).__name__}: {exc}")
+        status, error = "failed", f"{type(exc).__name__}: {exc}{_hint(exc, ctx)}"
+        failure = RunFailure(f"node {cls.id} failed: {error}")
         failure.__cause__ = exc
     data = run.manifest(ctx, status, error, skipped, {"results": ctx.extra} if ctx.extra else {})
     if manifest_path:
@@ -276,6 +289,21 @@ def run_node(node_id: str, *, input: PortArg = None, output: PortArg = None, fra
     assert failure is not None
     run.progress.error(error or "failed", failure.exit_code if isinstance(failure, FilmAIError) else 1)
     raise failure
+
+
+def _timecode(ctx: RunContext) -> dict[str, Any]:
+    """The plate's SMPTE time code and rate at the first frame written, as its header declares them."""
+    frame = ctx.first_written
+    timing = header_timing(frame.attributes) if frame is not None else {}
+    return {**timing, "frame": frame.number} if timing else {}
+
+
+def _hint(exc: BaseException, ctx: RunContext) -> str:
+    """What to try for failures with a known remedy (a GPU out of memory)."""
+    if type(exc).__name__ == "OutOfMemoryError" or "out of memory" in str(exc).lower():
+        return (f" -- the {ctx.device or 'device'} ran out of memory: lower --tile-size (now {ctx.io.tile_size}), "
+                "set half=true where the node has it, or run on --device cpu")
+    return ""
 
 
 def _written_summary(ctx: RunContext) -> str:
@@ -422,6 +450,8 @@ def _run_frames(node: Node, ctx: RunContext, skip_existing: bool, prefetch: int)
             ctx.window = {}
             if not isinstance(result, Frame):
                 raise RunFailure(f"node {ctx.node_id}: process() returned {type(result).__name__}, not a Frame")
+            if ctx.first_written is None:
+                ctx.first_written = result  # the run's first frame (writes finish in any order)
             for n in windows[f]:
                 if last_use[n] <= i:
                     reads.pop(n, None)  # no later output needs it: let it go
@@ -518,8 +548,8 @@ def train_node(node_id: str, *, input: PortArg = None, target: str | None = None
     except FilmAIError as exc:
         status, error, failure = "failed", str(exc), exc
     except Exception as exc:
-        status, error = "failed", f"{type(exc).__name__}: {exc}"
-        failure = RunFailure(f"node {cls.id} training failed: {type(exc).__name__}: {exc}")
+        status, error = "failed", f"{type(exc).__name__}: {exc}{_hint(exc, ctx)}"
+        failure = RunFailure(f"node {cls.id} training failed: {error}")
         failure.__cause__ = exc
     if not ctx.is_main:
         if failure is not None:

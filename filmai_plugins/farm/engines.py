@@ -15,8 +15,8 @@ import logging
 import os
 import secrets
 import shutil
-import socket
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -27,6 +27,7 @@ from typing import Any, Callable
 
 from ..atomic import atomic_open
 from ..errors import BadInput
+from ..files import now_iso
 from .job import ExpandedJob, Task
 
 #: Exit codes that say "this will fail again": bad input/usage, cancelled.
@@ -129,10 +130,6 @@ class FarmResult:
         return "\n".join(lines)
 
 
-def _now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds")
-
-
 def run_task(task: Task, retries: int, log_dir: str, env: dict[str, str] | None = None) -> dict[str, Any]:
     """Run one task's process until it succeeds or its retries are used up; each attempt logs to a
     file. Returns the TaskResult as a dict; raises TaskFailed when the last attempt failed."""
@@ -145,7 +142,7 @@ def run_task(task: Task, retries: int, log_dir: str, env: dict[str, str] | None 
             result.reason = "cancelled"
             break
         log = os.path.join(log_dir, f"{safe}.attempt{attempt + 1}.log")
-        started, t0 = _now(), time.perf_counter()
+        started, t0 = now_iso(), time.perf_counter()
         with open(log, "w", encoding="utf-8") as out:
             out.write(f"# {' '.join(task.argv)}\n# host {socket.gethostname()} started {started}\n")
             out.flush()

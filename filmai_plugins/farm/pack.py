@@ -35,24 +35,38 @@ def filmai_register_farm_engines(registry) -> None:
 
 
 class _OpenJDProgress:
-    """Turns run events into ``openjd_progress: N`` / ``openjd_status: ...`` lines on stdout, which
-    OpenJD runtimes (``openjd run``, Deadline Cloud's worker agent) show as task progress."""
+    """Turns run events into OpenJD's progress protocol on stdout (``openjd run``, Deadline Cloud's worker
+    agent show it as the task's progress): ``openjd_status:`` for what is happening (each stage of work
+    announced), ``openjd_progress:`` as a percentage that never runs backwards across stages (events that
+    carry ``overall``), and ``openjd_fail:`` with the reason when the run fails."""
 
     def __init__(self) -> None:
         self.total = 0
+        self.last = 0.0
 
     def __call__(self, event: dict[str, Any]) -> None:
         kind = event.get("event")
         if kind == "start":
-            self.total = int(event.get("total") or 0)
+            self.total, self.last = int(event.get("total") or 0), 0.0
             self._say(f"openjd_status: {event.get('node')} {event.get('frames') or ''} "
                       f"({event.get('todo', self.total)} to do)")
+        elif kind == "stage":
+            where = (f" ({event['stage_index'] + 1}/{event['stage_count']})"
+                     if event.get("stage_index") is not None and event.get("stage_count") else "")
+            self._say(f"openjd_status: {event.get('node')}: {event.get('stage')}{where}")
         elif kind in ("frame", "skip") and event.get("total"):
-            self._say(f"openjd_progress: {100.0 * event['done'] / event['total']:.1f}")
+            self._progress(event["done"] / event["total"])
         elif kind == "step" and event.get("total"):
-            self._say(f"openjd_progress: {100.0 * event['step'] / event['total']:.1f}")
+            self._progress(event["overall"] if "overall" in event else event["step"] / event["total"])
         elif kind == "done":
-            self._say("openjd_progress: 100.0")
+            self._progress(1.0)
+        elif kind == "error":
+            self._say(f"openjd_fail: {' '.join(str(event.get('message') or 'failed').split())}")
+
+    def _progress(self, fraction: float) -> None:
+        # a stage without declared positions restarts at 0: keep the task's bar where it was
+        self.last = max(self.last, min(1.0, fraction))
+        self._say(f"openjd_progress: {100.0 * self.last:.1f}")
 
     @staticmethod
     def _say(line: str) -> None:

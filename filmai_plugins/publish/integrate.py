@@ -8,7 +8,6 @@ stays, recording who took it). Existing version folders are never written to.
 """
 from __future__ import annotations
 
-import datetime as _dt
 import errno
 import getpass
 import hashlib
@@ -23,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import BadInput
+from ..files import file_sha256, now_iso
 
 VERSION_RE = re.compile(r"^v(\d{3,})$")
 RECORD_NAME = "version.json"
@@ -71,7 +71,7 @@ def claim_version(folder: str) -> int:
         except FileExistsError:
             number += 1
             continue
-        who = {"user": _user(), "host": socket.gethostname(), "pid": os.getpid(), "time": _now()}
+        who = {"user": _user(), "host": socket.gethostname(), "pid": os.getpid(), "time": now_iso()}
         with open(os.path.join(claim, "claimed_by.json"), "w", encoding="utf-8") as f:
             json.dump(who, f)
         if os.path.exists(os.path.join(folder, f"v{number:03d}")):  # made by hand, outside the protocol
@@ -85,18 +85,6 @@ def _user() -> str:
         return getpass.getuser()
     except Exception:
         return os.environ.get("USER", "")
-
-
-def _now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds")
-
-
-def file_sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(_CHUNK), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _copy_hashing(src: str, dst: str) -> str:
@@ -198,10 +186,6 @@ def verify_version(version_folder: str) -> list[str]:
 def remove_staging(path: str | None) -> None:
     if path and os.path.basename(path).startswith(".staging-") and os.path.isdir(path):
         shutil.rmtree(path, ignore_errors=True)
-
-
-def now_iso() -> str:
-    return _now()
 
 
 def user_name() -> str:

@@ -18,6 +18,7 @@ import numpy as np
 from .. import color
 from ..errors import BadInput, FilmAIError
 from ..frames.sequence import SequencePattern, format_frames, parse_frames
+from ..frames.timecode import decode_timecode, frames_per_second
 from ..manifest import ManifestInvalid, manifest_path_for, read_manifest
 
 FAMILY_RENDER = "render"
@@ -86,24 +87,6 @@ def cut_range(frames: list[int], handles: tuple[int, int]) -> dict[str, int]:
         raise BadInput(f"handles {head},{tail} leave no cut in the frame range {format_frames(frames)}")
     return {"head_in": first, "cut_in": cut_in, "cut_out": cut_out, "tail_out": last,
             "handle_head": head, "handle_tail": tail, "cut_duration": cut_out - cut_in + 1}
-
-
-def decode_timecode(value: Any) -> tuple[str, bool] | None:
-    """An EXR ``timeCode`` (OpenImageIO's ``smpte:TimeCode``: the packed SMPTE 12M word and user data)
-    as ``HH:MM:SS:FF`` and its drop-frame flag; None when absent or not a time code."""
-    try:
-        word = int(value[0] if isinstance(value, (tuple, list)) else value)
-    except (TypeError, ValueError, IndexError):
-        return None
-
-    def bcd(shift: int, tens_bits: int) -> int:
-        return ((word >> shift) & 0xF) + 10 * ((word >> (shift + 4)) & ((1 << tens_bits) - 1))
-
-    hours, minutes, seconds, frames = bcd(24, 2), bcd(16, 3), bcd(8, 3), bcd(0, 2)
-    if hours > 23 or minutes > 59 or seconds > 59:
-        return None
-    drop = bool(word & (1 << 6))
-    return f"{hours:02d}:{minutes:02d}:{seconds:02d}{';' if drop else ':'}{frames:02d}", drop
 
 
 def sequence_key(pattern: str) -> str:
@@ -327,7 +310,7 @@ def scan_frame(path: str, number: int, checksum: bool = False) -> dict[str, Any]
 
     info: dict[str, Any] = {"frame": number, "path": path}
     if checksum:
-        from .integrate import file_sha256
+        from ..files import file_sha256
 
         try:
             info["sha256"] = file_sha256(path)
@@ -356,23 +339,11 @@ def scan_frame(path: str, number: int, checksum: bool = False) -> dict[str, Any]
         "mean": float(colour_finite.mean()) if colour_finite.size else 0.0,
         "provenance": {k[len("filmai:"):]: v for k, v in attrs.items() if k.startswith("filmai:")},
         "colorspace": colorspace, "colorspace_source": cs_source,
-        "fps": _fps(attrs.get("FramesPerSecond")),
+        "fps": frames_per_second(attrs.get("FramesPerSecond")),
         "timecode": (decode_timecode(attrs.get("smpte:TimeCode")) or (None,))[0],
         "size": os.path.getsize(path),
     })
     return info
-
-
-def _fps(value: Any) -> float | None:
-    if value is None:
-        return None
-    try:
-        if isinstance(value, (tuple, list)) and len(value) == 2:
-            return float(value[0]) / float(value[1]) if value[1] else None
-        out = float(value)
-        return out if out > 0 else None
-    except (TypeError, ValueError):
-        return None
 
 
 def scan_sequence(pattern: str, frames: list[int], checksums: Iterable[int] = ()) -> tuple[
@@ -457,7 +428,7 @@ def rerender_frames(instance: Any, frames: list[int], why: str) -> str:
     atomically). The run's manifest is written under its own name and joins the publish, so the
     next pass checks the frames against what this run recorded."""
     from ..engine.runner import run_node
-    from ..manifest import now_iso
+    from ..files import now_iso
 
     data = instance.data
     path, m = reference_manifest(data, instance.context.data["filmai_manifests"])

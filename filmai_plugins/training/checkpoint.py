@@ -21,20 +21,10 @@ import numpy as np
 from .._version import __version__
 from ..atomic import atomic_open
 from ..errors import CheckpointError
+from ..files import file_sha256  # noqa: F401  (part of this module's API)
 
 FORMAT = "filmai.checkpoint/1"
 _MAX_HEADER = 100 * 1024 * 1024
-
-
-def file_sha256(path: str, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while True:
-            b = f.read(chunk)
-            if not b:
-                break
-            h.update(b)
-    return h.hexdigest()
 
 
 def weights_sha256(tensors: Mapping[str, np.ndarray]) -> str:

@@ -152,10 +152,10 @@ class DenoiseNode(Node):
             if layout.albedo is None and layout.normal is None:
                 ctx.message(f"cnn.denoise: no albedo or normal pass in {os.path.basename(frame.path or '')}: "
                             "denoising the beauty alone (less detail kept; in Blender enable Passes > Data > "
-                            "Denoising Data)")
+                            "Denoising Data)", level="warning")
             elif layout.albedo is None or layout.normal is None:
                 missing = "albedo" if layout.albedo is None else "normal"
-                ctx.message(f"cnn.denoise: no {missing} pass found; using {layout.describe()}")
+                ctx.message(f"cnn.denoise: no {missing} pass found; using {layout.describe()}", level="warning")
             else:
                 ctx.message(f"cnn.denoise: using {layout.describe()}")
             ctx.extra["passes"] = layout.to_json()

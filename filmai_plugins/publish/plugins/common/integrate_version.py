@@ -5,6 +5,7 @@ import socket
 import pyblish.api
 
 from filmai_plugins._version import __version__
+from filmai_plugins.files import file_sha256, now_iso
 from filmai_plugins.frames.sequence import SequencePattern, format_frames
 from filmai_plugins.publish import integrate, lib
 
@@ -36,7 +37,7 @@ class FilmAIIntegrateVersion(pyblish.api.InstancePlugin):
         transfers = []
         record = {"schema": integrate.RECORD_SCHEMA, "project": c["filmai_project"], "shot": c["filmai_shot"],
                   "task": c["filmai_task"], "name": d["name"], "version": number, "family": d["family"],
-                  "created": integrate.now_iso(), "user": integrate.user_name(), "hostname": socket.gethostname(),
+                  "created": now_iso(), "user": integrate.user_name(), "hostname": socket.gethostname(),
                   "host": c.get("filmai_host"), "targets": c.get("filmai_targets"),
                   "session": c.get("filmai_session"), "farm": c.get("filmai_farm")}
         if d["family"] == lib.FAMILY_RENDER:
@@ -80,7 +81,7 @@ class FilmAIIntegrateVersion(pyblish.api.InstancePlugin):
             moved.append(integrate.Transfer(os.path.join(staging, final), final, rep["role"], extra=extra))
         files = integrate.transfer_files(staging, transfers, c.get("filmai_transfer", "link"))
         for t in moved:
-            files.append({"path": t.name, "role": t.role, "sha256": integrate.file_sha256(t.source),
+            files.append({"path": t.name, "role": t.role, "sha256": file_sha256(t.source),
                           "size": os.path.getsize(t.source), "source": "extracted", "transfer": "extracted", **t.extra})
         record["files"] = sorted(files, key=lambda e: e["path"])
         record["review"] = {e["role"]: e["path"] for e in files if e["role"] in ("thumbnail", "sheet", "movie")}

@@ -16,7 +16,8 @@ class FilmAIValidateCheckpoint(pyblish.api.InstancePlugin):
     families = ["mlmodel"]
 
     def process(self, instance):
-        from filmai_plugins.training.checkpoint import file_sha256, load_checkpoint
+        from filmai_plugins.files import file_sha256
+        from filmai_plugins.training.checkpoint import load_checkpoint
 
         manifests = instance.context.data["filmai_manifests"]
         problems = []
