@@ -36,6 +36,7 @@ BUILTIN_PLUGINS = (
     ("filmai.export", "filmai_plugins.export"),
     ("filmai.timeline", "filmai_plugins.timeline"),
     ("filmai.packaging", "filmai_plugins.packaging"),
+    ("filmai.modelinfo", "filmai_plugins.modelinfo"),
 )
 #: Commands the ``filmai`` command defines itself; packs cannot take these names.
 CORE_COMMANDS = ("nodes", "info", "run", "train")

@@ -328,6 +328,15 @@ class Node:
         return None
 
     @classmethod
+    def load_model(cls, path: str) -> Any:
+        """Load ``--model FILE`` for a ``model_format = "checkpoint"`` node: by default a verified FilmAI
+        checkpoint trained for this node. A node that also reads other files (community weights)
+        overrides this and returns an object of the same shape (``path``, ``meta``, ``tensors``, ``sha256``)."""
+        from .training.checkpoint import load_checkpoint
+
+        return load_checkpoint(path, expect_node=cls.id)
+
+    @classmethod
     def default_model_for(cls, params: Mapping[str, Any]) -> str | None:
         """The shipped checkpoint for these (resolved) run params; a node whose default depends on a
         param (e.g. one model per up-res factor) overrides this. Defaults to ``default_model()``."""

@@ -220,16 +220,13 @@ def test_checkpoint_of_another_node_is_exit_2(tmp_path, capsys):
     assert not os.path.exists(tmp_path / "x.ckpt")
 
 
-def test_frames_of_differing_size_are_exit_2(tmp_path, capsys):
+def test_frames_of_differing_size_run_is_exit_2(tmp_path, capsys):
+    # A run refuses a sequence that changes resolution (the engine's rule for every frame node); a
+    # fine-tune accepts it (each frame teaches from its own downscales: see the data-window test).
     folder = tmp_path / "in"
     write_exr(str(folder / "p.0001.exr"), data.srgb_to_linear(scene(40)))
     write_exr(str(folder / "p.0002.exr"), data.srgb_to_linear(scene(48)))
     pattern = str(folder / "p.####.exr")
-    rc = main(["train", "gan.upres", "--input", pattern, "--frames", "1-2", "--out", str(tmp_path / "s.ckpt"),
-               "--progress", "none", "--set", "steps=1"])
-    err = capsys.readouterr().err
-    assert rc == 2 and "p.0002.exr" in err and "frame 2" in err and "differ in size" in err
-    assert not os.path.exists(tmp_path / "s.ckpt")
     rc = run_cli("--input", pattern, "--output", str(tmp_path / "o.####.exr"), "--frames", "1-2", "--set", "scale=2")
     err = capsys.readouterr().err
     assert rc == 2 and "p.0002.exr" in err and "frame 2" in err
@@ -250,3 +247,375 @@ def test_listing_nodes_does_not_import_torch():
             "assert 'gan.upres' in default_app().nodes; print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+# ----- community models (.pth / .safetensors) ---------------------------------------------------------
+# The reference networks below are written here, functionally, from the published architectures
+# (ESRGAN's RRDBNet with Real-ESRGAN's names; Real-ESRGAN's SRVGGNetCompact), independently of
+# nodes/gan/upres/community.py: the node must give their pixels through its own loader.
+
+import torch.nn.functional as F  # noqa: E402
+
+
+def _conv(w, name, x):
+    return F.conv2d(x, w[name + ".weight"], w[name + ".bias"], padding=1)
+
+
+def reference_rrdbnet(w: dict, x: torch.Tensor, unshuffle: int = 1) -> torch.Tensor:
+    lrelu = lambda t: F.leaky_relu(t, 0.2)  # noqa: E731
+    feat = F.pixel_unshuffle(x, unshuffle) if unshuffle > 1 else x
+    feat = _conv(w, "conv_first", feat)
+    trunk = feat
+    blocks = sorted({int(k.split(".")[1]) for k in w if k.startswith("body.")})
+    for b in blocks:
+        rrdb_in = trunk
+        for r in (1, 2, 3):
+            p = f"body.{b}.rdb{r}."
+            xs = [trunk]
+            for c in range(1, 5):
+                xs.append(lrelu(_conv(w, p + f"conv{c}", torch.cat(xs, 1))))
+            trunk = trunk + 0.2 * _conv(w, p + "conv5", torch.cat(xs, 1))
+        trunk = rrdb_in + 0.2 * trunk
+    feat = feat + _conv(w, "conv_body", trunk)
+    for up in (1, 2):
+        feat = lrelu(_conv(w, f"conv_up{up}", F.interpolate(feat, scale_factor=2, mode="nearest")))
+    return _conv(w, "conv_last", lrelu(_conv(w, "conv_hr", feat)))
+
+
+def reference_compact(w: dict, x: torch.Tensor, scale: int) -> torch.Tensor:
+    out = x
+    n = max(int(k.split(".")[1]) for k in w)
+    for i in range(0, n + 1, 2):
+        out = _conv(w, f"body.{i}", out)
+        if i < n:
+            out = F.prelu(out, w[f"body.{i + 1}.weight"])
+    return F.pixel_shuffle(out, scale) + F.interpolate(x, scale_factor=scale, mode="nearest")
+
+
+def rrdbnet_weights(seed: int, nf: int = 16, gc: int = 8, blocks: int = 2, in_ch: int = 3, out_ch: int = 3,
+                    unshuffle: int = 1) -> dict:
+    """Random weights in the Real-ESRGAN names whose output looks like an image (mostly inside 0-1)."""
+    g = torch.Generator().manual_seed(seed)
+    shapes = {"conv_first": (nf, in_ch * unshuffle ** 2), "conv_body": (nf, nf), "conv_up1": (nf, nf),
+              "conv_up2": (nf, nf), "conv_hr": (nf, nf), "conv_last": (out_ch, nf)}
+    for b in range(blocks):
+        for r in (1, 2, 3):
+            for c in range(1, 6):
+                shapes[f"body.{b}.rdb{r}.conv{c}"] = (nf if c == 5 else gc, nf + (c - 1) * gc)
+    w = {}
+    for name, (o, i) in shapes.items():
+        std = (2.0 / (9 * i)) ** 0.5 * (0.1 if name == "conv_last" else 1.0)
+        w[name + ".weight"] = torch.randn(o, i, 3, 3, generator=g) * std
+        w[name + ".bias"] = torch.randn(o, generator=g) * 0.01
+    w["conv_last.bias"] = torch.full((out_ch,), 0.45)
+    return w
+
+
+def compact_weights(seed: int, nf: int = 16, convs: int = 4, scale: int = 4) -> dict:
+    g = torch.Generator().manual_seed(seed)
+    w, idx, ch = {}, 0, 3
+    for k in range(convs + 2):
+        o = 3 * scale * scale if k == convs + 1 else nf
+        w[f"body.{idx}.weight"] = torch.randn(o, ch, 3, 3, generator=g) * (2.0 / (9 * ch)) ** 0.5 * 0.3
+        w[f"body.{idx}.bias"] = torch.zeros(o)
+        if k <= convs:
+            w[f"body.{idx + 1}.weight"] = torch.full((nf,), 0.25)  # PReLU slopes
+        idx, ch = idx + 2, o
+    return w
+
+
+def to_old_layout(w: dict) -> dict:
+    """Real-ESRGAN names → the old ESRGAN ``model.N`` names (x4: two upsampling convs)."""
+    blocks = sorted({int(k.split(".")[1]) for k in w if k.startswith("body.")})
+    out = {}
+    for k, v in w.items():
+        name, kind = k.rsplit(".", 1)
+        if name == "conv_first":
+            out[f"model.0.{kind}"] = v
+        elif name.startswith("body."):
+            _, b, rdb, conv = name.split(".")
+            out[f"model.1.sub.{b}.RDB{rdb[-1]}.{conv}.0.{kind}"] = v
+        elif name == "conv_body":
+            out[f"model.1.sub.{len(blocks)}.{kind}"] = v
+        else:
+            out[f"model.{ {'conv_up1': 3, 'conv_up2': 6, 'conv_hr': 8, 'conv_last': 10}[name]}.{kind}"] = v
+    return out
+
+
+def to_esrgan_layout(w: dict) -> dict:
+    names = {"conv_body": "trunk_conv", "conv_up1": "upconv1", "conv_up2": "upconv2", "conv_hr": "HRconv"}
+    out = {}
+    for k, v in w.items():
+        name, kind = k.rsplit(".", 1)
+        if name.startswith("body."):
+            _, b, rdb, conv = name.split(".")
+            out[f"RRDB_trunk.{b}.RDB{rdb[-1]}.{conv}.{kind}"] = v
+        else:
+            out[f"{names.get(name, name)}.{kind}"] = v
+    return out
+
+
+def save_model(path: str, payload) -> str:
+    if path.endswith(".safetensors"):
+        from safetensors.torch import save_file
+
+        save_file({k: v.contiguous() for k, v in payload.items()}, path)
+    else:
+        torch.save(payload, path)
+    return path
+
+
+def srgb_plate(tmp_path, size=(40, 48), seed=3, alpha=False) -> tuple[str, np.ndarray]:
+    """A 0-1 sRGB picture written as a scene-linear EXR (float), and the sRGB picture."""
+    img = scene(max(size), seed)[: size[0], : size[1]]
+    px = data.srgb_to_linear(img)
+    if alpha:
+        yy, xx = np.mgrid[0:size[0], 0:size[1]]
+        a = np.clip(1.2 - np.hypot(xx - size[1] / 2, yy - size[0] / 2) / 12, 0, 1)[:, :, None].astype(np.float32)
+        px = np.concatenate([px, a], axis=2)
+    write_exr(str(tmp_path / "plate.0001.exr"), px, pixel_type="float")
+    return str(tmp_path / "plate.####.exr"), img
+
+
+def run_model(tmp_path, pattern, model, out="up", *extra) -> int:
+    return run_cli("--input", pattern, "--output", str(tmp_path / out / "o.####.exr"), "--frames", "1",
+                   "--pixel-type", "float", "--model", model, *extra)
+
+
+def reference_output(net, img: np.ndarray) -> np.ndarray:
+    """What the reference gives for an sRGB picture, as scene-linear (clamped to 0-1 first, as the
+    models' own inference does)."""
+    with torch.no_grad():
+        y = net(torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))[None])[0]
+    y = y.clamp(0, 1).numpy().transpose(1, 2, 0)
+    assert 0.05 < float(y.std()) and float(((y > 0) & (y < 1)).mean()) > 0.9  # an image, not a constant
+    return data.srgb_to_linear(y)
+
+
+CASES = {
+    # name: (file, payload builder, reference, scale)
+    "realesrgan_params_ema_pth": ("m.pth", lambda w: {"params_ema": w, "params": rrdbnet_weights(99)},
+                                  lambda w: (lambda x: reference_rrdbnet(w, x)), 4),
+    "old_layout_pth": ("old.pth", to_old_layout, lambda w: (lambda x: reference_rrdbnet(w, x)), 4),
+    "esrgan_layout_safetensors": ("esrgan.safetensors", to_esrgan_layout,
+                                  lambda w: (lambda x: reference_rrdbnet(w, x)), 4),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_community_rrdbnet_gives_the_reference_pixels(tmp_path, case):
+    name, build, ref, scale = CASES[case]
+    w = rrdbnet_weights(1)
+    model = save_model(str(tmp_path / name), build(w))
+    pattern, img = srgb_plate(tmp_path)
+    assert run_model(tmp_path, pattern, model) == 0  # scale 0 (default): the model's x4
+    out = read_frame(str(tmp_path / "up" / "o.0001.exr"))
+    assert out.pixels.shape == (40 * scale, 48 * scale, 3)
+    expected = reference_output(ref(w), img)
+    assert float(np.abs(out.pixels - expected).mean()) < 2e-3
+    assert float(np.abs(out.pixels - expected).max()) < 2e-2
+    prov = json.loads(out.attributes["filmai:params"])
+    assert prov["scale"] == 0 and out.attributes["filmai:node"] == "gan.upres"
+    manifest = json.loads((tmp_path / "up" / "o.1-1.manifest.json").read_text())
+    assert manifest["model"]["path"].endswith(name)
+
+
+def test_community_x2_pixel_unshuffle_safetensors(tmp_path):
+    w = rrdbnet_weights(2, unshuffle=2)
+    model = save_model(str(tmp_path / "x2.safetensors"), w)
+    pattern, img = srgb_plate(tmp_path, size=(36, 44))
+    assert run_model(tmp_path, pattern, model, "up", "--set", "scale=2") == 0
+    out = read_frame(str(tmp_path / "up" / "o.0001.exr")).pixels
+    expected = reference_output(lambda x: reference_rrdbnet(w, x, unshuffle=2), img)
+    assert out.shape == (72, 88, 3)
+    assert float(np.abs(out - expected).mean()) < 2e-3
+    # a plate that is not a whole number of 2x2 cells still comes out at exactly twice its size
+    write_exr(str(tmp_path / "odd.0001.exr"), data.srgb_to_linear(scene(41)[:, :37]), pixel_type="float")
+    assert run_model(tmp_path, str(tmp_path / "odd.####.exr"), model, "odd") == 0
+    assert read_frame(str(tmp_path / "odd" / "o.0001.exr")).pixels.shape == (82, 74, 3)
+
+
+def test_community_x1_model_runs_at_scale_one(tmp_path):
+    w = rrdbnet_weights(4, unshuffle=4)
+    model = save_model(str(tmp_path / "1x_clean.pth"), {"params": w})
+    pattern, img = srgb_plate(tmp_path, size=(32, 40))
+    assert run_model(tmp_path, pattern, model) == 0
+    out = read_frame(str(tmp_path / "up" / "o.0001.exr"))
+    expected = reference_output(lambda x: reference_rrdbnet(w, x, unshuffle=4), img)
+    assert out.pixels.shape == (32, 40, 3) and out.data_window[2:] == (40, 32)
+    assert float(np.abs(out.pixels - expected).mean()) < 2e-3
+
+
+def test_community_compact_model(tmp_path):
+    w = compact_weights(5)
+    model = save_model(str(tmp_path / "realesr-general-x4v3.pth"), {"params": w})
+    pattern, img = srgb_plate(tmp_path)
+    assert run_model(tmp_path, pattern, model, "up", "--set", "scale=4", "--set", "half=true") == 0  # CPU: float32
+    out = read_frame(str(tmp_path / "up" / "o.0001.exr")).pixels
+    expected = reference_output(lambda x: reference_compact(w, x, 4), img)
+    assert float(np.abs(out - expected).mean()) < 2e-3
+
+
+def test_community_model_hdr_alpha_and_tiles(tmp_path):
+    """Above 1.0 the shipped model's HDR path applies: the network sees the 0-1 part, the excess goes
+    around it (interpolated in linear light) and is added back; alpha goes through the network as a
+    matte; tiles (aligned to the 2x2 cells of a pixel-unshuffle model) equal the whole frame."""
+    # one RRDB: its reach (38 input pixels) is inside the tiling margin, so tiles must be exact
+    model = save_model(str(tmp_path / "x2.pth"), {"params_ema": rrdbnet_weights(6, blocks=1, unshuffle=2)})
+    lin = data.srgb_to_linear(scene(250, seed=8))[:, :240]
+    lin[40:46, 50:56] = 12.0
+    yy, xx = np.mgrid[0:250, 0:240]
+    alpha = np.clip(1.5 - np.hypot(xx - 120, yy - 125) / 60, 0, 1)[:, :, None].astype(np.float32)
+    write_exr(str(tmp_path / "hdr.0001.exr"), np.concatenate([lin, alpha], axis=2), pixel_type="float")
+    pattern = str(tmp_path / "hdr.####.exr")
+    assert run_model(tmp_path, pattern, model, "whole", "--tile-size", "1024") == 0
+    assert run_model(tmp_path, pattern, model, "tiled", "--tile-size", "231") == 0  # odd: starts must align
+    whole = read_frame(str(tmp_path / "whole" / "o.0001.exr"))
+    tiled = read_frame(str(tmp_path / "tiled" / "o.0001.exr")).pixels
+    assert whole.channels == ["R", "G", "B", "A"] and whole.pixels.shape == (500, 480, 4)
+    assert float(np.abs(whole.pixels - tiled).max()) < 1e-4
+    rgb, a = whole.pixels[:, :, :3], whole.pixels[:, :, 3]
+    assert rgb.max() > 8.0  # the highlight keeps its value…
+    # …and its energy: the same plate clipped at 1.0 differs from it by the excess alone, interpolated
+    write_exr(str(tmp_path / "clip.0001.exr"), np.concatenate([np.minimum(lin, 1.0), alpha], axis=2),
+              pixel_type="float")
+    assert run_model(tmp_path, str(tmp_path / "clip.####.exr"), model, "clip") == 0
+    clipped = read_frame(str(tmp_path / "clip" / "o.0001.exr")).pixels[:, :, :3]
+    np.testing.assert_allclose((rgb - clipped).sum() / 4, (lin - np.minimum(lin, 1.0)).sum(), rtol=0.01)
+    assert float(np.abs(rgb - clipped)[:60, 160:].max()) < 1e-5  # far from the highlight: untouched
+    assert a.min() >= 0.0 and a.max() <= 1.0
+
+
+# ----- community models: bad input ------------------------------------------------------------------
+
+
+class Payload:
+    """Pickles as a call that would create a file if the unpickler ever ran it."""
+
+    def __init__(self, marker: str):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.mkdir, (self.marker,))
+
+
+@pytest.mark.parametrize("zipped", [True, False])
+def test_pickle_payload_in_pth_never_runs(tmp_path, capsys, zipped):
+    marker = str(tmp_path / "payload-ran")
+    model = str(tmp_path / "RealESRGAN_x4plus.pth")
+    torch.save({"params_ema": rrdbnet_weights(1), "extra": Payload(marker)}, model,
+               _use_new_zipfile_serialization=zipped)
+    pattern, _ = srgb_plate(tmp_path)
+    rc = run_model(tmp_path, pattern, model)
+    err = capsys.readouterr().err
+    assert rc == 2 and "RealESRGAN_x4plus.pth" in err and "refused" in err and "weights_only" in err
+    assert not os.path.exists(marker)
+    assert not os.path.exists(tmp_path / "up" / "o.0001.exr")
+    assert main(["models", model]) == 2 and not os.path.exists(marker)
+    rc = main(["train", "gan.upres", "--input", pattern, "--frames", "1", "--out", str(tmp_path / "t.ckpt"),
+               "--model", model, "--progress", "none"])
+    assert rc == 2 and not os.path.exists(marker) and not os.path.exists(tmp_path / "t.ckpt")
+
+
+def test_bad_community_files_are_exit_2_naming_the_file(tmp_path, capsys, monkeypatch):
+    from filmai_plugins.nodes.gan.upres import community
+
+    monkeypatch.setattr(community, "_spandrel", lambda: None)  # the message without the spandrel extra
+    pattern, _ = srgb_plate(tmp_path)
+
+    def refused(model, *extra) -> str:
+        rc = run_model(tmp_path, pattern, model, "out", *extra)
+        err = capsys.readouterr().err
+        assert rc == 2 and os.path.basename(model) in err, err
+        written = os.listdir(tmp_path / "out") if (tmp_path / "out").exists() else []
+        assert not [f for f in written if f.endswith(".exr")], (written, err)
+        return err
+
+    good = save_model(str(tmp_path / "good.safetensors"), rrdbnet_weights(1))
+    blob = open(good, "rb").read()
+    cut = str(tmp_path / "cut.safetensors")
+    open(cut, "wb").write(blob[: len(blob) // 2])
+    assert "truncated or corrupt" in refused(cut)
+
+    swin = save_model(str(tmp_path / "4x_swinir.safetensors"),
+                      {"layers.0.residual_group.blocks.0.attn.qkv.weight": torch.zeros(8, 8),
+                       "conv_after_body.weight": torch.zeros(4, 4, 3, 3)})
+    err = refused(swin)
+    assert "unsupported architecture" in err and "layers.0.residual_group" in err
+    assert "RRDBNet" in err and "SRVGGNetCompact" in err and "spandrel" in err
+
+    grey = save_model(str(tmp_path / "grey.pth"), {"params_ema": rrdbnet_weights(1, in_ch=1, out_ch=1)})
+    assert "1 input and 1 output" in refused(grey) and "3 in, 3 out" in capsys.readouterr().err + "3 in, 3 out"
+
+    err = refused(good, "--set", "scale=2")
+    assert "x4" in err and "scale=2" in err
+
+    broken = rrdbnet_weights(1)
+    broken["conv_hr.weight"] = broken["conv_hr.weight"][:, :8]
+    assert "do not fit" in refused(save_model(str(tmp_path / "broken.pth"), broken))
+
+    text = str(tmp_path / "notes.pth")
+    open(text, "w").write("not a model")
+    assert "not a model file" in refused(text)
+
+
+# ----- filmai models --------------------------------------------------------------------------------
+
+
+def test_models_command_describes_files(tmp_path, capsys):
+    import hashlib
+
+    w = rrdbnet_weights(1, unshuffle=2)
+    pth = save_model(str(tmp_path / "x2plus.pth"), {"params_ema": w})
+    assert main(["models", "--json", pth]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["architecture"]["arch"] == "RRDBNet" and info["architecture"]["layout"] == "Real-ESRGAN"
+    assert info["scale"] == 2 and info["channels_in"] == 3 and info["channels_out"] == 3
+    assert info["architecture"]["blocks"] == 2 and info["architecture"]["nf"] == 16
+    assert info["parameters"] == sum(v.numel() for v in w.values())
+    assert info["sha256"] == hashlib.sha256(open(pth, "rb").read()).hexdigest()
+    assert info["weights"].startswith("params_ema")
+
+    compact = save_model(str(tmp_path / "compact.safetensors"), compact_weights(1, convs=6, scale=2))
+    assert main(["models", compact, shipped_model(4)]) == 0
+    out = capsys.readouterr().out
+    assert "SRVGGNetCompact x2 (6 convs, 16 features, prelu" in out
+    assert "FilmAI checkpoint" in out and "gan.upres" in out and "x4" in out
+    assert load_checkpoint(shipped_model(4)).sha256 in out
+    assert main(["models", str(tmp_path / "missing.pth")]) == 2
+
+
+# ----- issue 24: scale from the model, data windows, fine-tune sources ---------------------------------
+
+
+def test_scale_comes_from_the_model_unless_set(tmp_path, capsys):
+    pattern = write_sequence(str(tmp_path / "in"), frames=[1], width=24, height=20)
+    assert run_cli("--input", pattern, "--output", str(tmp_path / "d" / "o.####.exr"), "--frames", "1") == 0
+    assert read_frame(str(tmp_path / "d" / "o.0001.exr")).data_window[2:] == (96, 80)  # no model: shipped x4
+    assert run_cli("--input", pattern, "--output", str(tmp_path / "m" / "o.####.exr"), "--frames", "1",
+                   "--model", shipped_model(2)) == 0
+    assert read_frame(str(tmp_path / "m" / "o.0001.exr")).data_window[2:] == (48, 40)  # the model's x2
+
+
+def test_fine_tune_accepts_frames_with_differing_data_windows(tmp_path, capsys):
+    folder = tmp_path / "bbox"
+    for f, (origin, size) in zip((1, 2, 3), (((0, 0), 48), ((10, 4), 40), ((3, 9), 56))):
+        px = data.srgb_to_linear(scene(size, seed=f))
+        write_exr(str(folder / f"p.{f:04d}.exr"), px, data_window=origin, display_window=(0, 0, 64, 64))
+    out = str(tmp_path / "shot.ckpt")
+    rc = main(["train", "gan.upres", "--input", str(folder / "p.####.exr"), "--frames", "1-3", "--out", out,
+               "--progress", "none", "--set", "scale=2", "--set", "steps=2", "--set", "batch_size=2",
+               "--set", "crop_size=16", "--set", "variants=1", "--set", "validation_frames=3",
+               "--set", "validation_interval=2"])
+    assert rc == 0, capsys.readouterr().err
+    assert load_checkpoint(out, expect_node="gan.upres").meta["scale"] == 2
+
+
+def test_fine_tuning_a_community_model_is_refused_clearly(tmp_path, capsys):
+    pattern = write_sequence(str(tmp_path / "in"), frames=[1], width=32, height=32)
+    model = save_model(str(tmp_path / "RealESRGAN_x4plus.pth"), {"params_ema": rrdbnet_weights(1)})
+    rc = main(["train", "gan.upres", "--input", pattern, "--frames", "1", "--out", str(tmp_path / "t.ckpt"),
+               "--model", model, "--progress", "none"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "RealESRGAN_x4plus.pth" in err and "community model" in err and "RRDBNet x4" in err
+    assert not os.path.exists(tmp_path / "t.ckpt")

@@ -103,8 +103,6 @@ def _guard_run(cls: type[Node], inputs: dict[str, str], outputs: dict[str, str],
 def _load_model(cls: type[Node], model: str | None, stage: str,
                 params: Mapping[str, Any] | None = None) -> tuple[Any, str | None, str | None]:
     """(checkpoint or None, path, sha256). Checkpoint nodes get a verified Checkpoint object."""
-    from ..training.checkpoint import load_checkpoint
-
     path = model or (cls.default_model_for(dict(params or {})) if stage == "run" else None)
     if not path:
         if cls.model == "required" and stage == "run":
@@ -116,7 +114,7 @@ def _load_model(cls: type[Node], model: str | None, stage: str,
     if not os.path.isfile(path):
         raise BadInput(f"model file not found: {path}")
     if cls.model_format == "checkpoint":
-        ckpt = load_checkpoint(path, expect_node=cls.id)
+        ckpt = cls.load_model(path)
         return ckpt, path, ckpt.sha256
     return None, path, file_sha256(path)
 

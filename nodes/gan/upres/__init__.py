@@ -6,7 +6,7 @@ import os
 import numpy as np
 
 from filmai_plugins import color
-from filmai_plugins.errors import BadInput, FrameError
+from filmai_plugins.errors import BadInput, CheckpointError, FrameError
 from filmai_plugins.frames.image import Frame
 from filmai_plugins.node import Node, Param, Port
 from filmai_plugins.training.loop import training_params
@@ -42,8 +42,10 @@ class UpresNode(Node):
     inputs = (Port("input", "Frames", "the plate (scene-linear EXR, or any image OpenImageIO reads)", channels=RGB),)
     outputs = (Port("output", "Frames", "the plate at 2x or 4x, with scaled data/display windows"),)
     params = (
-        Param("scale", "int", 4, min=0, max=4, stage="both",
-              help="up-res factor: 2 or 4 (picks the shipped model); 0 takes the factor of --model"),
+        Param("scale", "int", 0, min=0, max=8, stage="both",
+              help="up-res factor. 0 (default): the factor of --model, or the shipped x4 model without one; "
+                   "2 or 4 picks the shipped model, or checks that --model has that factor (1 and 8 need a "
+                   "community model of that factor)"),
         Param("mode", "enum", "psnr", choices=("psnr", "sharp"),
               help="psnr: faithful, no invented detail; sharp: the GAN-trained weights, crisper texture"),
         Param("sharpness", "float", 0.6, min=0.0, max=1.0,
@@ -58,6 +60,7 @@ class UpresNode(Node):
         Param("other_channels", "enum", "drop", choices=("drop", "nearest", "smooth"),
               help="channels besides RGB and alpha (AOVs, Z): drop them, or scale them by nearest neighbour "
                    "(IDs, depth) or bicubic (note: motion vectors are not rescaled)"),
+        Param("half", "bool", False, help="half precision (fp16) on a CUDA GPU: faster, less memory; ignored on CPU"),
         Param("colorspace", "string", "", stage="both",
               help="colourspace of the input files (OCIO name); empty: from the file (EXR: scene-linear Rec.709)"),
         # --- self-supervised fine-tuning (filmai train) ---
@@ -87,21 +90,44 @@ class UpresNode(Node):
 
     @classmethod
     def default_model_for(cls, params) -> str | None:
-        scale = int(params.get("scale", 4) or 4)
+        scale = int(params.get("scale", 0) or 4)
         if scale not in SHIPPED_SCALES:
             raise BadInput(f"gan.upres ships x2 and x4 models; for scale={scale} give a x{scale} model with --model")
         path = shipped_model(scale)
         return path if os.path.isfile(path) else None
 
+    @classmethod
+    def load_model(cls, path: str):
+        """A FilmAI checkpoint of this node, or a community model (.pth / .safetensors: ESRGAN, Real-ESRGAN,
+        SRVGGNetCompact built in, more through spandrel), told apart by the file's first bytes."""
+        from filmai_plugins.training.checkpoint import load_checkpoint
+
+        from .modelfile import file_kind
+
+        kind = file_kind(path)
+        if kind == "filmai":
+            return load_checkpoint(path, expect_node=cls.id)
+        if kind == "unknown":
+            raise CheckpointError(f"{path}: not a model file gan.upres reads: neither a FilmAI checkpoint nor a "
+                                  "community model (.safetensors, or a .pth of weights)")
+        from .community import load_community  # imports torch: only for a community file
+
+        return load_community(path)
+
     def setup(self, ctx) -> None:
-        from .model import Upscaler, hdr_safe
+        from .model import Upscaler, hdr_safe, is_community
 
         scale = int(self.params["scale"])
-        if scale == 1:
-            raise BadInput("gan.upres: scale=1 does nothing; use 2 or 4")
-        alpha = self.params["sharpness"] if self.params["mode"] == "sharp" else 0.0
+        community = is_community(ctx.model)
+        alpha = self.params["sharpness"] if self.params["mode"] == "sharp" and not community else 0.0
+        if community and self.params["mode"] == "sharp":
+            ctx.message(f"gan.upres: {os.path.basename(ctx.model.path or 'the model')} has one weight set; "
+                        "mode=sharp and sharpness apply to FilmAI up-res checkpoints only (ignored)")
+        self.half = bool(self.params["half"]) and str(ctx.device or "cpu").startswith("cuda")
+        if self.params["half"] and not self.half:
+            ctx.message("gan.upres: half precision needs a CUDA GPU; running in float32")
         self.upscaler = Upscaler(ctx.model, sharpness=alpha, device=ctx.device or "cpu", want_scale=scale or None,
-                                 ensemble=self.params["ensemble"])
+                                 ensemble=self.params["ensemble"], half=self.half)
         self.scale = self.upscaler.scale
         self.run_net = hdr_safe(self.upscaler, self.scale, self.upscaler.encoding)  # scene-linear RGB
         self.run_matte = hdr_safe(self.upscaler, self.scale)  # alpha: already a 0-1 coverage value
@@ -109,6 +135,8 @@ class UpresNode(Node):
         self.model_space = str(meta.get("colorspace", "lin_rec709"))
         ctx.extra.update({"scale": self.scale, "weights_blend": alpha, "model_encoding": self.upscaler.encoding,
                           "receptive_field": self.upscaler.receptive_field})
+        if community:
+            ctx.extra["model_architecture"] = self.upscaler.spec.describe()
 
     # ----- frames ---------------------------------------------------------------------------------
     def process(self, frame: Frame, ctx) -> Frame:
@@ -123,7 +151,7 @@ class UpresNode(Node):
         file_space = self.params["colorspace"] or color.frame_colorspace(
             frame.attributes, os.path.splitext(frame.path or ".exr")[1])
         rgb = color.convert(frame.select(list(RGB)), file_space, self.model_space)
-        tiled = dict(scale=s, receptive_field=self.upscaler.receptive_field)
+        tiled = dict(scale=s, receptive_field=self.upscaler.receptive_field, align=self.upscaler.align)
         out_rgb = color.convert(ctx.apply_tiled(self.run_net, rgb, **tiled), self.model_space, file_space)
         planes, names = [out_rgb], list(RGB)
 

@@ -58,10 +58,7 @@ def check_checkpoint(ckpt: Any, want_scale: int | None = None) -> ArchConfig:
         raise CheckpointError(f"{where}: bad architecture metadata: {exc}") from None
     if int(meta.get("scale", cfg.scale)) != cfg.scale:
         raise CheckpointError(f"{where}: metadata scale {meta.get('scale')} disagrees with the architecture ({cfg.scale})")
-    if want_scale is not None and cfg.scale != want_scale:
-        raise CheckpointError(f"{where}: this model up-reses x{cfg.scale}, but scale={want_scale} was asked for; "
-                              f"use a x{want_scale} model (the default models are upres_x2.ckpt and upres_x4.ckpt) "
-                              f"or set scale={cfg.scale}")
+    check_scale(ckpt, cfg.scale, want_scale)
     if meta.get("encoding", "srgb") not in color.WORKING_ENCODINGS:
         raise CheckpointError(f"{where}: unknown working encoding {meta.get('encoding')!r}")
     for prefix in WEIGHT_SETS:
@@ -70,25 +67,53 @@ def check_checkpoint(ckpt: Any, want_scale: int | None = None) -> ArchConfig:
     return cfg
 
 
+def is_community(ckpt: Any) -> bool:
+    """A model read from a community .pth/.safetensors (see community.py), not a gan.upres checkpoint."""
+    arch = ckpt.meta.get("arch")
+    return isinstance(arch, dict) and arch.get("type") == "community"
+
+
+def check_scale(ckpt: Any, scale: int, want_scale: int | None) -> None:
+    if want_scale is not None and scale != want_scale:
+        raise CheckpointError(f"{describe(getattr(ckpt, 'path', None))}: this model up-reses x{scale}, but "
+                              f"scale={want_scale} was asked for; use a x{want_scale} model (the default models "
+                              f"are upres_x2.ckpt and upres_x4.ckpt) or set scale={scale} (or 0: the model's own)")
+
+
 class Upscaler:
     """A generator loaded from a checkpoint with its PSNR/GAN weight blend applied, ready to run on
-    (N, h, w, 3) working-encoding arrays."""
+    (N, h, w, 3) working-encoding arrays. Community models (one weight set) run as they are; their
+    output is clamped to 0-1, as their own inference does (they were trained on 0-1 targets)."""
 
     def __init__(self, ckpt: Any, *, sharpness: float = 0.0, device: str = "cpu", want_scale: int | None = None,
-                 ensemble: bool = False):
-        self.cfg = check_checkpoint(ckpt, want_scale)
-        self.scale = self.cfg.scale
+                 ensemble: bool = False, half: bool = False):
         self.encoding = str(ckpt.meta.get("encoding", "srgb"))
         self.device = device
-        state = ckpt.torch_state_dict("cpu")
-        psnr, gan = split_weights(state, "psnr"), split_weights(state, "gan")
-        weights = psnr if sharpness <= 0 else interpolate_weights(psnr, gan, sharpness)
-        try:
-            self.net: RRDBNet = build_generator(self.cfg, weights).to(device).eval()
-        except RuntimeError as exc:
-            raise CheckpointError(f"{describe(getattr(ckpt, 'path', None))}: weights do not fit the declared "
-                                  f"architecture: {str(exc).splitlines()[0]}") from None
-        self.receptive_field = self.cfg.receptive_field
+        self.community = is_community(ckpt)
+        if self.community:
+            from .community import ModelSpec, build_network
+
+            spec = ModelSpec.from_meta(ckpt.meta["arch"])
+            check_scale(ckpt, spec.scale, want_scale)
+            self.spec, self.scale, self.receptive_field = spec, spec.scale, spec.receptive_field
+            net = build_network(spec, ckpt.tensors, getattr(ckpt, "path", None))
+        else:
+            self.cfg = check_checkpoint(ckpt, want_scale)
+            self.scale = self.cfg.scale
+            state = ckpt.torch_state_dict("cpu")
+            psnr, gan = split_weights(state, "psnr"), split_weights(state, "gan")
+            weights = psnr if sharpness <= 0 else interpolate_weights(psnr, gan, sharpness)
+            try:
+                net = build_generator(self.cfg, weights)
+            except RuntimeError as exc:
+                raise CheckpointError(f"{describe(getattr(ckpt, 'path', None))}: weights do not fit the declared "
+                                      f"architecture: {str(exc).splitlines()[0]}") from None
+            self.receptive_field = self.cfg.receptive_field
+        # pixel-unshuffle models group pixels in 2x2 / 4x4 cells: tiles start on that grid
+        self.align = self.spec.align if self.community else 1
+        # fp16 only on CUDA: CPU half convolutions are slow or missing
+        self.half = bool(half) and str(device).startswith("cuda")
+        self.net = (net.half() if self.half else net).to(device).eval()
         self.ensemble = ensemble
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
@@ -99,10 +124,14 @@ class Upscaler:
             x = x.expand(-1, 3, -1, -1)
         with torch.inference_mode():
             x = x.to(self.device)
+            if self.half:
+                x = x.half()
             if self.ensemble:
-                y = dihedral_mean(self.net, x).cpu()
+                y = dihedral_mean(self.net, x).float().cpu()
             else:
                 y = self.net(x).float().cpu()
+            if self.community:
+                y = y.clamp(0.0, 1.0)
         if grey:
             y = y.mean(dim=1, keepdim=True)
         return np.transpose(y.numpy(), (0, 2, 3, 1))

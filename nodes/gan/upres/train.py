@@ -23,7 +23,7 @@ from filmai_plugins.training.loop import TrainConfig, Trainer
 
 from . import data
 from .rrdb import GanStage, GanWeights, PatchDiscriminator, build_generator, split_weights
-from .model import NODE_ID, check_checkpoint, checkpoint_meta
+from .model import NODE_ID, check_checkpoint, checkpoint_meta, is_community
 
 RGB = ["R", "G", "B"]
 
@@ -38,24 +38,28 @@ def _starting_checkpoint(cls: Any, ctx: Any):
         if not path:
             raise BadInput(f"gan.upres: no shipped x{scale or 4} model to fine-tune from; give one with --model")
         ckpt = load_checkpoint(path, expect_node=NODE_ID)
+    if is_community(ckpt):
+        # Its network, key names and single weight set are not the two-set generator this trainer updates.
+        raise CheckpointError(f"{ckpt.path}: a community model ({ckpt.meta['community']['description']}); "
+                              "gan.upres fine-tunes its own checkpoints only: leave out --model (the shipped model "
+                              "for the scale) or give a FilmAI gan.upres checkpoint; run the community model as it "
+                              "is with filmai run gan.upres --model")
     cfg = check_checkpoint(ckpt, scale or None)
     return ckpt, cfg
 
 
 def _read_plate(ctx: Any, frames: list, model_space: str, encoding: str) -> list[tuple[Any, np.ndarray, str]]:
-    """(frame, RGB in the working encoding clamped to the trained range, path) for each frame."""
-    out, reference = [], None
+    """(frame, RGB in the working encoding clamped to the trained range, path) for each frame.
+
+    Each frame is its own training pair (its downscaled copies teach it), so frames may differ in data
+    window (a bbox that follows the action) or size: nothing ties one frame's pixels to another's."""
+    out = []
     for f in frames:
         ctx.check_cancel()
         fr = ctx.read_input(f, channels=None)
         missing = [c for c in RGB if c not in fr.channels]
         if missing:
             raise FrameError(f"gan.upres needs R, G and B channels; missing {', '.join(missing)}", fr.path, f)
-        if reference is None:
-            reference = fr
-        elif (fr.width, fr.height) != (reference.width, reference.height):
-            raise FrameError(f"frames differ in size: {fr.width}x{fr.height} but frame {reference.number} "
-                             f"({reference.path}) is {reference.width}x{reference.height}", fr.path, f)
         space = ctx.params["colorspace"] or color.frame_colorspace(fr.attributes, os.path.splitext(fr.path or ".exr")[1])
         rgb = color.convert(fr.select(RGB), space, model_space)
         # The network only ever sees the 0-1 working range at inference (HDR goes around it), so it
