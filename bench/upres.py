@@ -14,7 +14,16 @@ Sharpness (weight-free; no downloaded networks): luma gradient-magnitude ratio S
 Speed: seconds per frame for a 1920x1080 EXR → 3840x2160 (x2) and 960x540 → 3840x2160 (x4) through
     the real node (``filmai_plugins.run``: read, tiles, colour, write), beside OpenImageIO's Lanczos.
 
-    python bench/upres.py [--models nodes/gan/models] [--skip-speed | --skip-quality] [--json bench/out/upres.json]
+Community models: ``--community FILE`` (repeatable) adds a downloaded ``.pth``/``.safetensors`` (ESRGAN,
+    Real-ESRGAN, SRVGGNetCompact, …) read through the node's own loader, beside the shipped model, for the
+    factor it has. By default the Real-ESRGAN-architecture model made by recipes/train_upres_realesrgan.py
+    (bench/out/realesrgan_small_x4.safetensors) is added when it exists. Beside Set5, the two Kodak24
+    photographs no model trained on (kodim23/24, the recipes' validation pair) are scored the same way.
+Every row records CPU seconds beside wall seconds, and the run records the machine and the load average
+    before and after (the machine is shared: wall time alone misleads).
+
+    python bench/upres.py [--models nodes/gan/models] [--community FILE] [--skip-speed | --skip-quality]
+        [--json bench/out/upres.json]
 """
 from __future__ import annotations
 
@@ -33,6 +42,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 SET5 = os.path.normpath(os.path.join(REPO, "..", "shared", "data", "images", "Set5"))
 KODAK = os.path.normpath(os.path.join(REPO, "..", "shared", "data", "images", "Kodak24"))
+KODAK_HELD_OUT = ("kodim23.png", "kodim24.png")  # the recipes' validation pair: never trained on
+RECIPE_MODEL = os.path.join(HERE, "out", "realesrgan_small_x4.safetensors")
 
 
 def lanczos(lr: np.ndarray, out_hw: tuple[int, int]) -> np.ndarray:
@@ -44,12 +55,15 @@ def lanczos(lr: np.ndarray, out_hw: tuple[int, int]) -> np.ndarray:
     return np.asarray(out.get_pixels(oiio.FLOAT), dtype=np.float32).reshape(out_hw[0], out_hw[1], lr.shape[2])
 
 
-def evaluate_quality(models: str, scales: list[int]) -> dict:
+def evaluate_quality(models: str, scales: list[int], community: list[str] = (), files: list[str] | None = None,
+                     key_suffix: str = "") -> dict:
     from filmai_plugins.nodes.gan.upres import data
+    from filmai_plugins.nodes.gan.upres.community import load_community
     from filmai_plugins.nodes.gan.upres.model import Upscaler, hdr_safe
     from filmai_plugins.training.checkpoint import load_checkpoint
 
-    files = sorted(glob.glob(os.path.join(SET5, "*.png")))
+    files = files or sorted(glob.glob(os.path.join(SET5, "*.png")))
+    extra = [load_community(p) for p in community if os.path.isfile(p)]
     results: dict = {}
     for scale in scales:
         path = os.path.join(models, f"upres_x{scale}.ckpt")
@@ -66,21 +80,33 @@ def evaluate_quality(models: str, scales: list[int]) -> dict:
                 # Set5 is sRGB; the models' working encoding is sRGB over linear Rec.709, so the node's
                 # conversion (sRGB file → linear → sRGB encoding) is the identity and is skipped here.
                 methods[label] = (lambda r: (lambda lr, hw: r(lr[None])[0]))(run)
-        per: dict = {m: {"psnr_y": [], "gradient": [], "highfreq": [], "swd": [], "seconds": 0.0} for m in methods}
+        for model in extra:
+            if model.meta["scale"] != scale:
+                continue
+            label = f"{model.meta['community']['description']} — {os.path.basename(model.path)}"
+            run = hdr_safe(Upscaler(model), scale, "srgb")  # the node's path: sRGB in 0-1 in and out
+            methods[label] = (lambda r: (lambda lr, hw: r(data.srgb_to_linear(lr)[None])[0]))(run)
+            methods[label].decode = True
+        per: dict = {m: {"psnr_y": [], "gradient": [], "highfreq": [], "swd": [], "seconds": 0.0, "cpu_s": 0.0}
+                     for m in methods}
         for f in files:
             hr = data.modcrop(data.read_rgb(f), scale)
             h, w = hr.shape[:2]
             lr = data.quantize8(data.imresize(hr, (h // scale, w // scale)))
             for m, fn in methods.items():
-                t0 = time.perf_counter()
-                sr = np.clip(fn(lr, (h, w)), 0, 1)
+                t0, c0 = time.perf_counter(), time.process_time()
+                sr = fn(lr, (h, w))
+                if getattr(fn, "decode", False):  # community rows ran on linear light, as in the node
+                    sr = data.linear_to_srgb(sr)
+                sr = np.clip(sr, 0, 1)
                 per[m]["seconds"] += time.perf_counter() - t0
+                per[m]["cpu_s"] += time.process_time() - c0
                 per[m]["psnr_y"].append(data.psnr_y(sr, hr, scale))
                 sharp = data.sharpness_ratios(sr, hr, scale)
                 per[m]["gradient"].append(sharp["gradient"])
                 per[m]["highfreq"].append(sharp["highfreq"])
                 per[m]["swd"].append(data.laplacian_swd(sr, hr))
-        results[f"x{scale}"] = {
+        results[f"x{scale}{key_suffix}"] = {
             "model": os.path.relpath(path, REPO) if ckpt is not None else None,
             "model_sha256": ckpt.sha256 if ckpt is not None else None,
             "images": [os.path.basename(f) for f in files],
@@ -89,10 +115,11 @@ def evaluate_quality(models: str, scales: list[int]) -> dict:
                             "gradient_ratio": round(float(np.mean(v["gradient"])), 3),
                             "highfreq_ratio": round(float(np.mean(v["highfreq"])), 3),
                             "laplacian_swd": round(float(np.mean(v["swd"])), 2),
-                            "seconds_total": round(v["seconds"], 2)} for m, v in per.items()},
+                            "seconds_total": round(v["seconds"], 2), "cpu_seconds_total": round(v["cpu_s"], 2)}
+                        for m, v in per.items()},
         }
         if ckpt is None:
-            results[f"x{scale}"]["note"] = f"{path} not found: model rows skipped"
+            results[f"x{scale}{key_suffix}"]["note"] = f"{path} not found: model rows skipped"
     return results
 
 
@@ -148,16 +175,22 @@ def evaluate_speed(models: str, threads: int) -> dict:
 
 def markdown(results: dict) -> str:
     lines = []
-    for key in ("x4", "x2"):
+    if results.get("machine"):
+        lines += [f"Machine: {results['machine']}; torch {results.get('torch')}, {results.get('threads')} thread(s); "
+                  f"load average {results.get('load_average_before')} before, {results.get('load_average_after')} "
+                  f"after; {results.get('wall_s')} s wall, {results.get('cpu_s')} s CPU.", ""]
+    for key in ("x4", "x2", "x4_kodak_heldout", "x2_kodak_heldout"):
         r = results.get("quality", {}).get(key)
         if not r:
             continue
-        lines += [f"**Set5 {key}** (Y PSNR, shave {key[1:]}; sharpness vs ground truth)", "",
-                  "| method | PSNR-Y dB | gradient ratio | Laplacian energy ratio | Laplacian SWD ↓ |",
-                  "|---|---|---|---|---|"]
+        title = "Set5" if "kodak" not in key else "Kodak24 held out (kodim23, kodim24)"
+        factor = key.split("_")[0]
+        lines += [f"**{title} {factor}** (Y PSNR, shave {factor[1:]}; sharpness vs ground truth)", "",
+                  "| method | PSNR-Y dB | gradient ratio | Laplacian energy ratio | Laplacian SWD ↓ | CPU s |",
+                  "|---|---|---|---|---|---|"]
         for m, v in r["methods"].items():
             lines.append(f"| {m} | {v['psnr_y']:.2f} | {v['gradient_ratio']:.3f} | {v['highfreq_ratio']:.3f} | "
-                         f"{v['laplacian_swd']:.1f} |")
+                         f"{v['laplacian_swd']:.1f} | {v.get('cpu_seconds_total', float('nan')):.1f} |")
         lines.append("")
     sp = results.get("speed")
     if sp:
@@ -178,6 +211,9 @@ def main(argv=None) -> int:
     p.add_argument("--skip-speed", action="store_true")
     p.add_argument("--skip-quality", action="store_true", help="only the speed phase (a re-run on a quieter machine)")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--community", action="append", metavar="FILE",
+                   help="a community model (.pth/.safetensors) to score beside the shipped one (repeatable; default: "
+                        "the recipe's Real-ESRGAN-architecture model when bench/out has it)")
     p.add_argument("--json", default=os.path.join(HERE, "out", "upres.json"))
     args = p.parse_args(argv)
     if not os.path.isdir(SET5):
@@ -187,13 +223,26 @@ def main(argv=None) -> int:
 
     torch.set_num_threads(args.threads)
     results: dict = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores (shared)",
-                     "python": platform.python_version(), "torch": torch.__version__}
-    t0 = time.perf_counter()
+                     "python": platform.python_version(), "torch": torch.__version__, "threads": args.threads,
+                     "load_average_before": round(os.getloadavg()[0], 2)}
+    t0, c0 = time.perf_counter(), time.process_time()
+    community = args.community if args.community is not None else [RECIPE_MODEL]
+    missing = [c for c in community if not os.path.isfile(c)]
+    if missing:
+        results["community_missing"] = missing
+        print(f"note: not found, rows skipped: {', '.join(missing)} (make the recipe's model with "
+              "recipes/train_upres_realesrgan.py)")
     if not args.skip_quality:
-        results["quality"] = evaluate_quality(args.models, [int(s) for s in args.scales.split(",")])
+        scales = [int(s) for s in args.scales.split(",")]
+        results["quality"] = evaluate_quality(args.models, scales, community)
+        held_out = [os.path.join(KODAK, f) for f in KODAK_HELD_OUT if os.path.isfile(os.path.join(KODAK, f))]
+        if held_out:
+            results["quality"].update(evaluate_quality(args.models, scales, community, held_out, "_kodak_heldout"))
     if not args.skip_speed and os.path.isdir(KODAK):
         results["speed"] = evaluate_speed(args.models, args.threads)
     results["wall_s"] = round(time.perf_counter() - t0, 1)
+    results["cpu_s"] = round(time.process_time() - c0, 1)
+    results["load_average_after"] = round(os.getloadavg()[0], 2)
     os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
     with open(args.json, "w") as f:
         json.dump(results, f, indent=2)

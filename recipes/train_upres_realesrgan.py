@@ -11,12 +11,12 @@ kodim23/24 (validation), plus their downscaled copies at 0.5-0.9; 85% clean MATL
 rounded to 8-bit, 15% blur/noise/JPEG. Set5 is never read here.
 
 CPU budget (the point of this recipe is the architecture and the loading path, not a bigger model):
-the default is a small RRDBNet (32 features, growth 16, 2 RRDBs; 0.43 M parameters at x4) whose trunk
+the default is a small RRDBNet (32 features, growth 16, 2 RRDBs; 0.40 M parameters at x4) whose trunk
 starts from the shipped x4 model's PSNR weights (same trunk shape; ``--init-trunk none`` trains from
 scratch), then ``--steps`` of L1 with Adam and a warmup-stable-decay schedule, an EMA of the weights
 (decay ``--ema``) kept as ``params_ema``. Seeded: same command, same machine and libraries, same file.
 
-    python recipes/train_upres_realesrgan.py --out bench/out/realesrgan_small_x4 --steps 1500 --threads 1
+    python recipes/train_upres_realesrgan.py --out bench/out/realesrgan_small_x4
 """
 from __future__ import annotations
 
@@ -49,8 +49,8 @@ def parse_args(argv=None):
     p.add_argument("--blocks", type=int, default=2)
     p.add_argument("--patch", type=int, default=24, help="LR patch size")
     p.add_argument("--batch", type=int, default=12)
-    p.add_argument("--steps", type=int, default=1500)
-    p.add_argument("--decay", type=int, default=500, help="cosine decay over the last N steps")
+    p.add_argument("--steps", type=int, default=3000)
+    p.add_argument("--decay", type=int, default=1000, help="cosine decay over the last N steps")
     p.add_argument("--lr", type=float, default=4e-4)
     p.add_argument("--ema", type=float, default=0.995, help="EMA decay of the weights kept as params_ema")
     p.add_argument("--clean-fraction", type=float, default=0.85)
@@ -58,7 +58,7 @@ def parse_args(argv=None):
     p.add_argument("--init-trunk", default=SHIPPED_X4,
                    help="a gan.upres checkpoint whose trunk (same nf/gc/blocks) starts this one, or 'none'")
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--val-every", type=int, default=250)
+    p.add_argument("--val-every", type=int, default=500)
     return p.parse_args(argv)
 
 
