@@ -388,7 +388,7 @@ def reference_output(net, img: np.ndarray) -> np.ndarray:
     with torch.no_grad():
         y = net(torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))[None])[0]
     y = y.clamp(0, 1).numpy().transpose(1, 2, 0)
-    assert 0.05 < float(y.std()) and float(((y > 0) & (y < 1)).mean()) > 0.9  # an image, not a constant
+    assert 0.05 < float(y.std()) and float(((y > 0) & (y < 1)).mean()) > 0.6  # an image, not a constant
     return data.srgb_to_linear(y)
 
 
@@ -421,8 +421,9 @@ def test_community_rrdbnet_gives_the_reference_pixels(tmp_path, case):
 
 
 def test_community_x2_pixel_unshuffle_safetensors(tmp_path):
-    w = rrdbnet_weights(2, unshuffle=2)
-    model = save_model(str(tmp_path / "x2.safetensors"), w)
+    # fp16 tensors, as many OpenModelDB files ship; the reference uses the same rounded weights
+    w = {k: v.half().float() for k, v in rrdbnet_weights(2, unshuffle=2).items()}
+    model = save_model(str(tmp_path / "x2.safetensors"), {k: v.half() for k, v in w.items()})
     pattern, img = srgb_plate(tmp_path, size=(36, 44))
     assert run_model(tmp_path, pattern, model, "up", "--set", "scale=2") == 0
     out = read_frame(str(tmp_path / "up" / "o.0001.exr")).pixels
@@ -433,6 +434,39 @@ def test_community_x2_pixel_unshuffle_safetensors(tmp_path):
     write_exr(str(tmp_path / "odd.0001.exr"), data.srgb_to_linear(scene(41)[:, :37]), pixel_type="float")
     assert run_model(tmp_path, str(tmp_path / "odd.####.exr"), model, "odd") == 0
     assert read_frame(str(tmp_path / "odd" / "o.0001.exr")).pixels.shape == (82, 74, 3)
+
+
+def test_community_old_layout_x2_without_unshuffle(tmp_path):
+    """Old ESRGAN x2 files upsample once: model.3 is the one upsampling conv, model.5 HR, model.7 last."""
+    w = {k: v for k, v in rrdbnet_weights(7).items() if not k.startswith("conv_up2")}
+    old = {}
+    for k, v in to_old_layout({**w, "conv_up2.weight": w["conv_up1.weight"], "conv_up2.bias": w["conv_up1.bias"]}).items():
+        idx = k.split(".")[1]
+        if k.startswith("model.") and idx in ("6",):
+            continue
+        old[k.replace("model.8.", "model.5.").replace("model.10.", "model.7.")] = v
+    model = save_model(str(tmp_path / "old_x2.pth"), old)
+    pattern, img = srgb_plate(tmp_path)
+
+    def reference(x):
+        feat = _conv(w, "conv_first", x)
+        trunk = feat
+        for b in (0, 1):
+            rrdb_in = trunk
+            for r in (1, 2, 3):
+                xs = [trunk]
+                for c in range(1, 5):
+                    xs.append(F.leaky_relu(_conv(w, f"body.{b}.rdb{r}.conv{c}", torch.cat(xs, 1)), 0.2))
+                trunk = trunk + 0.2 * _conv(w, f"body.{b}.rdb{r}.conv5", torch.cat(xs, 1))
+            trunk = rrdb_in + 0.2 * trunk
+        feat = feat + _conv(w, "conv_body", trunk)
+        feat = F.leaky_relu(_conv(w, "conv_up1", F.interpolate(feat, scale_factor=2, mode="nearest")), 0.2)
+        return _conv(w, "conv_last", F.leaky_relu(_conv(w, "conv_hr", feat), 0.2))
+
+    assert run_model(tmp_path, pattern, model) == 0
+    out = read_frame(str(tmp_path / "up" / "o.0001.exr")).pixels
+    assert out.shape == (80, 96, 3)
+    assert float(np.abs(out - reference_output(reference, img)).mean()) < 2e-3
 
 
 def test_community_x1_model_runs_at_scale_one(tmp_path):
@@ -558,6 +592,13 @@ def test_bad_community_files_are_exit_2_naming_the_file(tmp_path, capsys, monkey
     open(text, "w").write("not a model")
     assert "not a model file" in refused(text)
 
+    # a tile too small for the model's reach is bad usage (exit 2) naming the size that works
+    write_exr(str(tmp_path / "big.0001.exr"), data.srgb_to_linear(scene(80)), pixel_type="float")
+    rc = run_model(tmp_path, str(tmp_path / "big.####.exr"), good, "tiny", "--tile-size", "64")
+    err = capsys.readouterr().err
+    assert rc == 2 and "big.0001.exr" in err and "reaches 35 input pixels" in err and "--tile-size 210" in err
+    assert not os.path.exists(tmp_path / "tiny" / "o.0001.exr")
+
 
 # ----- filmai models --------------------------------------------------------------------------------
 
@@ -609,6 +650,17 @@ def test_fine_tune_accepts_frames_with_differing_data_windows(tmp_path, capsys):
                "--set", "validation_interval=2"])
     assert rc == 0, capsys.readouterr().err
     assert load_checkpoint(out, expect_node="gan.upres").meta["scale"] == 2
+
+
+def test_fine_tuning_at_another_scale_than_the_model_is_refused(tmp_path, capsys):
+    # gan.upres has no model_size: the network is the starting model's; a factor that disagrees with it
+    # is refused rather than recorded while the old network is kept
+    pattern = write_sequence(str(tmp_path / "in"), frames=[1], width=32, height=32)
+    rc = main(["train", "gan.upres", "--input", pattern, "--frames", "1", "--out", str(tmp_path / "t.ckpt"),
+               "--model", shipped_model(4), "--set", "scale=2", "--progress", "none"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "upres_x4.ckpt" in err and "scale=2" in err
+    assert not os.path.exists(tmp_path / "t.ckpt")
 
 
 def test_fine_tuning_a_community_model_is_refused_clearly(tmp_path, capsys):

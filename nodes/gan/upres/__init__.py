@@ -152,6 +152,7 @@ class UpresNode(Node):
             frame.attributes, os.path.splitext(frame.path or ".exr")[1])
         rgb = color.convert(frame.select(list(RGB)), file_space, self.model_space)
         tiled = dict(scale=s, receptive_field=self.upscaler.receptive_field, align=self.upscaler.align)
+        self._check_tile_size(frame, ctx)
         out_rgb = color.convert(ctx.apply_tiled(self.run_net, rgb, **tiled), self.model_space, file_space)
         planes, names = [out_rgb], list(RGB)
 
@@ -184,6 +185,17 @@ class UpresNode(Node):
             by_name = dict(zip(frame.channels, frame.pixel_types))
             types = [by_name.get(n, "half") for n in names]
         return frame.with_pixels(np.concatenate(planes, axis=2), names, scale=s, pixel_types=types)
+
+    def _check_tile_size(self, frame: Frame, ctx) -> None:
+        """A tile must hold the model's reach on both sides plus a blend ramp (the tiler's rule); say so
+        as bad usage, naming the size that works, before any work is done."""
+        tile = int(getattr(getattr(ctx, "io", None), "tile_size", 0) or 0)
+        rf = int(self.upscaler.receptive_field)
+        needed = 2 * (2 * rf + max(8, rf))
+        if tile and max(frame.width, frame.height) > tile and tile < needed:
+            raise FrameError(f"--tile-size {tile} is too small for this model (it reaches {rf} input pixels; "
+                             f"tiles need at least {needed}): use --tile-size {needed} or more", frame.path,
+                             frame.number)
 
     # ----- self-supervised fine-tuning --------------------------------------------------------------
     @classmethod
