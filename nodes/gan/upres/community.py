@@ -335,6 +335,9 @@ def _detect_spandrel(state: dict[str, torch.Tensor], path: str) -> tuple[ModelSp
     except Exception as exc:
         raise CheckpointError(f"{path}: unsupported architecture ({found}); neither the built-in loaders ({SUPPORTED}) "
                               f"nor spandrel recognise it: {str(exc).splitlines()[0] if str(exc) else exc}") from None
+    if not isinstance(desc, spandrel.ImageModelDescriptor):  # e.g. inpainting models, which need a mask
+        raise CheckpointError(f"{path}: a {type(desc).__name__} ({getattr(desc.architecture, 'name', '?')}); "
+                              "gan.upres runs image-to-image models only")
     name = getattr(desc.architecture, "name", None) or type(desc.architecture).__name__
     spec = ModelSpec(str(name), "spandrel", int(desc.scale), int(desc.input_channels), int(desc.output_channels),
                      params=sum(int(v.numel()) for v in state.values()))
@@ -432,6 +435,20 @@ class PaddedToMultiple(nn.Module):
         return y[..., : h * self.scale, : w * self.scale]
 
 
+class _Descriptor(nn.Module):
+    """A spandrel model descriptor as a module: calling the descriptor pads the input to the sizes its
+    architecture needs (window multiples, …) and crops the result; its network is registered here so
+    ``.to()``/``.half()`` reach it."""
+
+    def __init__(self, desc: Any):
+        super().__init__()
+        self.desc = desc
+        self.inner = desc.model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.desc(x)
+
+
 def build_network(spec: ModelSpec, state: Mapping[str, Any], path: str | None = None) -> nn.Module:
     """The network of ``spec`` with ``state`` loaded strictly; eval mode, float32, on the CPU."""
     where = path or "the model"
@@ -446,7 +463,7 @@ def build_network(spec: ModelSpec, state: Mapping[str, Any], path: str | None = 
             raise CheckpointError(f"{where}: a {spec.arch} model needs spandrel, which does not import here; "
                                   f"{SPANDREL_HINT}")
         desc = spandrel.ModelLoader().load_from_state_dict(tensors)
-        return desc.model.float().eval()
+        return _Descriptor(desc).float().eval()
     try:
         net.load_state_dict(tensors, strict=True)
     except RuntimeError as exc:

@@ -16,7 +16,7 @@ from filmai_plugins import color
 from filmai_plugins.errors import CheckpointError
 from filmai_plugins.engine.ensemble import dihedral_mean
 
-from .rrdb import ArchConfig, RRDBNet, build_generator, interpolate_weights, split_weights
+from .rrdb import ArchConfig, build_generator, interpolate_weights, split_weights
 
 NODE_ID = "gan.upres"
 WEIGHT_SETS = ("psnr", "gan")
