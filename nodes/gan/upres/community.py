@@ -81,7 +81,7 @@ class ModelSpec:
         if self.arch == "RRDBNet":
             convs = 2 + 15 * self.blocks  # conv_first, 5 convs x 3 dense blocks per RRDB, conv_body
             # the feature-space upsampling convs and the final two run at 2x, 4x, … the feature resolution
-            hr = sum(0.5 ** (i + 1) for i in range(self.upsamples)) + 2 * 0.5 ** max(self.upsamples, 1)
+            hr = sum(0.5 ** (i + 1) for i in range(self.upsamples)) + 2 * 0.5 ** self.upsamples
             bound = math.ceil((convs + hr) * self.unshuffle) + 1
         elif self.arch == "SRVGGNetCompact":
             bound = self.blocks + 2 + 1
