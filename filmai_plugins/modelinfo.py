@@ -37,7 +37,8 @@ def _count(shapes) -> int:
 
 
 def describe_filmai(path: str) -> dict[str, Any]:
-    from .training.checkpoint import file_sha256, read_checkpoint_meta
+    from .files import file_sha256
+    from .training.checkpoint import read_checkpoint_meta
 
     meta = read_checkpoint_meta(path)
     shapes = _safetensors_shapes(path)

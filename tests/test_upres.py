@@ -488,6 +488,8 @@ def test_community_compact_model(tmp_path):
     out = read_frame(str(tmp_path / "up" / "o.0001.exr")).pixels
     expected = reference_output(lambda x: reference_compact(w, x, 4), img)
     assert float(np.abs(out - expected).mean()) < 2e-3
+    manifest = json.loads((tmp_path / "up" / "o.1-1.manifest.json").read_text())
+    assert any("half precision needs a CUDA GPU" in m for m in manifest["warnings"])
 
 
 def test_community_model_hdr_alpha_and_tiles(tmp_path):

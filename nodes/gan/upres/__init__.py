@@ -122,10 +122,10 @@ class UpresNode(Node):
         alpha = self.params["sharpness"] if self.params["mode"] == "sharp" and not community else 0.0
         if community and self.params["mode"] == "sharp":
             ctx.message(f"gan.upres: {os.path.basename(ctx.model.path or 'the model')} has one weight set; "
-                        "mode=sharp and sharpness apply to FilmAI up-res checkpoints only (ignored)")
+                        "mode=sharp and sharpness apply to FilmAI up-res checkpoints only (ignored)", level="warning")
         self.half = bool(self.params["half"]) and str(ctx.device or "cpu").startswith("cuda")
         if self.params["half"] and not self.half:
-            ctx.message("gan.upres: half precision needs a CUDA GPU; running in float32")
+            ctx.message("gan.upres: half precision needs a CUDA GPU; running in float32", level="warning")
         self.upscaler = Upscaler(ctx.model, sharpness=alpha, device=ctx.device or "cpu", want_scale=scale or None,
                                  ensemble=self.params["ensemble"], half=self.half)
         self.scale = self.upscaler.scale
@@ -177,7 +177,7 @@ class UpresNode(Node):
             names += others
         elif others and not getattr(self, "_told_dropped", False):
             ctx.message(f"gan.upres: dropping channels {', '.join(others)} (set other_channels=nearest or "
-                        "smooth to keep them)")
+                        "smooth to keep them)", level="warning")
             self._told_dropped = True
 
         types = None

@@ -28,7 +28,6 @@ and back (``model_space``/``encoding`` in the metadata below, applied in one pla
 """
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 import re
@@ -41,6 +40,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from filmai_plugins.errors import CheckpointError
+from filmai_plugins.files import file_sha256
 from filmai_plugins.training.checkpoint import Checkpoint
 
 from .modelfile import file_kind
@@ -477,14 +477,6 @@ def build_network(spec: ModelSpec, state: Mapping[str, Any], path: str | None = 
 # ----- as a checkpoint the node runs --------------------------------------------------------------
 
 
-def _file_sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def inspect_file(path: str) -> tuple[ModelSpec, dict[str, torch.Tensor], dict[str, str]]:
     """(spec, tensors in built-in names, source info) of a community model file."""
     tensors, source = read_state_dict(path)
@@ -505,7 +497,7 @@ def load_community(path: str) -> Checkpoint:
             "colorspace": "lin_rec709", "channels_in": ["R", "G", "B"], "channels_out": ["R", "G", "B"],
             "weight_sets": ["community"], "community": {"file": os.path.basename(path), **source,
                                                         "description": spec.describe()}}
-    return Checkpoint(path=path, meta=meta, tensors=tensors, sha256=_file_sha256(path))
+    return Checkpoint(path=path, meta=meta, tensors=tensors, sha256=file_sha256(path))
 
 
 def describe_file(path: str) -> dict[str, Any]:
@@ -518,7 +510,7 @@ def describe_file(path: str) -> dict[str, Any]:
         "scale": spec.scale, "channels_in": spec.in_ch, "channels_out": spec.out_ch, "parameters": spec.params,
         "weights": f"{source['weights']}, {source['dtype']}",
         "working_space": "sRGB-encoded RGB, 0-1 (gan.upres converts the plate into it and back)",
-        "size_bytes": os.path.getsize(path), "sha256": _file_sha256(path),
+        "size_bytes": os.path.getsize(path), "sha256": file_sha256(path),
         "run": f"filmai run gan.upres --model {path} … (scale: x{spec.scale} from the model)" if runs else None,
         "note": None if runs else f"gan.upres runs RGB models (3 in, 3 out); this one is {spec.in_ch} in, "
                                   f"{spec.out_ch} out",
