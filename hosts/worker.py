@@ -77,11 +77,48 @@ class WorkerConfig:
 
     @classmethod
     def from_env(cls, environ: Optional[Mapping[str, str]] = None) -> "WorkerConfig":
-        """``FILMAI_PYTHON``, ``FILMAI_WORKER_MODE``, ``FILMAI_DEVICE``, ``FILMAI_WORKER_ENV`` (KEY=VALUE;...)."""
+        """``FILMAI_PYTHON``, ``FILMAI_WORKER_MODE``, ``FILMAI_DEVICE``, ``FILMAI_WORKER_ENV`` (KEY=VALUE;...).
+        All unset gives the defaults (:attr:`is_default`)."""
         environ = os.environ if environ is None else environ
         return cls(python=environ.get("FILMAI_PYTHON", ""), mode=environ.get("FILMAI_WORKER_MODE", "auto") or "auto",
                    env=parse_env_text(environ.get("FILMAI_WORKER_ENV", "")),
                    device=environ.get("FILMAI_DEVICE", "auto") or "auto")
+
+    @classmethod
+    def from_file(cls, path: str) -> Optional["WorkerConfig"]:
+        """Worker settings a host saved (JSON: python, mode, env, device); None when absent or unreadable."""
+        try:
+            with open(path, encoding="utf-8") as f:
+                data = json.load(f)
+        except (OSError, ValueError):
+            return None
+        if not isinstance(data, dict):
+            return None
+        env = data.get("env") or {}
+        return cls(python=str(data.get("python") or ""), mode=str(data.get("mode") or "auto"),
+                   env={str(k): str(v) for k, v in env.items()} if isinstance(env, dict) else {},
+                   device=str(data.get("device") or "auto"))
+
+    def save(self, path: str) -> None:
+        """Write these settings as JSON (atomically), for sessions that cannot read the host's preferences."""
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        tmp = f"{path}.{os.getpid()}.tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump({"python": self.python, "mode": self.mode, "env": dict(self.env), "device": self.device}, f,
+                      indent=1)
+        os.replace(tmp, path)
+
+    @property
+    def is_default(self) -> bool:
+        return not self.python and self.mode in ("", "auto") and not self.env and self.device in ("", "auto")
+
+    def describe(self) -> str:
+        """Where nodes will run, in words (for a log line or a status bar)."""
+        if self.mode == "in_process" or (self.mode != "process" and not self.python and in_process_available()):
+            return "in this application's Python"
+        if self.python:
+            return f"worker process {self.python}"
+        return "worker process `filmai` on PATH"
 
     def command(self) -> List[str]:
         """The command that starts the headless host in a worker process."""
@@ -143,13 +180,65 @@ def in_process_available(needs_torch: bool = False) -> bool:
 # schema
 
 
+class _ThreadStreams:
+    """A stand-in for ``sys.stdout``/``sys.stderr`` that sends the writes of threads that asked for it to
+    their own buffer and everything else to the real stream. ``contextlib.redirect_stdout`` swaps the
+    stream for every thread: an in-process ``filmai`` call on a background thread would swallow what the
+    DCC's main thread prints, and the main thread's prints would corrupt the call's JSON."""
+
+    _lock = threading.Lock()
+    _users = 0
+    _saved: "tuple[Any, Any]" = (None, None)
+    _buffers: Dict[int, "tuple[io.StringIO, io.StringIO]"] = {}
+
+    class _Proxy:
+        def __init__(self, index: int):
+            self.index = index
+
+        def _target(self) -> Any:
+            bufs = _ThreadStreams._buffers.get(threading.get_ident())
+            return bufs[self.index] if bufs is not None else _ThreadStreams._saved[self.index]
+
+        def write(self, text: str) -> int:
+            return self._target().write(text)
+
+        def flush(self) -> None:
+            self._target().flush()
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._target(), name)
+
+    @classmethod
+    @contextlib.contextmanager
+    def capture(cls):
+        import sys
+
+        bufs = (io.StringIO(), io.StringIO())
+        with cls._lock:
+            if cls._users == 0:
+                cls._saved = (sys.stdout, sys.stderr)
+                sys.stdout, sys.stderr = cls._Proxy(0), cls._Proxy(1)
+            cls._users += 1
+            cls._buffers[threading.get_ident()] = bufs
+        try:
+            yield bufs
+        finally:
+            with cls._lock:
+                cls._buffers.pop(threading.get_ident(), None)
+                cls._users -= 1
+                if cls._users == 0:
+                    if isinstance(sys.stdout, cls._Proxy):
+                        sys.stdout = cls._saved[0]
+                    if isinstance(sys.stderr, cls._Proxy):
+                        sys.stderr = cls._saved[1]
+
+
 def query_schema(config: WorkerConfig, timeout: float = 180.0) -> Dict[str, Any]:
     """``filmai nodes --json`` (nodes, engine I/O options, packs, failed packs) from where nodes will run."""
     if config.runs_in_process():
         from filmai_plugins import cli  # type: ignore[import-not-found]
 
-        buf = io.StringIO()
-        with contextlib.redirect_stdout(buf):
+        with _ThreadStreams.capture() as (buf, _err):
             code = cli.main(["nodes", "--json"])
         text = buf.getvalue()
         if code:
@@ -196,6 +285,39 @@ def params_for(node: Mapping[str, Any], stage: str) -> List[Dict[str, Any]]:
 
 def frame_ports(ports: Iterable[Mapping[str, Any]]) -> List[Dict[str, Any]]:
     return [dict(p) for p in ports if p.get("type") == "Frames"]
+
+
+# Words the schema's generated labels (``lr_schedule`` → "Lr schedule") spell the way nobody reads them.
+_LABEL_WORDS = {"lr": "LR", "psnr": "PSNR", "gan": "GAN", "ema": "EMA", "gpu": "GPU", "cpu": "CPU", "id": "ID",
+                "exr": "EXR", "rgb": "RGB", "rgba": "RGBA", "fps": "FPS", "ocio": "OCIO", "edl": "EDL", "csv": "CSV",
+                "otio": "OTIO", "aux": "auxiliary", "col": "column", "len": "length", "dim": "size", "k": "K",
+                "b": "B", "nonfinite": "non-finite values"}
+_LABEL_NAMES = {"half": "Half precision (fp16)", "k": "Titles per user (K)", "batch": "Frames per batch",
+                "mix": "Mix"}
+
+
+def display_label(param: Mapping[str, Any]) -> str:
+    """A label for people: the schema's own label where a node wrote one, else the name with its
+    abbreviations spelled as artists read them ("LR schedule", "GAN loss", "User ID column")."""
+    name, label = str(param.get("name", "")), str(param.get("label") or "")
+    generated = name.replace("_", " ").capitalize()
+    if label and label != generated:
+        return label  # written by the node's author
+    if name in _LABEL_NAMES:
+        return _LABEL_NAMES[name]
+    words = [_LABEL_WORDS.get(w, w) for w in name.split("_") if w]
+    if not words:
+        return label or name
+    text = " ".join(words)
+    return text[0].upper() + text[1:]
+
+
+def is_channel_list(param: Mapping[str, Any]) -> bool:
+    """A string param naming image channels in order ("R,G,B"): hosts show a channel picker for it.
+
+    The schema has no channel type yet, so this goes by the names the built-in nodes use for such
+    lists (``channels``, ``channels_in``, ``channels_out``)."""
+    return param.get("type") == "string" and param.get("name") in ("channels", "channels_in", "channels_out")
 
 
 def check_value(param: Mapping[str, Any], value: Any) -> Any:
@@ -426,10 +548,15 @@ class Job:
             raise WorkerError("job already started")
         self.started = time.time()
         self.state = "running"
-        if self.in_process:
-            self._start_thread()
-        else:
-            self._start_process()
+        try:
+            if self.in_process:
+                self._start_thread()
+            else:
+                self._start_process()
+        except WorkerError as exc:  # no worker Python, not executable, cannot fork: a failed job, said why
+            self.state, self.exit_code, self.finished = "failed", 1, time.time()
+            self.error = self.error or str(exc)
+            raise
         return self
 
     @property
@@ -439,7 +566,7 @@ class Job:
         return self.config.command() + self.spec.argv()
 
     def _start_process(self) -> None:
-        cmd = self.command
+        cmd = self.command  # WorkerError when the worker Python is missing
         kwargs: Dict[str, Any] = {}
         if os.name == "posix":
             kwargs["start_new_session"] = True  # a Ctrl-C in the DCC's terminal must not reach the worker
@@ -449,8 +576,6 @@ class Job:
             self._proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
                                           text=True, bufsize=1, env=self.config.process_env(), **kwargs)
         except OSError as exc:
-            self.state = "failed"
-            self.exit_code = 1
             self.error = f"cannot start the worker {shlex.join(cmd)}: {exc}"
             raise WorkerError(self.error) from None
         proc = self._proc
@@ -661,6 +786,49 @@ def run(spec: JobSpec, config: Optional[WorkerConfig] = None, *, needs_torch: bo
 
 
 # ----------------------------------------------------------------------------------------------
+# work off the host's main thread
+
+
+class BackgroundTask:
+    """Run ``fn(*args)`` on a daemon thread; the host's main thread polls :attr:`done` from its timer or
+    idle callback and reads :attr:`result` or :attr:`error`. ``fn`` must not touch the DCC's data (Blender's
+    ``bpy.data``, Nuke's nodes): it gets plain values and returns plain values.
+    """
+
+    def __init__(self, fn: Callable[..., Any], *args: Any, name: str = "filmai-task", **kwargs: Any):
+        self.name = name
+        self.result: Any = None
+        self.error: Optional[BaseException] = None
+        self.started = time.time()
+        self.finished = 0.0
+        self._done = threading.Event()
+
+        def body() -> None:
+            try:
+                self.result = fn(*args, **kwargs)
+            except BaseException as exc:  # reported to the main thread, never lost in a thread
+                self.error = exc
+            finally:
+                self.finished = time.time()
+                self._done.set()
+
+        self._thread = threading.Thread(target=body, daemon=True, name=name)
+        self._thread.start()
+
+    @property
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    def wait(self, timeout: Optional[float] = None) -> Any:
+        """Block until done (scripts and headless sessions); returns the result or raises its error."""
+        if not self._done.wait(timeout):
+            raise WorkerError(f"{self.name}: still running after {timeout:.0f} s")
+        if self.error is not None:
+            raise self.error
+        return self.result
+
+
+# ----------------------------------------------------------------------------------------------
 # tools the adapters call in the worker environment (timelines, farm)
 
 
@@ -669,8 +837,7 @@ def tool(config: WorkerConfig, args: List[str], timeout: float = 300.0) -> str:
     if config.runs_in_process():
         from filmai_plugins import cli  # type: ignore[import-not-found]
 
-        out, err = io.StringIO(), io.StringIO()
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        with _ThreadStreams.capture() as (out, err):
             try:
                 code = cli.main(list(args))
             except SystemExit as exc:  # argparse usage errors

@@ -198,7 +198,7 @@ def test_the_scenes_rendered_sequence_is_a_source(session):
 
 def test_movie_strip_is_decoded_for_a_frame_node(session):
     r = step(session, "movie_strip")
-    assert r["result"] == ["FINISHED"] and "rendered to EXR frames" in r["report"]
+    assert r["result"] == ["FINISHED"] and "decoded to EXR frames" in r["report"]
     assert r["outputs"] == 12 and r["new_strip"]["frame_start"] == r["movie_strip"]["frame_start"]
 
 

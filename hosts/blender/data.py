@@ -45,23 +45,33 @@ def clean_stem(name: str) -> str:
 
 @dataclass
 class Source:
-    """One resolved input: a file, a sequence pattern or a movie, and how its frames sit in the scene."""
+    """One resolved input: a file, a sequence pattern or a movie, and how its frames sit in the scene.
+
+    Frame numbers: files keep their own numbering (a plate's 1001); ``offset`` (image sequences and
+    decoded movies: file frame = scene frame + offset) or ``frame_map`` (VSE strips: file frame → scene
+    frame) says where each file frame shows; neither means the same number (renders).
+    """
 
     pattern: str
     label: str
     frames: list[int] | None = None  # explicit file frames (strips); None: whatever is on disk
-    frame_map: dict[int, int] | None = None  # file frame -> scene frame; None: the same number
+    frame_map: dict[int, int] | None = None  # file frame -> scene frame (strips)
+    offset: int | None = None  # file frame - scene frame (image sequences)
+    on_disk: list[int] | None = None  # the sequence's frames found on disk, when looked at
     origin: int | None = None  # scene frame of the first analysed frame (for timelines)
     strip: str = ""
     channel: int = 0
     is_movie: bool = False
     notes: list[str] = field(default_factory=list)
+    decode: "MovieDecode | None" = None  # a movie still to be decoded to this pattern
 
     @property
     def is_sequence(self) -> bool:
         return worker.is_sequence_pattern(self.pattern)
 
     def scene_frame(self, file_frame: int) -> int:
+        if self.offset is not None:
+            return file_frame - self.offset
         if self.frame_map is None:
             return file_frame
         if file_frame in self.frame_map:
@@ -69,10 +79,43 @@ class Source:
         first = min(self.frame_map)
         return self.frame_map[first] + (file_frame - first)
 
+    def file_frame(self, scene_frame: int) -> int | None:
+        """The file frame shown at ``scene_frame`` (None: a strip shows nothing there)."""
+        if self.offset is not None:
+            return scene_frame + self.offset
+        if self.frame_map is None:
+            return scene_frame
+        return next((f for f, s in self.frame_map.items() if s == scene_frame), None)
+
     def file_frames_in_scene_range(self, start: int, end: int) -> list[int] | None:
+        if self.offset is not None:
+            return [f + self.offset for f in range(start, end + 1)]
         if self.frame_map is None:
             return None
         return [f for f, s in sorted(self.frame_map.items()) if start <= s <= end]
+
+
+def frames_on_disk(pattern: str) -> list[int]:
+    """Frame numbers of ``pattern`` (``plate.####.exr``) present on disk, sorted."""
+    folder, base = os.path.split(pattern)
+    m = re.search(r"(#+|@+|%0?(\d*)d)", base)
+    if not m:
+        return []
+    rx = re.compile(re.escape(base[: m.start()]) + r"(-?\d+)" + re.escape(base[m.end():]) + "$")
+    try:
+        names = os.listdir(folder or ".")
+    except OSError:
+        return []
+    return sorted(int(x.group(1)) for x in (rx.match(n) for n in names) if x)
+
+
+def placement_offset(scene, src, first_on_disk: int | None) -> int:
+    """file frame - scene frame for an image sequence, from the source's placement setting."""
+    if src.placement == "FRAME_NUMBERS":
+        return 0
+    if src.placement == "OFFSET":
+        return src.frame_offset + 1 - src.frame_start
+    return (first_on_disk if first_on_disk is not None else scene.frame_start) - scene.frame_start
 
 
 # ----- inputs -------------------------------------------------------------------------------------
@@ -95,48 +138,65 @@ def is_empty(src, port: dict) -> bool:
     return {"IMAGE": src.image is None, "STRIP": not src.strip, "RENDER": False}[src.kind]
 
 
-def resolve(scene, src, port: dict, staging: str, frame_scope: bool) -> Source:
+def resolve(scene, src, port: dict, staging: str, frame_scope: bool, strip_window=None) -> Source:
     """The artist's choice for one port as files the engine reads. ``frame_scope`` nodes need images, so
-    movies are first rendered to an EXR sequence (sequence nodes such as cut detection read movies)."""
-    if port["type"] != "Frames" or src.kind == "FILES":
-        return _from_files(abspath(src.path), port)
+    movies are decoded to an EXR sequence first (sequence nodes such as cut detection read movies): the
+    returned Source then carries a :class:`MovieDecode` to run, one frame per step, before the job."""
+    if port["type"] != "Frames":
+        return _from_files(scene, src, abspath(src.path), port, placed=False)
+    if src.kind == "FILES":
+        return _from_files(scene, src, abspath(src.path), port)
     if src.kind == "IMAGE":
-        return _from_image(scene, src.image, port, staging, frame_scope)
+        return _from_image(scene, src, port, staging, frame_scope)
     if src.kind == "STRIP":
-        return _from_strip(scene, src.strip, port, staging, frame_scope)
+        return _from_strip(scene, src.strip, port, staging, frame_scope, strip_window)
     return _from_render(scene, port)
 
 
-def _from_files(path: str, port: dict) -> Source:
+def _placed_sequence(scene, src, pattern: str, label: str) -> Source:
+    """An image sequence on disk, placed in the scene by the source's placement setting."""
+    on_disk = frames_on_disk(pattern)
+    offset = placement_offset(scene, src, on_disk[0] if on_disk else None)
+    return Source(pattern, label, offset=offset, on_disk=on_disk)
+
+
+def _from_files(scene, src, path: str, port: dict, placed: bool = True) -> Source:
     if not path or path == abspath(""):
         raise SourceError(f"input {port['name']}: choose a file")
     label = clean_stem(path)
-    if port["type"] != "Frames" or worker.is_sequence_pattern(path):
-        return Source(path, label, is_movie=path.lower().endswith(MOVIE_EXTENSIONS))
+    is_movie = path.lower().endswith(MOVIE_EXTENSIONS)
+    if port["type"] != "Frames":
+        return Source(path, label)
+    if worker.is_sequence_pattern(path):
+        return _placed_sequence(scene, src, path, label) if placed else Source(path, label)
     if not os.path.isfile(path):
         raise SourceError(f"input {port['name']}: {path} not found")
     pattern, number = worker.pattern_from_file(path)
-    if number is not None and not path.lower().endswith(MOVIE_EXTENSIONS):
+    if number is not None and not is_movie:
         folder = os.path.dirname(path)
         siblings = [n for n in os.listdir(folder) if worker.pattern_from_file(os.path.join(folder, n))[0] == pattern]
         if len(siblings) > 1:  # one frame of a sequence was picked in the file browser: take the sequence
-            return Source(pattern, label)
-    return Source(path, label, is_movie=path.lower().endswith(MOVIE_EXTENSIONS))
+            return _placed_sequence(scene, src, pattern, label)
+    return Source(path, label, is_movie=is_movie)
 
 
-def _from_image(scene, image, port: dict, staging: str, frame_scope: bool) -> Source:
+def _from_image(scene, src, port: dict, staging: str, frame_scope: bool) -> Source:
+    image = src.image
     if image is None:
         raise SourceError(f"input {port['name']}: pick an image")
     label = clean_stem(image.name)
     path = abspath(image.filepath) if image.filepath else ""
     if image.source == "SEQUENCE":
-        return Source(worker.pattern_from_file(path)[0], label)
+        return _placed_sequence(scene, src, worker.pattern_from_file(path)[0], label)
     if image.source == "MOVIE":
         if not os.path.isfile(path):
             raise SourceError(f"image {image.name!r}: movie {path} not found")
         if frame_scope:
-            pattern = render_movie_to_exr(path, os.path.join(staging, label), label)
-            return Source(pattern, label, notes=[f"movie {os.path.basename(path)} rendered to EXR frames"])
+            decode = MovieDecode(path, os.path.join(staging, label), label)
+            source = Source(decode.pattern, label, offset=placement_offset(scene, src, 1),
+                            on_disk=list(range(1, decode.total + 1)), decode=decode,
+                            notes=[f"movie {os.path.basename(path)} decoded to EXR frames"])
+            return source
         return Source(path, label, is_movie=True)
     if image.source == "TILED":
         raise SourceError(f"image {image.name!r} is a UDIM tile set; pick one tile's file with the Files source")
@@ -169,33 +229,72 @@ def save_image_exr(image, path: str) -> str:
     return path
 
 
-def render_movie_to_exr(movie: str, folder: str, label: str) -> str:
-    """Decode a movie to a half-float EXR sequence with Blender's sequencer (a temporary scene), the way
-    Nuke's adapter renders through a temporary Write. Returns the pattern (frames from 1)."""
-    os.makedirs(folder, exist_ok=True)
-    tmp_scene = bpy.data.scenes.new("FilmAI decode")
-    try:
+class MovieDecode:
+    """Decode a movie to a half-float EXR sequence (frames from 1) with Blender's sequencer in a temporary
+    scene, the way Nuke's adapter renders through a temporary Write: one frame per :meth:`step`, so an
+    interactive session decodes between timer ticks instead of freezing for the whole movie."""
+
+    def __init__(self, movie: str, folder: str, label: str):
+        self.movie = movie
+        self.pattern = os.path.join(folder, f"{label}.####.exr")
+        self.folder = folder
+        self.next = 1
+        self._scene_name = ""
+        tmp_scene = bpy.data.scenes.new("FilmAI decode")
+        self._scene_name = tmp_scene.name
         se = tmp_scene.sequence_editor_create()
         strip = se.strips.new_movie("source", movie, 1, 1)
         elem = strip.elements[0]
-        tmp_scene.render.resolution_x, tmp_scene.render.resolution_y = elem.orig_width, elem.orig_height
-        tmp_scene.render.resolution_percentage = 100
-        tmp_scene.frame_start, tmp_scene.frame_end = 1, strip.frame_final_duration
-        tmp_scene.render.use_sequencer = True
-        tmp_scene.render.use_compositing = False
-        settings = tmp_scene.render.image_settings
+        self.total = int(strip.frame_final_duration)
+        render = tmp_scene.render
+        render.resolution_x, render.resolution_y = elem.orig_width, elem.orig_height
+        render.resolution_percentage = 100
+        render.use_sequencer = True
+        render.use_compositing = False
+        settings = render.image_settings
         settings.media_type = "IMAGE"
         settings.file_format = "OPEN_EXR"
         settings.color_depth = "16"
         settings.exr_codec = "ZIP"
-        tmp_scene.render.filepath = os.path.join(folder, f"{label}.####")
-        bpy.ops.render.render(animation=True, scene=tmp_scene.name)
-    finally:
-        bpy.data.scenes.remove(tmp_scene)
-    pattern = os.path.join(folder, f"{label}.####.exr")
-    if not os.path.isfile(worker.sequence_path(pattern, 1)):
-        raise SourceError(f"could not decode {movie} to frames")
-    return pattern
+        render.filepath = os.path.join(folder, f"{label}.####")
+
+    @property
+    def done(self) -> bool:
+        return self.next > self.total
+
+    def step(self) -> bool:
+        """Decode the next frame; True once every frame is on disk."""
+        if self.done:
+            return True
+        scene = bpy.data.scenes.get(self._scene_name)
+        if scene is None:
+            raise SourceError(f"decoding {self.movie} was interrupted (its temporary scene is gone)")
+        os.makedirs(self.folder, exist_ok=True)
+        scene.frame_start = scene.frame_end = self.next
+        bpy.ops.render.render(animation=True, scene=scene.name)
+        if not os.path.isfile(worker.sequence_path(self.pattern, self.next)):
+            self.close()
+            raise SourceError(f"could not decode frame {self.next} of {self.movie}")
+        self.next += 1
+        if self.done:
+            self.close()
+        return self.done
+
+    def run_all(self) -> str:
+        while not self.step():
+            pass
+        return self.pattern
+
+    def close(self) -> None:
+        scene = bpy.data.scenes.get(self._scene_name) if self._scene_name else None
+        if scene is not None:
+            bpy.data.scenes.remove(scene)
+        self._scene_name = ""
+
+
+def render_movie_to_exr(movie: str, folder: str, label: str) -> str:
+    """Decode a whole movie at once (scripts); returns the pattern (frames from 1)."""
+    return MovieDecode(movie, folder, label).run_all()
 
 
 def find_strip(scene, name: str):
@@ -206,10 +305,12 @@ def find_strip(scene, name: str):
     return strip
 
 
-def _from_strip(scene, name: str, port: dict, staging: str, frame_scope: bool) -> Source:
+def _from_strip(scene, name: str, port: dict, staging: str, frame_scope: bool, window=None) -> Source:
+    """``window``: (first, end) scene frames to read instead of the strip's visible range (a strip split
+    at cuts before: its pieces keep every element, and the whole original range is analysed again)."""
     strip = find_strip(scene, name)
     start = int(strip.frame_start)
-    first_visible, end_visible = int(strip.frame_final_start), int(strip.frame_final_end)
+    first_visible, end_visible = window or (int(strip.frame_final_start), int(strip.frame_final_end))
     if strip.type == "IMAGE":
         folder = abspath(strip.directory)
         names = [e.filename for e in strip.elements]
@@ -231,12 +332,12 @@ def _from_strip(scene, name: str, port: dict, staging: str, frame_scope: bool) -
         if not os.path.isfile(movie):
             raise SourceError(f"strip {strip.name!r}: movie {movie} not found")
         if frame_scope:
-            pattern = render_movie_to_exr(movie, os.path.join(staging, clean_stem(strip.name)), clean_stem(strip.name))
+            decode = MovieDecode(movie, os.path.join(staging, clean_stem(strip.name)), clean_stem(strip.name))
             n = int(strip.frame_duration)
             frame_map = {i + 1: start + i for i in range(n) if first_visible <= start + i < end_visible}
-            return Source(pattern, clean_stem(strip.name), frames=sorted(frame_map), frame_map=frame_map,
-                          origin=first_visible, strip=strip.name, channel=strip.channel,
-                          notes=[f"movie {os.path.basename(movie)} rendered to EXR frames"])
+            return Source(decode.pattern, clean_stem(strip.name), frames=sorted(frame_map), frame_map=frame_map,
+                          origin=first_visible, strip=strip.name, channel=strip.channel, decode=decode,
+                          notes=[f"movie {os.path.basename(movie)} decoded to EXR frames"])
         # a sequence node (cut detection) reads the whole movie: its frame 0 sits at the strip's start
         return Source(movie, clean_stem(strip.name), origin=start, strip=strip.name, channel=strip.channel,
                       is_movie=True)
@@ -255,7 +356,8 @@ def _from_render(scene, port: dict) -> Source:
 
 
 def job_frames(scene, mode: str, custom: str, source: Source) -> str:
-    """The frame spec of a job, in the first input's own numbering."""
+    """The frame spec of a job, in the first input's own numbering. Scene range on a placed sequence
+    checks that every scene frame has its file: a plate shorter than the scene is one clear error."""
     if mode == "CUSTOM":
         return custom.strip()
     if not source.is_sequence:
@@ -266,8 +368,50 @@ def job_frames(scene, mode: str, custom: str, source: Source) -> str:
             return f"{scene.frame_start}-{scene.frame_end}"
         if not frames:
             raise SourceError(f"strip {source.strip!r} shows no frame inside the scene range")
+        if source.on_disk is not None:
+            have = set(source.on_disk)
+            missing = [f for f in frames if f not in have]
+            if missing:
+                shown = worker.format_frames(source.scene_frame(f) for f in missing)
+                on_disk = worker.format_frames(source.on_disk) if source.on_disk else "nothing"
+                raise SourceError(
+                    f"{os.path.basename(source.pattern)}: the scene range {scene.frame_start}-{scene.frame_end} "
+                    f"shows file frames {worker.format_frames(frames)}, and {len(missing)} of them are not on disk: "
+                    f"{worker.format_frames(missing)} (scene frames {shown}; on disk: {on_disk}). Set the scene "
+                    "range, use Frames: All, or change where the sequence sits (Frames in scene)")
         return worker.format_frames(frames)
     return worker.format_frames(source.frames) if source.frames else ""
+
+
+def file_frame_at(scene, src, port: dict, scene_frame: int) -> int:
+    """The file frame of ``src`` shown at ``scene_frame`` (Add current frame), without staging anything."""
+    if src.kind == "STRIP" and src.strip:
+        strip = find_strip(scene, src.strip)
+        if strip.type == "IMAGE":
+            elem = strip.strip_elem_from_frame(scene_frame)
+            if elem is None:
+                raise SourceError(f"strip {strip.name!r} shows no image at frame {scene_frame}")
+            number = worker.pattern_from_file(elem.filename)[1]
+            return scene_frame if number is None else number
+        return scene_frame - int(strip.frame_start) + 1
+    if src.kind == "IMAGE" and src.image is not None and src.image.source == "MOVIE":
+        return scene_frame + placement_offset(scene, src, 1)
+    if src.kind == "IMAGE" and src.image is not None and src.image.source == "SEQUENCE":
+        source = _placed_sequence(scene, src, worker.pattern_from_file(abspath(src.image.filepath))[0], "")
+    elif src.kind == "FILES" and src.path:
+        try:
+            source = _from_files(scene, src, abspath(src.path), port)
+        except SourceError:
+            return scene_frame
+    else:
+        return scene_frame
+    if source.offset is None:
+        return scene_frame
+    frame = scene_frame + source.offset
+    if source.on_disk and frame not in source.on_disk:
+        raise SourceError(f"scene frame {scene_frame} shows file frame {frame} of {os.path.basename(source.pattern)}, "
+                          f"which is not on disk (on disk: {worker.format_frames(source.on_disk)})")
+    return frame
 
 
 # ----- outputs ------------------------------------------------------------------------------------
@@ -345,26 +489,39 @@ def cut_label(cut: dict) -> str:
     return f"{kind} {conf:.2f}" if isinstance(conf, (int, float)) else kind
 
 
-def apply_cuts(scene, strip_name: str, summary: dict, origin: int) -> dict:
+def apply_cuts(scene, strip_name: str, summary: dict, origin: int, pieces: list[str] | None = None) -> dict:
     """Split a strip at each cut of a timeline summary (``filmai timeline cuts --json``) and mark the cuts.
 
     ``origin`` is the scene frame of the first analysed frame; a cut at ``offset`` lands on
-    ``origin + offset``. Cuts outside the strip's visible range are reported, not applied. Running it
-    again adds nothing: existing pieces are already split and markers with the same name are kept.
+    ``origin + offset``. ``pieces``: the strips an earlier split made of the same strip (a cut falls in
+    whichever piece holds it). A cut already on a piece boundary is kept as it is (``already``), one
+    outside every piece is reported (``skipped``). Running it again adds nothing: markers with the same
+    name and frame are kept, not duplicated.
     """
-    strip = find_strip(scene, strip_name)
+    first = find_strip(scene, strip_name)
+    se = scene.sequence_editor
+    found = [se.strips_all.get(n) for n in (pieces or [])]
+    current = [s for s in found if s is not None and s.channel == first.channel] or [first]
+    if first not in current:
+        current.append(first)
     shots = {s["start"]: s for s in summary.get("shots", [])}
-    pieces = [strip]
-    splits, markers, skipped = [], [], []
-    current = strip
-    if shots.get(0, {}).get("name"):
-        current.name = shots[0]["name"]
+    splits, markers, skipped, already = [], [], [], []
+    if len(current) == 1 and shots.get(0, {}).get("name"):
+        first.name = shots[0]["name"]
     for cut in sorted(summary.get("cuts", []), key=lambda c: c["offset"]):
         frame = int(origin + cut["offset"])
-        if not current.frame_final_start < frame < current.frame_final_end:
-            skipped.append(frame)
+        target = next((p for p in current if p.frame_final_start < frame < p.frame_final_end), None)
+        name = cut_label(cut)
+        if target is None:
+            if any(p.frame_final_start == frame for p in current):
+                already.append(frame)
+                if not any(m.frame == frame and m.name == name for m in scene.timeline_markers):
+                    scene.timeline_markers.new(name, frame=frame)
+                markers.append(name)
+            else:
+                skipped.append(frame)
             continue
-        right = current.split(frame=frame, split_method="SOFT")
+        right = target.split(frame=frame, split_method="SOFT")
         if right is None:
             skipped.append(frame)
             continue
@@ -372,10 +529,11 @@ def apply_cuts(scene, strip_name: str, summary: dict, origin: int) -> dict:
         if shot and shot.get("name"):
             right.name = shot["name"]
         splits.append(frame)
-        pieces.append(right)
-        current = right
-        name = cut_label(cut)
+        current.append(right)
         if not any(m.frame == frame and m.name == name for m in scene.timeline_markers):
             scene.timeline_markers.new(name, frame=frame)
         markers.append(name)
-    return {"splits": splits, "markers": markers, "skipped": skipped, "pieces": [p.name for p in pieces]}
+    ordered = sorted(current, key=lambda p: p.frame_final_start)
+    return {"splits": splits, "markers": markers, "skipped": skipped, "already": already,
+            "pieces": [p.name for p in ordered],
+            "window": [int(ordered[0].frame_final_start), int(ordered[-1].frame_final_end)]}

@@ -7,6 +7,7 @@ No node has hand-written UI: params become properties (ranges, enums, file paths
 
 import json
 import os
+import time
 
 import bpy
 from bpy.props import (BoolProperty, EnumProperty, FloatProperty, FloatVectorProperty, IntProperty,
@@ -27,6 +28,7 @@ class _State:
         self.classes: list = []
         self.jobs: dict = {}  # "run:<node id>" / "train:<node id>" -> jobs.HostJob
         self.skipped: list[str] = []  # nodes Blender refused, with the reason
+        self.reload: worker.BackgroundTask | None = None  # a node-list query under way
 
     def nodes(self) -> list[dict]:
         return list(self.schema.get("nodes", [])) if self.schema else []
@@ -38,6 +40,8 @@ class _State:
         return list(self.schema.get("io_options", [])) if self.schema else []
 
     def status_line(self) -> str:
+        if self.reload is not None:
+            return f"asking the worker for its nodes ({time.time() - self.reload.started:.0f} s)"
         if self.error:
             return f"no nodes: {self.error}"
         if not self.schema:
@@ -46,6 +50,7 @@ class _State:
 
 
 STATE = _State()
+RELOAD_POLL_SECONDS = 0.1
 
 
 # ----- schema -------------------------------------------------------------------------------------
@@ -60,33 +65,119 @@ def _config_key(config: worker.WorkerConfig) -> str:
     return json.dumps([config.python, config.mode, sorted(config.env.items())])
 
 
-def load_schema(refresh: bool = False) -> None:
-    """Fill STATE.schema from the cache (same worker settings) or by asking the worker."""
-    config = prefs.worker_config()
-    key = _config_key(config)
-    STATE.error = ""
-    path = _cache_path()
-    if not refresh and os.path.isfile(path):
-        try:
-            with open(path, encoding="utf-8") as f:
-                cached = json.load(f)
-            if cached.get("key") == key:
-                STATE.schema, STATE.source = cached["schema"], "cached"
-                return
-        except (OSError, ValueError, KeyError):
-            pass  # a damaged cache is rebuilt below
+def cached_schema(config: worker.WorkerConfig) -> dict | None:
+    """The node list cached for these worker settings (a file read: fine on the main thread)."""
     try:
-        schema = worker.query_schema(config)
-    except worker.WorkerError as exc:
-        STATE.schema, STATE.error = None, str(exc)
-        print(f"FilmAI: {exc}")
-        return
-    STATE.schema = schema
-    STATE.source = "in process" if config.runs_in_process() else "worker process"
+        with open(_cache_path(), encoding="utf-8") as f:
+            cached = json.load(f)
+        if cached.get("key") == _config_key(config):
+            return cached["schema"]
+    except (OSError, ValueError, KeyError, TypeError):
+        pass  # absent or damaged: asked again
+    return None
+
+
+def _query(config: worker.WorkerConfig) -> dict:
+    """Off the main thread: ask the worker (``filmai nodes --json``) and cache the answer."""
+    schema = worker.query_schema(config)
+    path = _cache_path()
     tmp = f"{path}.{os.getpid()}.tmp"
     with open(tmp, "w", encoding="utf-8") as f:
-        json.dump({"key": key, "schema": schema}, f)
+        json.dump({"key": _config_key(config), "schema": schema}, f)
     os.replace(tmp, path)
+    return schema
+
+
+def _source_name(config: worker.WorkerConfig) -> str:
+    return "in process" if config.runs_in_process() else "worker process"
+
+
+def load_schema() -> None:
+    """At registration: the cached node list, else (background sessions only) ask and wait.
+
+    In the UI nothing waits: without a cache, ``register`` starts :func:`start_reload` and the panels
+    appear when the worker has answered."""
+    config = prefs.worker_config()
+    STATE.error = ""
+    cached = cached_schema(config)
+    if cached is not None:
+        STATE.schema, STATE.source = cached, "cached"
+        return
+    if not bpy.app.background:
+        STATE.schema = None
+        return
+    try:  # a script or farm session: no UI to freeze, and its next line needs the operators
+        STATE.schema, STATE.source = _query(config), _source_name(config)
+    except (worker.WorkerError, OSError) as exc:
+        STATE.schema, STATE.error = None, str(exc)
+        print(f"FilmAI: {exc}")
+
+
+def start_reload() -> bool:
+    """Ask the worker for its nodes on a background thread; the answer is applied on the main thread by
+    :func:`reload_tick` (a ``bpy.app.timers`` callback). False when a reload is already under way."""
+    if STATE.reload is not None:
+        return False
+    config = prefs.worker_config()
+    STATE.reload = worker.BackgroundTask(_query, config, name="filmai-reload-nodes")
+    STATE.reload.source = _source_name(config)
+    if not bpy.app.timers.is_registered(reload_tick):
+        bpy.app.timers.register(reload_tick, first_interval=RELOAD_POLL_SECONDS)
+    return True
+
+
+def reload_tick():
+    """Timer callback (main thread): apply a finished reload; re-run in 0.1 s while it is under way."""
+    task = STATE.reload
+    if task is None:
+        return None
+    if not task.done:
+        return RELOAD_POLL_SECONDS
+    if STATE.jobs:  # never swap the classes under a running job: try again when it has ended
+        return 0.5
+    STATE.reload = None
+    if task.error is not None:
+        STATE.error = str(task.error)
+        notify("ERROR", f"FilmAI: reload nodes failed: {task.error}")
+        return None
+    apply_schema(task.result, task.source)
+    notify("WARNING" if STATE.skipped else "INFO", f"FilmAI: {STATE.status_line()}"
+           + (f"; left out: {'; '.join(STATE.skipped)}" if STATE.skipped else ""))
+    return None
+
+
+def apply_pending_reload() -> None:
+    """A reload that finished while no timer ran (background sessions have no event loop): apply it
+    before an operator uses the node list."""
+    if STATE.reload is not None and STATE.reload.done and not STATE.jobs:
+        reload_tick()
+
+
+def apply_schema(schema: dict, source: str) -> None:
+    """Main thread: make ``schema`` the registered one (classes rebuilt only when it changed)."""
+    STATE.error = ""
+    changed = schema != STATE.schema or not STATE.classes
+    STATE.schema, STATE.source = schema, source
+    if changed:
+        unregister_generated()
+        register_generated()
+    _redraw_all()
+
+
+def notify(level: str, message: str) -> None:
+    """Tell the artist (Info log and status bar through a tiny operator; the console always)."""
+    print(message)
+    try:
+        bpy.ops.filmai.notify("EXEC_DEFAULT", level=level, message=message)
+    except (RuntimeError, AttributeError):
+        pass  # no window (background session): the console line is the report
+
+
+def _redraw_all() -> None:
+    wm = bpy.context.window_manager
+    for window in wm.windows if wm else []:
+        for area in window.screen.areas:
+            area.tag_redraw()
 
 
 # ----- params → properties ------------------------------------------------------------------------
@@ -99,7 +190,7 @@ def _clamp_int(v):
 def param_property(p: dict):
     """One schema param as a bpy property: hard range → min/max, soft range → slider, enum, paths, colours."""
     kind = p["type"]
-    common = {"name": p.get("label") or p["name"], "description": p.get("help", "")}
+    common = {"name": worker.display_label(p), "description": p.get("help", "")}
     if not p.get("animatable"):
         common["options"] = set()  # not animatable: one value per job
     if kind in ("int", "float"):
@@ -149,13 +240,30 @@ SOURCE_KINDS = [
 ]
 
 
+FRAME_PLACEMENTS = [
+    ("SCENE_START", "First frame at scene start",
+     "The sequence's first frame on disk shows at the scene's start frame, as Blender's Image node places a "
+     "sequence it loads (plate 1001-1012 in a scene 1-12: file 1001 at frame 1)"),
+    ("FRAME_NUMBERS", "Same numbers", "File frame N shows at scene frame N (a scene numbered like its plates)"),
+    ("OFFSET", "Start and offset",
+     "As an Image node's Start Frame and Offset: file frame = scene frame - Start + 1 + Offset"),
+]
+
+
 class FILMAI_PG_source(bpy.types.PropertyGroup):
-    """Where one input port reads from."""
+    """Where one input port reads from, and (sequences) where its frames sit in the scene."""
 
     kind: EnumProperty(name="Source", items=SOURCE_KINDS, default="IMAGE")
     image: PointerProperty(name="Image", type=bpy.types.Image)
     strip: StringProperty(name="Strip", description="Name of a VSE image or movie strip")
     path: StringProperty(name="Path", subtype="FILE_PATH")
+    placement: EnumProperty(name="Frames in scene", items=FRAME_PLACEMENTS, default="SCENE_START",
+                            description="Where an image sequence's frames sit on the scene's timeline")
+    frame_start: IntProperty(name="Start Frame", default=1,
+                             description="Scene frame where the sequence starts (Start and offset)")
+    frame_offset: IntProperty(name="Offset", default=0,
+                              description="Offset to the file frame numbers (Start and offset): 1000 shows "
+                                          "file 1001 at the start frame")
 
 
 FRAME_MODES = [("ALL", "All", "Every frame of the source"),

@@ -19,6 +19,8 @@ def _draw_source(layout, context, src, port: dict, label: str) -> None:
     box.row().prop(src, "kind", expand=True)
     if src.kind == "IMAGE":
         box.template_ID(src, "image", open="image.open")
+        if src.image is not None and src.image.source in ("SEQUENCE", "MOVIE"):
+            _draw_placement(box, src)
     elif src.kind == "STRIP":
         se = context.scene.sequence_editor
         if se is None:
@@ -29,6 +31,17 @@ def _draw_source(layout, context, src, port: dict, label: str) -> None:
         box.label(text=context.scene.render.filepath or "(no output path)")
     else:
         box.prop(src, "path", text="")
+        if worker.is_sequence_pattern(src.path) or src.path[-8:-4].isdigit():
+            _draw_placement(box, src)
+
+
+def _draw_placement(layout, src) -> None:
+    """Where a sequence's frames sit in the scene (Blender's Image node: Start Frame and Offset)."""
+    layout.prop(src, "placement", text="")
+    if src.placement == "OFFSET":
+        row = layout.row(align=True)
+        row.prop(src, "frame_start")
+        row.prop(src, "frame_offset")
 
 
 def _draw_params(layout, pg, params: list[dict]) -> None:
@@ -88,7 +101,10 @@ def draw_node(panel, context, node: dict, space: str) -> None:
             _draw_job_row(body, f"train:{node['id']}", f"filmai.train_{slug}", "EXPERIMENTAL")
     stored = json.loads(scene.filmai.jobs_json or "{}").get(f"run:{node['id']}")
     if stored:
-        layout.label(text=f"last run: {stored['status']}  {stored['folder']}", icon="INFO")
+        layout.label(text=f"last run: {stored['status']}  {stored['folder']}",
+                     icon="ERROR" if stored["status"] in ("failed", "interrupted") else "INFO")
+        if stored.get("error"):
+            layout.label(text=stored["error"][:120])
     if any(p["type"] == "Frames" for p in node["outputs"]):
         layout.operator("filmai.write_farm_job", icon="NETWORK_DRIVE").node = node["id"]
 
@@ -100,7 +116,7 @@ def _draw_job_row(layout, key: str, op_idname: str, icon: str) -> None:
         row.scale_y = 1.3
         row.operator(op_idname, icon=icon)
         return
-    row.progress(factor=host_job.job.progress, text=host_job.job.status[:60] or "starting")
+    row.progress(factor=host_job.progress, text=host_job.status[:60] or "starting")
     row.operator("filmai.cancel", text="", icon="CANCEL").key = key
 
 
@@ -131,7 +147,7 @@ def _draw_main(panel, context):
     layout.operator("filmai.reload_nodes", icon="FILE_REFRESH")
     for key, host_job in nodes.STATE.jobs.items():
         row = layout.row(align=True)
-        row.progress(factor=host_job.job.progress, text=f"{key}: {host_job.job.status[:40]}")
+        row.progress(factor=host_job.progress, text=f"{key}: {host_job.status[:40]}")
         row.operator("filmai.cancel", text="", icon="CANCEL").key = key
 
 
