@@ -375,12 +375,15 @@ def version_folder(root: str, name: str, reuse_last: bool = False) -> str:
 
 
 def remove_if_empty(folder: str) -> None:
-    """Drop a version folder that received nothing (the job never started), and its staging folders."""
+    """Drop a version folder that received nothing (the job never started), its staging folders, and
+    the node's folder above it when that is left empty (a first run that failed leaves nothing)."""
     for sub in ("_sources", "_input"):
         with contextlib.suppress(OSError):
             os.rmdir(os.path.join(folder, sub))
     with contextlib.suppress(OSError):
         os.rmdir(folder)
+        if re.fullmatch(r"v\d+", os.path.basename(folder)):
+            os.rmdir(os.path.dirname(folder))
 
 
 def output_paths(node: Mapping[str, Any], folder: str, stem: str, single_frame: bool = False) -> Dict[str, str]:
@@ -678,7 +681,15 @@ class Job:
         if kind == "exit":
             self.exit_code = int(event.get("exit_code", 1))
             self.finished = time.time()
-            if self.exit_code == 0:
+            finished_ok = any(e.get("event") == "done" for e in self.events)
+            if self.exit_code == 0 and not finished_ok and not self.in_process:
+                # exit 0 without the engine's "done": not a filmai-plugins worker (a wrapper that printed
+                # something else, a wrong interpreter); never a silent success with nothing written
+                said = [str(e.get("message", "")) for e in self.events if e.get("event") == "log"][-3:]
+                self.state = "failed"
+                self.error = ("the worker exited without running the job (is the worker Python a filmai-plugins "
+                              "environment?)" + (f"; it printed: {' | '.join(said)}" if said else ""))
+            elif self.exit_code == 0:
                 self.state = "done"
             elif self.exit_code in (EXIT_CANCELLED, EXIT_TERMINATED) or self._cancel_requested:
                 self.state = "cancelled"

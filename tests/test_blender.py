@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import shlex
 import subprocess
 import sys
 import traceback
@@ -51,6 +52,24 @@ def _plates(folder: str) -> dict:
     return {"edit": edit, "src": src, "dst": dst}
 
 
+def _workers(folder: str) -> dict:
+    """Worker "Pythons" that misbehave as real environments do: one slow to start (a cold NFS venv:
+    ``FILMAI_TEST_WORKER_DELAY`` seconds before it runs), one that prints garbage, one that dies."""
+    made = {}
+    scripts = {
+        "slow_python": f'sleep "${{FILMAI_TEST_WORKER_DELAY:-0}}"\nexec {shlex.quote(sys.executable)} "$@"\n',
+        "garbage_python": 'echo "Traceback? no: ~~~ not json ~~~"\necho "{{{{"\nexit 0\n',
+        "dying_python": 'echo "worker: libcudnn.so.8: cannot open shared object file" >&2\nexit 3\n',
+    }
+    for name, body in scripts.items():
+        path = os.path.join(folder, name)
+        with open(path, "w") as f:
+            f.write("#!/bin/sh\n" + body)
+        os.chmod(path, 0o755)
+        made[name] = path
+    return made
+
+
 def _double_model(path: str) -> str:
     import torch
 
@@ -80,6 +99,7 @@ def session(tmp_path_factory, extension_zip):
     fixtures["otio"] = write_otio(os.path.join(work, "editor_cuts.otio"), [(8, 0.91), (16, 0.55)], length=24)
     fixtures["zip"] = extension_zip
     fixtures["work"] = work
+    fixtures.update(_workers(work))
     env = dict(os.environ, BLENDER_USER_RESOURCES=os.path.join(work, "blender_user"), FILMAI_PLUGIN_MODULES=PACKS,
                PYTHONPATH=TESTS)
     proc = subprocess.run([sys.executable, __file__, "--session", json.dumps(fixtures)], env=env, text=True,
@@ -244,13 +264,90 @@ def test_vse_lstm_cuts_end_to_end(session):
     assert [s[1] for s in r["strips"]][1:] == [9, 17]
 
 
+def test_a_1001_plate_sits_at_the_scene_start_like_blender_places_it(session):
+    r = step(session, "plate_1001")
+    assert r["image_source"] == "SEQUENCE"  # Image > Open with sequence detection, no offset set by hand
+    assert r["result"] == ["FINISHED"], r["error_text"]
+    assert not r["comp_error"]
+    assert r["frames"] == "1001-1012"  # Scene range 1-12 → the plate's own frames
+    assert r["strip"] == {"frame_start": 1, "elements": 12, "end": 13}  # results placed at scene frames 1-12
+    assert r["comp"] == {"frame_start": 1, "frame_offset": 1000, "frame_duration": 12}
+    assert r["pair_frames"] == "1002,1006"  # Add current frame at scene frames 2 and 6
+    assert "scene frame 30 shows file frame 1030" in r["beyond_plate"] and "1001-1012" in r["beyond_plate"]
+    # Start Frame 1 / Offset 995: scene 1-12 shows 996-1007, five of them not on disk
+    assert "5 of them are not on disk: 996-1000" in r["offset_missing"] and "scene frames 1-5" in r["offset_missing"]
+    assert r["offset_frames"] == "1001-1012"  # Offset 1000: as the Image node Blender makes
+    assert "UDIM Tiles" in r["udim"] and "unticked" in r["udim"]
+    assert "1013-1024" in r["short_plate"] and "scene frames 13-24" in r["short_plate"]
+
+
+def test_splitting_a_piece_again_keeps_the_whole_timeline(session):
+    r = step(session, "split_twice")
+    assert r["first"] == ["FINISHED"] and r["second"] == ["FINISHED"], r["error_text"]
+    assert [s[1:] for s in r["after_first"]] == [[1, 9], [9, 17], [17, 25]]
+    assert r["after_second"] == r["after_first"]  # nothing new to split, nothing merged or lost
+    assert "whole range 1-24 is analysed again" in r["report"] and "already split at 9, 17" in r["report"]
+    assert r["job_frames"] == "1-24" and r["timeline"]["window"] == [1, 25]  # the farm job covers the edit
+    assert len(r["timeline"]["pieces"]) == 3
+    assert "003  " in r["edl"]  # three events, as after the first split
+    assert [m[1] for m in r["markers"]] == [9, 17]
+
+
+def test_no_host_operation_stalls_blenders_main_thread(session):
+    r = step(session, "stalls")
+    assert r["reload_op_seconds"] < 0.5 and r["reload_timer_registered"]  # the worker takes 5 s to answer
+    assert r["status_while_reloading"].startswith("asking the worker for its nodes")
+    assert "nodes, filmai-plugins" in r["reload_told"] and "worker process" in r["status_after_reload"]
+    assert r["walls"]["reload"] >= 4.5  # the 5 s happened, off the main thread
+    for op in ("run", "train", "cancel", "reload", "split", "export"):
+        assert r["worst"][op] < 0.1, f"{op}: main thread blocked {r['worst'][op] * 1000:.0f} ms ({r['calls'][op]} calls)"
+    assert r["run"][0] == "INFO" and r["train"][0] == "INFO" and r["cancel"][0] == "WARNING"
+    assert "3 splits" not in r["split"][1] and "2 splits" in r["split"][1]
+    assert len(r["split_strips"]) == 3
+    assert "wrote" in r["export_told"] and r["export_written"] and "wrote" in r["farm_told"]
+    assert r["movie_decodes"] == 1 and r["movie"][0] == "INFO"
+
+
+def test_a_worker_that_cannot_start_is_a_failed_job_with_nothing_left(session):
+    r = step(session, "failed_start")
+    assert r["result"] == ["CANCELLED"] and "does not exist or is not executable" in r["error_text"]
+    assert r["status"] == "failed" and "no_such_venv" in r["stored_error"]
+    assert r["left"] == [] and r["poll_after"]  # no empty v001; the node can run again
+
+
+def test_a_worker_that_prints_garbage_or_dies_is_one_clear_report(session):
+    r = step(session, "bad_workers")
+    assert r["garbage_reload"][0] == ["CANCELLED"] and "not JSON" in r["garbage_reload"][1]
+    assert r["nodes_kept"] > 0  # a bad answer never unregisters the nodes an artist has
+    assert "failed" in r["garbage_run"]
+    assert "libcudnn.so.8" in r["dying_run"] and r["dying_status"] == "failed"
+    assert r["nodes_after"] == r["nodes_kept"]
+
+
+def test_loading_a_file_during_a_job_stops_and_releases_it(session):
+    r = step(session, "file_load")
+    assert r["poll_running"] is False  # while it runs, the node's Run is greyed out
+    assert r["jobs_after"] == [] and r["poll_after"] is True  # released: Run works again at once
+    assert r["worker_exit"] is not None  # the worker was stopped, not orphaned
+    assert r["stored_status"] == "interrupted" and "complete frames are in" in r["stored_error"]
+
+
+def test_enable_as_documented_and_worker_settings_for_background_sessions(session):
+    r = step(session, "enable_plain")
+    assert r["enabled"] and not r["in_preferences"]  # addon_utils.enable(name), no KeyError
+    assert r["source"].startswith("saved settings") and r["python"] == sys.executable
+    assert r["result"] == ["FINISHED"], r["error_text"]
+    assert "worker process" in r["report"] and "saved settings" in r["report"]
+
+
 def test_settings_and_jobs_are_stored_in_the_blend_and_rebuild_the_farm_command(session, tmp_path):
     r = step(session, "saved")
+    assert r["result"] == ["FINISHED"], r["error_text"]
     assert r["reopened"]["p_data_window"] == "display" and r["reopened"]["jobs"] >= 3
     out = subprocess.run([sys.executable, "-m", "filmai_plugins", "blender", "jobs", r["blend"], "--json"],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
-    jobs = {(j["kind"], j["node"]): j for j in json.loads(out.stdout)}
+    jobs = {(j["kind"], j["node"]): j for j in json.loads(out.stdout) if j["scene"] == "Scene"}
     stored = jobs[("run", "util.convert")]
     assert stored["status"] == "done" and stored["spec"]["params"]["data_window"] == "display"
     # the stored command, run by a farm without Blender, makes the same frames
@@ -630,6 +727,272 @@ def _session(fixtures: dict) -> None:  # noqa: C901 - one scripted Blender sessi
         return {"result": list(result), "strips": strips_of(scene, 1),
                 "markers": sorted(([m.name, m.frame] for m in scene.timeline_markers), key=lambda m: m[1])}
 
+    def plate_1001():
+        """A 12-frame plate numbered 1001-1012 (as plates come from a scan or a pipeline)."""
+        folder = os.path.join(work, "plate1001")
+        if not os.path.isdir(folder):
+            os.makedirs(folder)
+            for i in range(12):
+                os.link(fixtures["edit"].replace("####", f"{i + 1:04d}"), os.path.join(folder, f"plate.{1001 + i:04d}.exr"))
+        return os.path.join(folder, "plate.####.exr")
+
+    def open_like_an_artist(pattern, udim=False):
+        """Image > Open of the plate's frames (sequence detection), as an artist loads a sequence."""
+        folder = os.path.dirname(pattern)
+        names = sorted(os.listdir(folder))
+        before = set(bpy.data.images.keys())
+        bpy.ops.image.open(filepath=os.path.join(folder, names[0]), directory=folder,
+                           files=[{"name": n} for n in names], use_sequence_detection=True, use_udim_detecting=udim)
+        return next(bpy.data.images[k] for k in bpy.data.images.keys() if k not in before)
+
+    @record("plate_1001")
+    def _():
+        set_worker("in_process")
+        scene = bpy.data.scenes.new("plate 1001")
+        scene.frame_start, scene.frame_end = 1, 12
+        img = open_like_an_artist(plate_1001())
+        out = {"image_source": img.source, "frame_duration": img.frame_duration}
+        with bpy.context.temp_override(scene=scene):
+            pg = node_pg("util.convert")
+            pg.in_input.kind, pg.in_input.image = "IMAGE", img
+            pg.frame_mode = "SCENE"
+            pg.out_dir = os.path.join(work, "out1001")
+            pg.bring_back = "STRIP"
+            result, err = run_op(bpy.ops.filmai.run_util_convert)
+            job = last_report("util.convert")
+            se = scene.sequence_editor
+            strip = next(iter(se.strips_all)) if se else None
+            out.update(result=list(result), error_text=err, frames=job.get("spec", {}).get("frames"),
+                       strip={"frame_start": int(strip.frame_start), "elements": len(strip.elements),
+                              "end": int(strip.frame_final_end)} if strip else None)
+            pg.bring_back = "COMPOSITOR"
+            _, out["comp_error"] = run_op(bpy.ops.filmai.run_util_convert)
+            tree = scene.compositing_node_group
+            node = [n for n in tree.nodes if n.bl_idname == "CompositorNodeImage"][-1] if tree else None
+            out["comp"] = {"frame_start": node.frame_start, "frame_offset": node.frame_offset,
+                           "frame_duration": node.frame_duration} if node else None
+            # training frames picked on the timeline are the plate's own numbers
+            gain = node_pg("hoststest.gain")
+            gain.in_input.kind, gain.in_input.image = "IMAGE", img
+            for f in (2, 6):
+                scene.frame_current = f
+                bpy.ops.filmai.add_training_frame(node="hoststest.gain")
+            out["pair_frames"] = gain.pair_frames
+            scene.frame_current = 30
+            _, out["beyond_plate"] = run_op(bpy.ops.filmai.add_training_frame, node="hoststest.gain")
+            # an explicit placement (Blender's Start Frame / Offset) stays available
+            pg.in_input.placement, pg.in_input.frame_start, pg.in_input.frame_offset = "OFFSET", 1, 995
+            pg.bring_back = "NONE"
+            _, out["offset_missing"] = run_op(bpy.ops.filmai.run_util_convert)
+            pg.in_input.frame_offset = 1000
+            result, _ = run_op(bpy.ops.filmai.run_util_convert)
+            out["offset_frames"] = last_report("util.convert")["spec"]["frames"] if result == {"FINISHED"} else None
+            # Blender's UDIM detection (on by default) takes 1001-numbered frames for tiles: say what to do
+            pg.in_input.image = open_like_an_artist(plate_1001(), udim=True)
+            _, out["udim"] = run_op(bpy.ops.filmai.run_util_convert)
+            pg.in_input.image = img
+            # a plate shorter than the scene: one clear error, nothing started
+            pg.in_input.placement = "SCENE_START"
+            scene.frame_end = 24
+            _, out["short_plate"] = run_op(bpy.ops.filmai.run_util_convert)
+        return out
+
+    @record("split_twice")
+    def _():
+        set_worker("in_process")
+        ops_mod = sys.modules[EXT_MODULE + ".operators"]
+        scene = bpy.data.scenes.new("split twice")
+        se = scene.sequence_editor_create()
+        s = image_strip(se, "edit", fixtures["edit"], list(range(1, 25)), 1, 1)
+        se.active_strip = s
+        scene.filmai.hoststest_cuts.out_dir = os.path.join(work, "out_twice")
+        with bpy.context.temp_override(scene=scene):
+            first, _ = run_op(bpy.ops.filmai.vse_split_at_cuts, node="hoststest.cuts")
+            after_first = strips_of(scene, 1)
+            middle = next(p for p in se.strips_all if p.frame_final_start == 9)
+            se.active_strip = middle
+            (second, err), text = reports_of(lambda: run_op(bpy.ops.filmai.vse_split_at_cuts, node="hoststest.cuts"))
+            edl = os.path.join(work, "twice.edl")
+            bpy.ops.filmai.export_timeline(node="hoststest.cuts", filepath=edl)
+            job = last_report("hoststest.cuts")
+        return {"first": list(first), "second": list(second), "error_text": err, "report": text,
+                "after_first": after_first, "after_second": strips_of(scene, 1),
+                "markers": sorted(([m.name, m.frame] for m in scene.timeline_markers), key=lambda m: m[1]),
+                "edl": open(edl).read() if os.path.isfile(edl) else "", "job_frames": job.get("spec", {}).get("frames"),
+                "timeline": json.loads(scene.filmai.timelines_json)["hoststest.cuts"], "ops": hasattr(ops_mod, "split_job")}
+
+    def slow_worker(delay):
+        p = prefs()
+        p.mode, p.python = "process", fixtures["slow_python"]
+        p.env = f"FILMAI_PLUGIN_MODULES={PACKS}; PYTHONPATH={TESTS}; FILMAI_TEST_WORKER_DELAY={delay}"
+
+    @record("stalls")
+    def _():
+        """The worst main-thread stall of each host operation with a worker slow to start.
+
+        Headless bpy has no event loop, so this plays Blender's: it calls what the modal operators'
+        invoke/modal and the app timers call (HostJob creation, tick, cancel, finish; reload_tick,
+        tools_tick) every 10 ms, and times each call."""
+        nodes_mod = sys.modules[EXT_MODULE + ".nodes"]
+        jobs_mod = sys.modules[EXT_MODULE + ".jobs"]
+        ops_mod = sys.modules[EXT_MODULE + ".operators"]
+        stalls, walls = {}, {}
+
+        def timed(label, fn, *a, **kw):
+            t0 = time.perf_counter()
+            try:
+                return fn(*a, **kw)
+            finally:
+                stalls.setdefault(label, []).append(time.perf_counter() - t0)
+
+        def drive(label, host_job, on_tick=None, timeout=180):
+            t0 = time.time()
+            while not timed(label, host_job.tick):
+                if on_tick is not None:
+                    on_tick()
+                if time.time() - t0 > timeout:
+                    raise RuntimeError(f"{label}: not finished after {timeout} s")
+                time.sleep(0.01)
+            level, message = timed(label, host_job.finish)
+            walls[label] = round(time.time() - t0, 2)
+            return level, message
+
+        def tick_until(label, fn, done, timeout=120):
+            t0 = time.time()
+            while True:
+                timed(label, fn)
+                if done():
+                    break
+                if time.time() - t0 > timeout:
+                    raise RuntimeError(f"{label}: not finished after {timeout} s")
+                time.sleep(0.01)
+            walls[label] = round(walls.get(label, 0) + time.time() - t0, 2)
+
+        out = {}
+        scene = bpy.data.scenes.new("stalls")
+        scene.frame_start, scene.frame_end = 1, 24
+        with bpy.context.temp_override(scene=scene):
+            # reload: the worker takes 5 s to answer
+            slow_worker(5)
+            t0 = time.perf_counter()
+            bpy.ops.filmai.reload_nodes()
+            out["reload_op_seconds"] = time.perf_counter() - t0
+            stalls["reload"] = [out["reload_op_seconds"]]
+            out["reload_timer_registered"] = bpy.app.timers.is_registered(nodes_mod.reload_tick)
+            out["status_while_reloading"] = nodes_mod.STATE.status_line()
+            (_, printed) = reports_of(lambda: tick_until("reload", nodes_mod.reload_tick,
+                                                         lambda: nodes_mod.STATE.reload is None))
+            out["reload_told"] = printed
+            out["status_after_reload"] = nodes_mod.STATE.status_line()
+            t0 = time.perf_counter()
+            nodes_mod.unregister_generated()
+            nodes_mod.register_generated()
+            out["reregister_seconds"] = time.perf_counter() - t0
+
+            slow_worker(1.5)
+            # run: 8 frames of test.slow in a worker that takes 1.5 s to start
+            pg = node_pg("test.slow")
+            pg.in_input.kind, pg.in_input.path = "FILES", fixtures["edit"]
+            pg.frame_mode, pg.frames = "CUSTOM", "1-8"
+            pg.p_seconds = 0.1
+            pg.out_dir = os.path.join(work, "out_stalls")
+            pg.bring_back = "STRIP"
+            host_job = timed("run", jobs_mod.HostJob, scene, "test.slow")
+            out["run"] = drive("run", host_job)
+            # cancel: the same node over 24 frames, cancelled once a frame is in
+            pg.frames = "1-24"
+            pg.p_seconds = 0.3
+            host_job = timed("cancel", jobs_mod.HostJob, scene, "test.slow")
+            cancelled = []
+
+            def cancel_after_first_frame():
+                if not cancelled and any(e["event"] == "frame" for e in host_job.job.events):
+                    cancelled.append(1)
+                    timed("cancel", host_job.cancel)
+
+            out["cancel"] = drive("cancel", host_job, on_tick=cancel_after_first_frame)
+            # train
+            gain = node_pg("hoststest.gain")
+            gain.in_input.kind, gain.in_input.path = "FILES", fixtures["src"]
+            gain.target.kind, gain.target.path = "FILES", fixtures["dst"]
+            gain.pair_frames = "2,5"
+            gain.p_steps, gain.p_step_seconds = 4, 0.2
+            gain.out_dir = os.path.join(work, "out_stalls")
+            host_job = timed("train", jobs_mod.HostJob, scene, "hoststest.gain", "train")
+            out["train"] = drive("train", host_job)
+            # split: cut detection in the slow worker, then `filmai timeline cuts` (slow too) on a thread
+            se = scene.sequence_editor_create()
+            strip = image_strip(se, "edit", fixtures["edit"], list(range(1, 25)), 9, 1)
+            scene.filmai.hoststest_cuts.out_dir = os.path.join(work, "out_stalls")
+            host_job = timed("split", ops_mod.split_job, scene, "hoststest.cuts", strip)
+            out["split"] = drive("split", host_job)
+            out["split_strips"] = strips_of(scene, 9)
+            # export and farm job: worker tool calls on a thread, reported by a timer
+            edl = os.path.join(work, "stalls.edl")
+            timed("export", bpy.ops.filmai.export_timeline, node="hoststest.cuts", filepath=edl, background=True)
+            (_, out["export_told"]) = reports_of(lambda: tick_until("export", ops_mod.tools_tick,
+                                                                    lambda: not ops_mod._TOOLS))
+            out["export_written"] = os.path.isfile(edl)
+            bundle = os.path.join(work, "stalls_farm")
+            timed("export", bpy.ops.filmai.write_farm_job, node="test.slow", directory=bundle, background=True)
+            (_, out["farm_told"]) = reports_of(lambda: tick_until("export", ops_mod.tools_tick,
+                                                                  lambda: not ops_mod._TOOLS))
+            # a movie input: decoded one frame per tick
+            set_worker("in_process")
+            movie = glob.glob(os.path.join(work, "movie", "plate*.mp4"))[0]
+            ms = se.strips.new_movie("movie", movie, 5, 1)
+            conv = node_pg("util.convert")
+            conv.in_input.kind, conv.in_input.strip = "STRIP", ms.name
+            conv.frame_mode, conv.bring_back = "ALL", "NONE"
+            conv.out_dir = os.path.join(work, "out_stalls")
+            host_job = timed("run", jobs_mod.HostJob, scene, "util.convert")
+            out["movie_decodes"] = len(host_job.decodes)
+            out["movie"] = drive("run", host_job)
+        out["worst"] = {k: max(v) for k, v in stalls.items()}
+        out["calls"] = {k: len(v) for k, v in stalls.items()}
+        out["walls"] = walls
+        return out
+
+    @record("failed_start")
+    def _():
+        p = prefs()
+        p.mode, p.python, p.env = "process", os.path.join(work, "no_such_venv", "bin", "python"), ""
+        scene = bpy.data.scenes["Scene"]
+        out_root = os.path.join(work, "out_failed")
+        with bpy.context.temp_override(scene=scene):
+            pg = node_pg("util.convert")
+            pg.in_input.kind, pg.in_input.path = "FILES", fixtures["edit"]
+            pg.frame_mode, pg.bring_back, pg.out_dir = "ALL", "NONE", out_root
+            result, err = run_op(bpy.ops.filmai.run_util_convert)
+            stored = last_report("util.convert")
+            poll_after = bpy.ops.filmai.run_util_convert.poll()
+        left = sorted(os.path.relpath(q, out_root) for q in glob.glob(os.path.join(out_root, "**", "*"), recursive=True))
+        return {"result": list(result), "error_text": err, "status": stored.get("status"), "stored_error": stored.get("error"),
+                "left": left, "poll_after": poll_after}
+
+    @record("bad_workers")
+    def _():
+        nodes_mod = sys.modules[EXT_MODULE + ".nodes"]
+        out = {}
+        scene = bpy.data.scenes["Scene"]
+        p = prefs()
+        p.mode, p.python, p.env = "process", fixtures["garbage_python"], ""
+        with bpy.context.temp_override(scene=scene):
+            result, err = run_op(bpy.ops.filmai.reload_nodes, wait=True)
+            out["garbage_reload"] = [list(result), err, nodes_mod.STATE.status_line()]
+            out["nodes_kept"] = len(nodes_mod.STATE.nodes())
+            pg = node_pg("util.convert")
+            pg.out_dir = os.path.join(work, "out_bad_workers")
+            _, out["garbage_run"] = run_op(bpy.ops.filmai.run_util_convert)
+            p.python = fixtures["dying_python"]
+            _, out["dying_run"] = run_op(bpy.ops.filmai.run_util_convert)
+            out["dying_status"] = last_report("util.convert").get("status")
+        set_worker("in_process")
+        with bpy.context.temp_override(scene=scene):
+            bpy.ops.filmai.reload_nodes(wait=True)
+        out["nodes_after"] = len(nodes_mod.STATE.nodes())
+        return out
+
     @record("saved")
     def _():
         scene = bpy.data.scenes["Scene"]
@@ -638,12 +1001,13 @@ def _session(fixtures: dict) -> None:  # noqa: C901 - one scripted Blender sessi
             pg.p_data_window = "display"
             pg.in_input.kind, pg.in_input.path = "FILES", fixtures["edit"]
             pg.bring_back = "NONE"
-            run_op(bpy.ops.filmai.run_util_convert)
+            pg.frame_mode = "ALL"
+            result, err = run_op(bpy.ops.filmai.run_util_convert)
         blend = os.path.join(work, "shot.blend")
         bpy.ops.wm.save_as_mainfile(filepath=blend)
         bpy.ops.wm.open_mainfile(filepath=blend)
         scene = bpy.data.scenes["Scene"]
-        return {"blend": blend, "reopened": {"p_data_window": scene.filmai.util_convert.p_data_window,
+        return {"blend": blend, "result": list(result), "error_text": err, "reopened": {"p_data_window": scene.filmai.util_convert.p_data_window,
                                              "jobs": len(json.loads(scene.filmai.jobs_json))}}
 
     @record("farm")
@@ -673,6 +1037,39 @@ def _session(fixtures: dict) -> None:  # noqa: C901 - one scripted Blender sessi
         left = [p for p in glob.glob(os.path.join(out_root, "**", "*"), recursive=True) if not os.path.isdir(p)]
         return {"no_source": no_source, "missing_frame": missing, "folders_left": left}
 
+    @record("file_load")
+    def _():
+        """A job runs, the file is saved, another file (the saved one) is loaded: the job is stopped and
+        forgotten, the node can run again, and the job stored as running is marked interrupted."""
+        nodes_mod = sys.modules[EXT_MODULE + ".nodes"]
+        jobs_mod = sys.modules[EXT_MODULE + ".jobs"]
+        set_worker("process")
+        scene = bpy.data.scenes["Scene"]
+        with bpy.context.temp_override(scene=scene):
+            pg = node_pg("test.slow")
+            pg.in_input.kind, pg.in_input.path = "FILES", fixtures["edit"]
+            pg.frame_mode, pg.frames, pg.p_seconds = "CUSTOM", "1-24", 0.5
+            pg.out_dir = os.path.join(work, "out_load")
+            host_job = jobs_mod.HostJob(scene, "test.slow")
+            while not host_job.tick():  # what the modal operator's timer does, until the worker runs
+                if host_job.job.state == "running":
+                    break
+                time.sleep(0.01)
+            poll_running = bpy.ops.filmai.run_test_slow.poll()
+        blend = os.path.join(work, "running.blend")
+        bpy.ops.wm.save_as_mainfile(filepath=blend)
+        proc = host_job.job._proc
+        bpy.ops.wm.open_mainfile(filepath=blend)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            pass
+        scene = bpy.data.scenes["Scene"]
+        stored = json.loads(scene.filmai.jobs_json).get("run:test.slow", {})
+        return {"poll_running": poll_running, "jobs_after": list(nodes_mod.STATE.jobs),
+                "poll_after": bpy.ops.filmai.run_test_slow.poll(), "worker_exit": proc.poll(),
+                "stored_status": stored.get("status"), "stored_error": stored.get("error", "")}
+
     @record("disable")
     def _():
         bpy.ops.preferences.addon_disable(module=EXT_MODULE)
@@ -680,6 +1077,27 @@ def _session(fixtures: dict) -> None:  # noqa: C901 - one scripted Blender sessi
         bpy.ops.preferences.addon_enable(module=EXT_MODULE)
         return {"after_disable": after_disable, "after_enable": hasattr(bpy.types.Scene, "filmai"),
                 "operators_after_enable": hasattr(bpy.ops.filmai, "run_util_convert")}
+
+    @record("enable_plain")
+    def _():
+        """addon_utils.enable as docs/blender.md shows (no default_set): no preferences entry, so the
+        worker settings come from those the preferences saved (background sessions do the same)."""
+        import addon_utils
+
+        set_worker("process")  # saved to worker.json by the preferences
+        bpy.ops.preferences.addon_disable(module=EXT_MODULE)
+        mod = addon_utils.enable(EXT_MODULE)
+        prefs_mod = sys.modules[EXT_MODULE + ".prefs"]
+        config, source = prefs_mod.worker_config_and_source()
+        scene = bpy.data.scenes["Scene"]
+        with bpy.context.temp_override(scene=scene):
+            pg = node_pg("util.convert")
+            pg.in_input.kind, pg.in_input.path = "FILES", fixtures["edit"]
+            pg.frame_mode, pg.frames, pg.bring_back = "CUSTOM", "1-2", "NONE"
+            pg.out_dir = os.path.join(work, "out_plain")
+            (result, err), text = reports_of(lambda: run_op(bpy.ops.filmai.run_util_convert))
+        return {"enabled": mod is not None, "in_preferences": EXT_MODULE in bpy.context.preferences.addons,
+                "source": source, "python": config.python, "result": list(result), "error_text": err, "report": text}
 
 
 if __name__ == "__main__" and len(sys.argv) == 3 and sys.argv[1] == "--session":

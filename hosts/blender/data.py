@@ -199,7 +199,9 @@ def _from_image(scene, src, port: dict, staging: str, frame_scope: bool) -> Sour
             return source
         return Source(path, label, is_movie=True)
     if image.source == "TILED":
-        raise SourceError(f"image {image.name!r} is a UDIM tile set; pick one tile's file with the Files source")
+        raise SourceError(f"image {image.name!r} was loaded as UDIM tiles (Blender's UDIM detection takes files "
+                          "numbered 1001, 1002 … for tiles). For a plate, open it again with 'UDIM Tiles' unticked "
+                          "in the file browser, or pick it with the Files source")
     untouched_file = (image.source == "FILE" and path and os.path.isfile(path) and not image.packed_file
                       and not image.is_dirty)
     if untouched_file:
