@@ -11,7 +11,10 @@ from __future__ import annotations
 import glob
 import json
 import os
+import shlex
 import sys
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -90,12 +93,23 @@ def wait_gui(group, kind="run"):
 # ----- startup, menus, generated groups -------------------------------------------------------------
 
 
-def test_menu_has_every_registered_node(session):
+def menu_entries(menu):
+    return {item.script(): f"{family.name()}/{item.name()}" for family in menu.items()
+            for item in getattr(family, "items", lambda: [])()}
+
+
+def test_menu_has_every_registered_node(session, tmp_path, monkeypatch):
     from filmai_plugins import list_nodes
 
-    session(gui=True, worker_process=False)
+    monkeypatch.setenv("FILMAI_NUKE_CACHE", str(tmp_path / "empty_cache"))  # a first start: nothing cached
+    t0 = time.perf_counter()
+    session(gui=True, worker_process=False)  # init.py and menu.py, as Nuke runs them at GUI start
+    started = time.perf_counter() - t0
     menu = nuke.menu("Nodes").findItem("FilmAI")
     assert menu is not None
+    assert [i.name() for i in menu.items()] == ["Loading nodes (asking the worker)…"]  # never waits for it
+    nuke._run_main_thread(lambda: menu.findItem("Reload nodes") is not None, timeout=120)
+    assert started < 2.0
     entries = {}
     for family in menu.items():
         for item in getattr(family, "items", lambda: [])():
@@ -118,13 +132,20 @@ def test_every_node_becomes_a_group_with_knobs_from_its_schema(session):
         inputs = [n.name() for n in nuke.allNodes("Input")]
         has_read = nuke.toNode("result") is not None
         group.end()
-        extra_target = node["trainable"] and "target" not in [p["name"] for p in frame_inputs]
-        assert inputs == [p["name"] for p in frame_inputs] + (["target"] if extra_target else [])
+        if node["trainable"]:  # CopyCat's pipes: Input(s), GroundTruth, Preview
+            expected = [p["name"] for p in frame_inputs if p["name"] != "target"] + ["GroundTruth", "Preview"]
+        else:
+            expected = [p["name"] for p in frame_inputs]
+        assert inputs == expected
         assert has_read == any(p["type"] == "Frames" for p in node["outputs"])
         assert group["filmai_node"].value() == node["id"] and group["filmai_node"].getFlag(nuke.INVISIBLE)
         for p in node["params"]:
             knob = group[filmai_nuke.adapter.knob_name(p)]
-            if p["type"] == "enum":
+            assert knob.label() == filmai_nuke.worker.display_label(p)
+            if filmai_nuke.worker.is_channel_list(p):
+                assert isinstance(knob, nuke.ChannelMask_Knob)
+                assert filmai_nuke.adapter.channels_from_nuke(knob.value()) == (p["default"] or "")
+            elif p["type"] == "enum":
                 assert knob.values() == p["choices"] and knob.value() == p["default"]
             elif p["type"] == "color":
                 assert [knob.value(i) for i in range(p["size"])] == list(p["default"])
@@ -191,11 +212,13 @@ def test_cancel_from_the_progress_task(session, tmp_path):
     src = write_sequence(str(tmp_path / "plates"), "plate", range(1, 13), width=32, height=16)
     group = new_group(filmai_nuke, "test.slow", read_node(src, 1, 12), tmp_path / "out")
     group["seconds"].setValue(0.2)
-    nuke.ProgressTask._cancel_at = 1  # the artist presses Cancel once the first frame is in
+    # the artist presses Cancel once the node has written its first frame
+    nuke.ProgressTask._cancel_when = lambda task: any(m.startswith("wrote frame") for m in task.messages)
     group["process"].execute()
     wait_gui(group)
     job = json.loads(group["filmai_job"].value())["run"]
     assert job["status"] == "cancelled" and "no partial files" in group["status"].value()
+    assert not nuke._messages  # a cancel is not an error: no dialog
     written = sorted(glob.glob(job["spec"]["outputs"]["output"].replace("####", "*")))
     assert 1 <= len(written) < 12
     folder = os.path.dirname(job["spec"]["outputs"]["output"])
@@ -225,11 +248,11 @@ def test_training_picks_pairs_from_two_inputs(session, tmp_path):
     job = filmai_nuke.train(group)
     assert job.state == "done", job.summary()
     assert job.spec.target.endswith("_input/target.####.exr") and job.spec.frames == "2,4"
-    assert group["model"].value() == job.spec.out and os.path.isfile(job.spec.out)
+    assert group["modelFile"].value() == job.spec.out and os.path.isfile(job.spec.out)
     staged = sorted(os.path.basename(p) for p in glob.glob(os.path.join(os.path.dirname(job.spec.target), "*.exr")))
     assert staged == ["input.0002.exr", "input.0004.exr", "target.0002.exr", "target.0004.exr"]  # only the pairs
     job = filmai_nuke.process(group, frames="5")
-    assert job.state == "done" and job.spec.model == group["model"].value()
+    assert job.state == "done" and job.spec.model == group["modelFile"].value()
     out, _ = nuke._render(group, 5)
     np.testing.assert_allclose(out, pixels(src.replace("####", "0005"))[:, :, :3] * [2.0, 0.5, 1.0], rtol=2e-3)
 

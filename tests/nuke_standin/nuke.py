@@ -1,18 +1,34 @@
 """STAND-IN for Foundry's ``nuke`` Python module — NOT Nuke. Used only by tests/test_nuke.py.
 
-Nuke cannot be installed here, so this module implements exactly the API surface the FilmAI adapter
+Nuke cannot be installed here, so this module implements the API surface the FilmAI adapter
 (hosts/nuke) calls, with Nuke's documented names and behaviour: nodes created through ``nuke.nodes.X``
 and ``createNode``, groups with ``begin``/``end`` and Input/Output nodes, knobs (Int, Double, Boolean,
-Enumeration, String, File, Color/AColor, PyScript, Text, Tab) with ``setRange`` limiting only the slider,
-flags, menus, ``execute`` of a Write, ``ProgressTask``, ``executeInMainThread``, ``knobChanged``
-callbacks, ``thisNode``/``thisKnob``, ``scriptOpen``/``scriptSave``, ``root()``, ``frame()``, ``message``,
-``tprint``, ``pluginAddPath`` and ``env``.
+Enumeration, String, File, Color/AColor, Channel/ChannelMask, PyScript, Text, Tab) with ``setRange``
+limiting only the slider, flags, menus, ``execute`` of a Write, ``ProgressTask``, ``executeInMainThread``
+and ``executeInMainThreadWithResult``, ``knobChanged`` and ``updateUI`` callbacks, ``thisNode``/``thisKnob``,
+``scriptOpen``/``scriptSave``, ``root()``, ``frame()``, ``message``, ``tprint``, ``pluginAddPath`` and ``env``.
+
+It is made exactly as strict as the documented API, never kinder, so the adapter cannot depend on
+something real Nuke refuses:
+
+- ``Node.setInput(i, node)`` returns False (connects nothing) where ``canSetInput`` is False: ``i`` beyond
+  ``maximumInputs()`` (a Group has one input per Input node inside it, so none before they exist; a Read
+  has none) or a connection that would make a loop;
+- ``createNode`` connects the selected node to input 0 only when the new node has an input (a Group made
+  empty has none);
+- the method is ``maximumInputs`` (and ``minimumInputs``), not ``maxInputs``;
+- nodes and knobs are changed, and ``execute`` renders, on the main thread only (Nuke's Python API is
+  not thread-safe): from another thread they raise, so work must hop with ``executeInMainThread`` /
+  ``executeInMainThreadWithResult``; the latter, called from the main thread, raises instead of
+  deadlocking as it would in Nuke, and (as in Nuke) returns None after printing the traceback when the
+  call raises;
+- ``Enumeration_Knob.setValue`` of an unknown item and a ChannelMask value naming no known layer raise.
 
 Pixels are real: a Read reads EXR files with OpenImageIO and ``execute`` renders a Write's upstream
 (Read, Switch, Group, Input, Output) into real EXR files, so the adapter's temp-Write → worker → Read
 path runs on real data. Scripts are saved as JSON, not the .nk format. Names starting with ``_`` are
-test controls of the stand-in (startup, event loop, cancel) that real Nuke does not have; the adapter
-never uses them.
+test controls of the stand-in (startup, event loop, cancel, stall timing) that real Nuke does not have;
+the adapter never uses them.
 """
 from __future__ import annotations
 
@@ -22,6 +38,8 @@ import queue
 import re
 import sys
 import threading
+import time
+import traceback
 from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
@@ -29,10 +47,31 @@ import numpy as np
 STANDIN = True
 env: Dict[str, Any] = {"gui": False, "NukeVersionMajor": 15, "NukeVersionMinor": 1}
 
+# knob flags (Knob.h FlagMask)
+SLIDER = 0x2
+LOG_SLIDER = 0x4
+STORE_INTEGER = 0x8
+FORCE_RANGE = 0x10
+DISABLED = 0x80
+NO_ANIMATION = 0x100
+DO_NOT_WRITE = 0x200
 INVISIBLE = 0x400
 STARTLINE = 0x1000
-NO_ANIMATION = 0x100
 ENDLINE = 0x2000
+READ_ONLY = 0x10000000
+# Node.writeKnobs flags
+TO_SCRIPT = 0x1
+TO_VALUE = 0x2
+WRITE_ALL = 0x8
+WRITE_NON_DEFAULT_ONLY = 0x10
+
+_MAIN_THREAD = threading.main_thread()
+
+
+def _require_main(what: str) -> None:
+    if threading.current_thread() is not _MAIN_THREAD:
+        raise RuntimeError(f"{what}: called from thread {threading.current_thread().name!r}; Nuke's Python API is "
+                           "not thread-safe (use nuke.executeInMainThread / executeInMainThreadWithResult)")
 
 _PAD = re.compile(r"(#+|%0?(\d*)d)")
 
@@ -71,6 +110,7 @@ class Knob:
         return self.value()
 
     def setValue(self, value: Any, index: Optional[int] = None) -> bool:
+        _require_main(f"{self._name}.setValue")
         self._value = self._convert(value)
         self._changed()
         return True
@@ -162,6 +202,7 @@ class Array_Knob(Knob):
         return self._values[index]
 
     def setValue(self, value: Any, index: Optional[int] = None) -> bool:
+        _require_main(f"{self._name}.setValue")
         if index is None and isinstance(value, (list, tuple)):
             self._values = [self._one(v) for v in value]
         elif index is None:
@@ -225,12 +266,44 @@ class Enumeration_Knob(Knob):
         self._value = state["value"]
 
 
+_LAYERS = {"rgba": ["red", "green", "blue", "alpha"], "rgb": ["red", "green", "blue"], "alpha": ["alpha"],
+           "depth": ["Z"], "forward": ["u", "v"], "backward": ["u", "v"], "motion": ["u", "v", "_u", "_v"],
+           "mask": ["a"], "rotopaint_mask": ["a"]}
+
+
+class Channel_Knob(Knob):
+    """A layer (or some of its channels) picker. ``value()`` is the text Nuke writes: a layer name
+    ("rgba"), "none", "all", or space-separated ``layer.channel`` names ("rgba.red rgba.alpha")."""
+
+    def __init__(self, name: str, label: Optional[str] = None, depth: int = 0):
+        super().__init__(name, label)
+        self._value = "none"
+
+    def _convert(self, value: Any) -> str:
+        text = " ".join(str(value or "none").split())
+        for token in text.split(" "):
+            layer, _, chan = token.partition(".")
+            known = token in ("none", "all") or layer in _LAYERS or (chan and layer.isidentifier())
+            if not known or (chan and layer in _LAYERS and chan not in _LAYERS[layer]):
+                raise ValueError(f"{self._name}: unknown channel or layer {token!r}")
+        return text
+
+
+    def isChannelEnabled(self, name: str) -> bool:
+        return self._value == "all" or name in self._value.split() or name.split(".")[0] in self._value.split()
+
+
+class ChannelMask_Knob(Channel_Knob):
+    pass
+
+
 class PyScript_Knob(Knob):
     def __init__(self, name: str, label: Optional[str] = None, command: str = ""):
         super().__init__(name, label)
         self._value = command
 
     def execute(self) -> None:
+        _require_main(f"{self._name}.execute")
         with _this(self._node, self):
             exec(self._value, {"nuke": sys.modules[__name__]})
 
@@ -249,7 +322,7 @@ class Script_Knob(PyScript_Knob):
 
 KNOB_CLASSES = {c.__name__: c for c in (Tab_Knob, Text_Knob, String_Knob, Multiline_Eval_String_Knob, File_Knob,
                                         Boolean_Knob, Int_Knob, Double_Knob, Color_Knob, AColor_Knob,
-                                        Enumeration_Knob, PyScript_Knob)}
+                                        Enumeration_Knob, PyScript_Knob, Channel_Knob, ChannelMask_Knob)}
 
 
 # ----- nodes --------------------------------------------------------------------------------------
@@ -265,7 +338,8 @@ class Node:
         self._inputs: List[Optional[Node]] = []
         self._name = ""
         for name, make in [("name", lambda: String_Knob("name")), ("label", lambda: String_Knob("label")),
-                           ("selected", lambda: Boolean_Knob("selected")), ("disable", lambda: Boolean_Knob("disable"))]:
+                           ("selected", lambda: Boolean_Knob("selected")), ("disable", lambda: Boolean_Knob("disable")),
+                           ("tile_color", lambda: Int_Knob("tile_color"))]:
             self._attach(make())
         for make in BUILTIN_KNOBS.get(cls, ()):
             self._attach(make(self))
@@ -279,6 +353,7 @@ class Node:
         return self._name
 
     def setName(self, name: str, uniquify: bool = False, updateExpressions: bool = False) -> None:
+        _require_main(f"{self._name or name}.setName")
         siblings = {n.name() for n in _children(self._parent) if n is not self}
         if name in siblings:
             if not uniquify:
@@ -312,6 +387,7 @@ class Node:
         return dict(self._knobs)
 
     def addKnob(self, knob: Knob) -> None:
+        _require_main(f"{self._name}.addKnob")
         if knob.name() in self._knobs:
             raise ValueError(f"{self._name}: knob {knob.name()!r} already exists")
         knob._user = True
@@ -324,19 +400,60 @@ class Node:
     def input(self, i: int) -> Optional["Node"]:
         return self._inputs[i] if i < len(self._inputs) else None
 
+    def canSetInput(self, i: int, node: Optional["Node"]) -> bool:
+        """Nuke: whether ``node`` may be connected to input ``i`` (the index exists, no loop)."""
+        if not 0 <= i < self.maximumInputs():
+            return False
+        return node is None or not node._depends_on(self)
+
+    def _depends_on(self, other: "Node") -> bool:
+        seen, todo = set(), [self]
+        while todo:
+            n = todo.pop()
+            if n is other:
+                return True
+            if id(n) in seen:
+                continue
+            seen.add(id(n))
+            todo += [i for i in n._inputs if i is not None]
+        return False
+
     def setInput(self, i: int, node: Optional["Node"]) -> bool:
+        """Nuke: connect input ``i`` if :meth:`canSetInput`; else connect nothing and return False."""
+        _require_main(f"{self._name}.setInput")
+        if not self.canSetInput(i, node):
+            return False
         while len(self._inputs) <= i:
             self._inputs.append(None)
         self._inputs[i] = node
         return True
 
+    def connectInput(self, i: int, node: "Node") -> bool:
+        return self.setInput(i, node)
+
     def inputs(self) -> int:
         return len(self._inputs)
 
-    def maxInputs(self) -> int:
+    def maximumInputs(self) -> int:
         if self._class == "Group":
             return sum(1 for n in self._children if n.Class() == "Input")
-        return {"Read": 0, "Switch": 2}.get(self._class, 1)
+        return {"Read": 0, "Switch": 2, "Input": 0, "Root": 0}.get(self._class, 1)
+
+    def minimumInputs(self) -> int:
+        return 0
+
+    def dependencies(self) -> List["Node"]:
+        return [i for i in self._inputs if i is not None]
+
+    def writeKnobs(self, flags: int = 0) -> str:
+        """The knobs as TCL-like text (here: ``name value`` lines of non-default knobs)."""
+        lines = []
+        for name, knob in sorted(self._knobs.items()):
+            if name in ("selected", "name"):
+                continue
+            state = knob._state()["value"]
+            lines.append(f"{name} {json.dumps(state, default=str)}")
+        return "\n".join(lines)
 
     # frame range
     def firstFrame(self) -> int:
@@ -371,10 +488,12 @@ class GroupNode(Node):
         super().__init__(cls, parent)
 
     def begin(self) -> "GroupNode":
+        _require_main(f"{self._name}.begin")
         _context.append(self)
         return self
 
     def end(self) -> None:
+        _require_main(f"{self._name}.end")
         if _context[-1] is not self:
             raise RuntimeError(f"end() of {self.fullName()} without its begin()")
         _context.pop()
@@ -419,7 +538,7 @@ BUILTIN_KNOBS: Dict[str, tuple] = {
 
 _ROOT: GroupNode
 _context: List[GroupNode] = []
-_callbacks: Dict[str, List[tuple]] = {"knobChanged": []}
+_callbacks: Dict[str, List[tuple]] = {"knobChanged": [], "updateUI": []}
 _this_stack: List[tuple] = []
 _menus: Dict[str, "Menu"] = {}
 _main_queue: "queue.Queue[tuple]" = queue.Queue()
@@ -440,6 +559,7 @@ def _current() -> GroupNode:
 
 
 def _create(cls: str, knobs: Optional[Dict[str, Any]] = None, inputs: Optional[List[Node]] = None) -> Node:
+    _require_main(f"creating a {cls}")
     parent = _current()
     node = GroupNode(cls, parent) if cls == "Group" else Node(cls, parent)
     if cls == "Input":
@@ -472,15 +592,26 @@ nodes = _NodeFactory()
 
 
 def createNode(node: str, knobs: str = "", inpanel: bool = True) -> Node:
-    """Like Nuke: connects the new node to the selected one and selects it."""
+    """Like Nuke: connects the selected node to the new node's input 0 when it has one, and selects it."""
     selected = [n for n in _current()._children if n["selected"].value()]
     new = _create(node)
-    if selected:
+    if selected and new.maximumInputs() > 0:
         new.setInput(0, selected[-1])
     for n in selected:
         n["selected"]._value = False
     new["selected"]._value = True
     return new
+
+
+def selectedNodes(filter: Optional[str] = None) -> List[Node]:
+    return [n for n in _current()._children if n["selected"].value() and (filter is None or n.Class() == filter)]
+
+
+def selectedNode() -> Node:
+    chosen = selectedNodes()
+    if not chosen:
+        raise ValueError("no node selected")
+    return chosen[-1]
 
 
 def toNode(name: str) -> Optional[Node]:
@@ -500,6 +631,7 @@ def allNodes(filter: Optional[str] = None, group: Optional[Node] = None) -> List
 
 
 def delete(node: Node) -> None:
+    _require_main(f"deleting {node.name()}")
     parent = node._parent
     parent._children.remove(node)
     for other in _children(parent):
@@ -559,8 +691,26 @@ def _fire_knob_changed(node: Node, knob: Knob) -> None:
                 call(*args, **kwargs)
 
 
+def addUpdateUI(call: Callable, args=(), kwargs=None, nodeClass: str = "*") -> None:
+    _callbacks["updateUI"].append((call, tuple(args), dict(kwargs or {}), nodeClass))
+
+
 def executeInMainThread(call: Callable, args=(), kwargs=None) -> None:
-    _main_queue.put((call, tuple(args), dict(kwargs or {})))
+    if not isinstance(args, tuple):
+        args = (args,)
+    _main_queue.put((call, tuple(args), dict(kwargs or {}), None))
+
+
+def executeInMainThreadWithResult(call: Callable, args=(), kwargs=None) -> Any:
+    """Run ``call`` on the main thread and wait for its result (None, traceback printed, if it raised)."""
+    if threading.current_thread() is _MAIN_THREAD:
+        raise RuntimeError("executeInMainThreadWithResult called from the main thread: it would wait forever")
+    if not isinstance(args, tuple):
+        args = (args,)
+    box: Dict[str, Any] = {"event": threading.Event()}
+    _main_queue.put((call, tuple(args), dict(kwargs or {}), box))
+    box["event"].wait()
+    return box.get("result")
 
 
 def pluginAddPath(path: str, addToSysPath: bool = True) -> None:
@@ -640,9 +790,11 @@ def menu(name: str) -> Menu:
 
 
 class ProgressTask:
-    """Nuke's progress dialog. ``_cancel_at`` (stand-in control): report cancelled once progress reaches it."""
+    """Nuke's progress dialog. Stand-in controls: ``_cancel_at`` reports cancelled once progress reaches
+    it; ``_cancel_when(task)`` (a callable) reports cancelled when it returns True."""
 
     _cancel_at: Optional[int] = None
+    _cancel_when: Optional[Callable[["ProgressTask"], bool]] = None
     _instances: List["ProgressTask"] = []
 
     def __init__(self, name: str):
@@ -658,6 +810,8 @@ class ProgressTask:
         self.messages.append(str(text))
 
     def isCancelled(self) -> bool:
+        if ProgressTask._cancel_when is not None and ProgressTask._cancel_when(self):
+            return True
         return self._cancel_at is not None and self.progress >= self._cancel_at
 
 
@@ -730,6 +884,7 @@ def execute(node: Any, start: int, end: Optional[int] = None, incr: int = 1, vie
     """Render a Write over start..end (like Nuke, anything else "cannot be executed")."""
     import OpenImageIO as oiio
 
+    _require_main("nuke.execute")
     node = toNode(node) if isinstance(node, str) else node
     if node is None or node.Class() != "Write":
         raise RuntimeError(f"{getattr(node, 'name', lambda: node)()} cannot be executed")
@@ -841,10 +996,13 @@ def _reset_graph() -> None:
 def _reset(gui: bool = False) -> None:
     """A fresh session: empty script, no callbacks, menus or queued calls."""
     _reset_graph()
-    _callbacks["knobChanged"].clear()
+    for calls in _callbacks.values():
+        calls.clear()
     _menus.clear()
     _messages.clear()
+    _main_stalls.clear()
     ProgressTask._cancel_at = None
+    ProgressTask._cancel_when = None
     ProgressTask._instances.clear()
     while not _main_queue.empty():
         _main_queue.get_nowait()
@@ -866,17 +1024,55 @@ def _startup(plugin_paths: List[str], gui: bool) -> None:
                 _exec_file(os.path.join(path, "menu.py"))
 
 
-def _run_main_thread(until: Callable[[], bool], timeout: float = 60.0) -> None:
-    """The GUI event loop: run calls queued with executeInMainThread until ``until()`` or timeout."""
-    import time
+_main_stalls: List[tuple] = []  # (seconds, what) of every call the stand-in's event loop ran
 
+
+def _timed_main(what: str, call: Callable, *args: Any, **kwargs: Any) -> Any:
+    """Run ``call`` as the GUI main thread would, recording how long it held the thread."""
+    t0 = time.perf_counter()
+    try:
+        return call(*args, **kwargs)
+    finally:
+        _main_stalls.append((time.perf_counter() - t0, what))
+
+
+def _update_ui() -> None:
+    """What Nuke does when it refreshes the UI: every updateUI callback for every node of its class."""
+    for call, args, kwargs, node_class in list(_callbacks["updateUI"]):
+        for node in _all_nodes_recursive(_ROOT):
+            if node_class in ("*", node.Class()):
+                with _this(node, None):
+                    call(*args, **kwargs)
+
+
+def _all_nodes_recursive(group: GroupNode) -> List[Node]:
+    out = []
+    for n in group._children:
+        out.append(n)
+    return out
+
+
+def _run_main_thread(until: Callable[[], bool], timeout: float = 60.0) -> None:
+    """The GUI event loop: run calls queued with executeInMainThread(WithResult) until ``until()`` or
+    timeout, timing each (``_main_stalls``)."""
     deadline = time.time() + timeout
     while time.time() < deadline:
         try:
-            call, args, kwargs = _main_queue.get(timeout=0.05)
-            call(*args, **kwargs)
+            call, args, kwargs, box = _main_queue.get(timeout=0.01)
         except queue.Empty:
-            pass
+            call = None
+        if call is not None:
+            t0 = time.perf_counter()
+            try:
+                result = call(*args, **kwargs)
+            except Exception:  # noqa: BLE001 - as Nuke: the traceback is printed, the caller gets None
+                traceback.print_exc()
+                result = None
+            finally:
+                _main_stalls.append((time.perf_counter() - t0, getattr(call, "__name__", str(call))))
+            if box is not None:
+                box["result"] = result
+                box["event"].set()
         if until():
             return
     raise TimeoutError("stand-in main loop: condition not reached")

@@ -33,8 +33,8 @@ _load("schema", (("schema.py",), (os.pardir, os.pardir, os.pardir, "filmai_plugi
                           (os.pardir, os.pardir, os.pardir, "schema.py")))
 worker = _load("worker", (("worker.py",), (os.pardir, os.pardir, "worker.py")))
 
-from .adapter import (JobFailed, add_training_frame, build_menu, create, install, knob_changed, process,  # noqa: E402
-                      reload_nodes, schema, train, write_farm_job, write_timeline)
+from .adapter import (JobFailed, add_training_frame, build_menu, check_stale, create, install,  # noqa: E402
+                      knob_changed, process, reload_nodes, schema, train, update_ui, write_farm_job, write_timeline)
 
-__all__ = ["worker", "JobFailed", "install", "build_menu", "create", "process", "train", "add_training_frame", "knob_changed",
-           "reload_nodes", "schema", "write_farm_job", "write_timeline"]
+__all__ = ["worker", "JobFailed", "install", "build_menu", "create", "process", "train", "add_training_frame",
+           "knob_changed", "update_ui", "check_stale", "reload_nodes", "schema", "write_farm_job", "write_timeline"]

@@ -1,23 +1,35 @@
 """Nodes → Nuke Groups, Process → temporary EXR Write + the worker, results → an internal Read.
 
-Each FilmAI node becomes a Group (gizmo-like): one input pipe per image input (plus ``target`` for
-trainable nodes), knobs generated from the node's params (ranges, enums, files, colours), an I/O tab
-from the engine's I/O options, a Training tab for trainable nodes and a Farm tab. Inside: the inputs
-pass through a Switch until Process has run, then an internal Read shows the results.
+Each FilmAI node becomes a Group (gizmo-like) laid out as Nuke's own Inference and CopyCat are: an input
+pipe per image input, plus *GroundTruth* and *Preview* pipes for trainable nodes; *Model File*
+(``modelFile``) and *Use GPU if available* (``useGPUIfAvailable``); channel pickers for channel lists;
+sliders with ranges on number knobs; labels written for people; a Training tab with *Start Training* and
+a Progress tab (loss and validation PSNR graph, the newest contact sheet). Inside: the inputs pass
+through a Switch until Process has run, then an internal Read shows the results. The node turns orange
+and says so when anything upstream (or its own knobs) changed since the result was made.
 
-Process renders each input through a temporary Write to a lossless EXR sequence (Nuke's pixels never
-go through Python), runs the node over the frame range in the headless host with a ProgressTask whose
-cancel stops the worker (complete frames kept, no partial ones), and points the Read at the results.
-In terminal mode (``nuke -t``, farms) the same steps run synchronously.
+What runs where (Nuke's API is not thread-safe; ``nuke.execute`` renders on the caller's thread):
+
+* the button press (main thread) only checks the knobs, takes a snapshot of them and returns;
+* a ProgressTask thread renders each input one frame per ``executeInMainThreadWithResult`` call (the
+  GUI stays responsive between frames and Cancel is honoured between them), starts and follows the
+  worker, reads a timeline's summary, then hands the results to the main thread with
+  ``executeInMainThread``. Cancel leaves no partial ``_input`` files and shows no error dialog;
+* in terminal mode (``nuke -t``, farms) the same steps run in order on the main thread.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import shutil
+import struct
 import tempfile
 import threading
 import time
-from typing import Any, Dict, List, NoReturn, Optional
+import zlib
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, NoReturn, Optional
 
 import nuke
 
@@ -26,20 +38,30 @@ from . import worker
 MENU = "FilmAI"
 ID_KNOB = "filmai_node"
 JOB_KNOB = "filmai_job"
-DEVICES = ["auto", "cpu", "cuda", "mps"]
+PROCESSED_KNOB = "filmai_processed"  # fingerprint of what fed the node when its result was made
 POLL_SECONDS = 0.1
+PROGRESS_SECONDS = 1.0  # how often the Progress tab is redrawn while training
+STALE_COLOUR = 0xE0862AFF  # orange tile: the result is older than what feeds the node
+STALE_CHECK_SECONDS = 0.5
 # Knobs every Nuke Group already has, and the adapter's own: a param with one of these names gets a p_ prefix.
 NUKE_RESERVED = {"name", "label", "help", "selected", "xpos", "ypos", "tile_color", "gl_color", "note_font",
                  "note_font_size", "note_font_color", "hide_input", "cached", "disable", "dope_sheet", "bookmark",
                  "postage_stamp", "postage_stamp_frame", "lifetimeStart", "lifetimeEnd", "useLifetime",
                  "lock_connections", "icon", "indicators", "knobChanged", "onCreate", "onDestroy", "updateUI",
                  "autolabel", "panel", "mapsize", "window", "file_menu", "process_mask", "help_url"}
-OWN_KNOBS = {ID_KNOB, JOB_KNOB, "filmai", "filmai_help", "frames", "output_dir", "model", "device", "process",
-             "status", "summary", "timeline", "write_edl", "write_csv", "pair_frames", "add_frame", "checkpoint",
-             "continue_from_model", "train", "chunk", "farm_job", "write_farm_job", "farm_help", "io", "training",
-             "farm"}
+OWN_KNOBS = {ID_KNOB, JOB_KNOB, PROCESSED_KNOB, "filmai", "filmai_help", "frames", "output_dir", "modelFile",
+             "model", "useGPUIfAvailable", "device", "process", "status", "summary", "timeline", "write_edl",
+             "write_csv", "pair_frames", "add_frame", "checkpoint", "continue_from_model", "startTraining",
+             "train", "chunk", "farm_job", "write_farm_job", "farm_help", "io", "training", "farm", "progress",
+             "progress_text", "progress_graph", "contact_sheet", "train_help"}
+# knobChanged fires for every knob change (node moves included): these never concern the adapter
+IGNORED_KNOBS = {"xpos", "ypos", "selected", "tile_color", "gl_color", "status", "summary", JOB_KNOB, PROCESSED_KNOB,
+                 "showPanel", "hidePanel", "label", "name", "note_font", "note_font_size", "note_font_color",
+                 "progress_text", "progress_graph", "contact_sheet", "icon", "postage_stamp", "hide_input"}
 
 _schema: Optional[Dict[str, Any]] = None
+_menu_task: Optional[worker.BackgroundTask] = None
+_stale_checked: Dict[str, float] = {}
 
 
 class JobFailed(RuntimeError):
@@ -63,32 +85,53 @@ def _cache_path() -> str:
     return os.path.join(base, "nodes.json")
 
 
-def schema(refresh: bool = False) -> Dict[str, Any]:
-    """The node list from where nodes run, cached per worker setting (refreshed by FilmAI > Reload nodes)."""
+def _key(cfg: worker.WorkerConfig) -> str:
+    return json.dumps([cfg.python, cfg.mode, sorted(cfg.env.items())])
+
+
+def cached_schema() -> Optional[Dict[str, Any]]:
+    """The node list already known for the current worker settings (memory, else the cache file), or
+    None. Never asks the worker: safe in knobChanged and at GUI start."""
     global _schema
-    cfg = config()
-    key = json.dumps([cfg.python, cfg.mode, sorted(cfg.env.items())])
-    if _schema is not None and not refresh and _schema.get("_key") == key:
+    key = _key(config())
+    if _schema is not None and _schema.get("_key") == key:
         return _schema
-    path = _cache_path()
-    if not refresh and os.path.isfile(path):
-        try:
-            with open(path, encoding="utf-8") as f:
-                cached = json.load(f)
-            if cached.get("_key") == key:
-                _schema = cached
-                return _schema
-        except (OSError, ValueError):
-            pass
+    try:
+        with open(_cache_path(), encoding="utf-8") as f:
+            cached = json.load(f)
+    except (OSError, ValueError):
+        return None
+    if isinstance(cached, dict) and cached.get("_key") == key:
+        _schema = cached
+        return cached
+    return None
+
+
+def _query_and_cache(cfg: worker.WorkerConfig) -> Dict[str, Any]:
+    """Ask the worker (``filmai nodes --json``) and cache the answer. Plain data and files only: runs on a
+    background thread in the GUI."""
     data = worker.query_schema(cfg)
-    data["_key"] = key
+    data["_key"] = _key(cfg)
+    path = _cache_path()
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = f"{path}.{os.getpid()}.tmp"
+    tmp = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"
     with open(tmp, "w", encoding="utf-8") as f:
         json.dump(data, f)
     os.replace(tmp, path)
-    _schema = data
     return data
+
+
+def schema(refresh: bool = False) -> Dict[str, Any]:
+    """The node list from where nodes run, cached per worker setting (refreshed by FilmAI > Reload nodes).
+    Asks the worker, waiting, when nothing is cached: call it from scripts and terminal sessions; the GUI
+    paths (menu, knobChanged) use :func:`cached_schema` and ask on a thread."""
+    global _schema
+    if not refresh:
+        cached = cached_schema()
+        if cached is not None:
+            return cached
+    _schema = _query_and_cache(config())
+    return _schema
 
 
 def node_schema(group) -> Dict[str, Any]:
@@ -109,52 +152,121 @@ def knob_name(param: Dict[str, Any]) -> str:
 def install() -> None:
     """init.py: callbacks only (every session, GUI or not)."""
     nuke.addKnobChanged(knob_changed, nodeClass="Group")
+    nuke.addUpdateUI(update_ui, nodeClass="Group")
 
 
 def build_menu() -> None:
-    """menu.py: Nodes > FilmAI > <family> > <node>, plus Reload nodes."""
+    """menu.py: Nodes > FilmAI > <family> > <node>, plus Reload nodes. Never waits for the worker: with no
+    node list cached, the menu says it is loading and fills itself when the worker has answered."""
     menu = nuke.menu("Nodes").addMenu(MENU)
-    try:
-        nodes = schema()["nodes"]
-    except worker.WorkerError as exc:
-        nuke.tprint(f"FilmAI: {exc}")
-        menu.addCommand("Worker not configured (set FILMAI_PYTHON)",
-                        f"nuke.message({str(exc)!r})")
-        nodes = []
+    known = cached_schema()
+    if known is None:
+        menu.addCommand("Loading nodes (asking the worker)…", "nuke.message('FilmAI is asking the worker for its "
+                                                             "nodes; the menu fills in when it answers')")
+        _ask_in_background()
+        return
+    _fill_menu(menu, known["nodes"])
+
+
+def _fill_menu(menu, nodes: List[Dict[str, Any]], error: str = "") -> None:
+    menu.clearMenu()
+    if error:
+        menu.addCommand("Worker not configured (set FILMAI_PYTHON)", f"nuke.message({error!r})")
     for node in sorted(nodes, key=lambda n: (n["family"], n["label"])):
         label = node["label"].replace("/", "-")
         menu.addCommand(f"{node['family'].upper()}/{label}", f"import filmai_nuke; filmai_nuke.create({node['id']!r})")
     menu.addCommand("Reload nodes", "import filmai_nuke; filmai_nuke.reload_nodes()")
 
 
+def _ask_in_background() -> None:
+    """Query the worker on a thread; the menu is rebuilt on the main thread when it answers."""
+    global _menu_task
+    if _menu_task is not None and not _menu_task.done:
+        return
+    cfg = config()
+
+    def ask():
+        try:
+            return _query_and_cache(cfg), ""
+        except (worker.WorkerError, OSError) as exc:
+            return None, str(exc)
+        finally:
+            nuke.executeInMainThread(_menu_answered)
+
+    _menu_task = worker.BackgroundTask(ask, name="filmai-menu-nodes")
+
+
+def _menu_answered() -> None:
+    """Main thread: the worker answered (or failed); fill the menu and say so."""
+    global _schema
+    task = _menu_task
+    if task is None:
+        return
+    task.wait()
+    data, error = task.result
+    if data is not None:
+        _schema = data
+    menu = nuke.menu("Nodes").addMenu(MENU)
+    _fill_menu(menu, (data or {}).get("nodes", []), error)
+    nuke.tprint(f"FilmAI: {error}" if error else f"FilmAI: {len(data['nodes'])} nodes")
+
+
 def reload_nodes() -> None:
-    schema(refresh=True)
-    menu = nuke.menu("Nodes").findItem(MENU)
-    if menu is not None:
+    """FilmAI > Reload nodes: ask the worker again (on a thread in the GUI)."""
+    global _schema
+    if nuke.env.get("gui"):
+        menu = nuke.menu("Nodes").addMenu(MENU)
         menu.clearMenu()
-    build_menu()
+        menu.addCommand("Loading nodes (asking the worker)…", "")
+        _ask_in_background()
+        return
+    _schema = _query_and_cache(config())
+    _fill_menu(nuke.menu("Nodes").addMenu(MENU), _schema["nodes"])
 
 
 # ----- creating a node ------------------------------------------------------------------------------
 
 
+def pipes(node: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """The Group's input pipes in order: each Frames input, then for trainable nodes *GroundTruth* (what
+    the input should become: the ``target`` port or training target) and *Preview* (a frame outside the
+    training set, shown with the new model when training ends), as CopyCat has them."""
+    out = []
+    trainable = bool(node.get("trainable"))
+    for port in worker.frame_ports(node["inputs"]):
+        if trainable and port["name"] == "target":
+            continue
+        out.append({"pipe": port["name"], "port": port["name"], "role": "input",
+                    "optional": bool(port.get("optional"))})
+    if trainable:
+        out.append({"pipe": "GroundTruth", "port": "target", "role": "target", "optional": True})
+        out.append({"pipe": "Preview", "port": "preview", "role": "preview", "optional": True})
+    return out
+
+
 def create(node_id: str):
-    """A new FilmAI Group for ``node_id``, connected to the selection like any Nuke node."""
+    """A new FilmAI Group for ``node_id``, connected to the selection like any Nuke node.
+
+    ``createNode`` cannot connect a Group that has no Input nodes yet, so the selection is connected once
+    the pipes exist."""
     node = worker.find_node(schema(), node_id)
+    selected = nuke.selectedNodes()
+    upstream = selected[-1] if selected else None
     group = nuke.createNode("Group", inpanel=False)
     group.setName(f"{worker.node_slug(node_id)}_1", uniquify=True)
     _build_internals(group, node)
     _add_knobs(group, node)
+    if upstream is not None and upstream is not group and pipes(node):
+        if not group.setInput(0, upstream):
+            nuke.tprint(f"FilmAI: could not connect {upstream.name()} to {group.name()}")
     return group
 
 
 def _build_internals(group, node: Dict[str, Any]) -> None:
     group.begin()
     try:
-        pipes = [nuke.nodes.Input(name=p["name"]) for p in worker.frame_ports(node["inputs"])]
-        if node.get("trainable") and not _has_target_port(node):
-            nuke.nodes.Input(name="target")
-        last = pipes[0] if pipes else None
+        inputs = [nuke.nodes.Input(name=p["pipe"]) for p in pipes(node)]
+        last = inputs[0] if inputs else None
         if any(p["type"] == "Frames" for p in node["outputs"]):
             read = nuke.nodes.Read(name="result")
             switch = nuke.nodes.Switch(name="show_result")
@@ -170,10 +282,56 @@ def _build_internals(group, node: Dict[str, Any]) -> None:
         group.end()
 
 
+# Nuke channel names ↔ the engine's (EXR) names: Nuke writes rgba.red as R, other.red as other.R
+_NUKE_SUFFIX = {"red": "R", "green": "G", "blue": "B", "alpha": "A"}
+_ENGINE_SUFFIX = {v: k for k, v in _NUKE_SUFFIX.items()}
+_LAYER_CHANNELS = {"rgba": ["red", "green", "blue", "alpha"], "rgb": ["red", "green", "blue"], "alpha": ["alpha"],
+                   "depth": ["Z"], "forward": ["u", "v"], "backward": ["u", "v"], "mask": ["a"]}
+
+
+def channels_from_nuke(value: str) -> str:
+    """A ChannelMask value ("rgba", "rgb", "rgba.red rgba.alpha", "depth", "none", "all") → the engine's
+    channel list ("R,G,B,A", "R,A", "depth.Z", "" …). "none" and "all" give "" (the node's default)."""
+    names = []
+    for token in str(value or "").split():
+        if token in ("none", "all"):
+            continue
+        layer, _, chan = token.partition(".")
+        chans = [chan] if chan else _LAYER_CHANNELS.get(layer, [])
+        if not chans:
+            raise ValueError(f"channel {token!r}: pick a layer or its channels")
+        for c in chans:
+            suffix = _NUKE_SUFFIX.get(c, c)
+            names.append(suffix if layer in ("rgba", "rgb", "alpha") else f"{layer}.{suffix}")
+    return ",".join(dict.fromkeys(names))
+
+
+def channels_to_nuke(text: str, empty: str = "none") -> str:
+    """The engine's list ("R,G,B") → a ChannelMask value ("rgb"); empty → ``empty``."""
+    names = [n.strip() for n in str(text or "").split(",") if n.strip()]
+    if not names:
+        return empty
+    for layer in ("rgba", "rgb", "alpha"):
+        if names == [_NUKE_SUFFIX[c] for c in _LAYER_CHANNELS[layer]]:
+            return layer
+    out = []
+    for n in names:
+        layer, _, chan = n.rpartition(".")
+        out.append(f"{layer or 'rgba'}.{_ENGINE_SUFFIX.get(chan, chan)}")
+    return " ".join(out)
+
+
 def param_knob(p: Dict[str, Any], name: str = ""):
-    """One schema param as a knob. setRange only sets the slider: hard limits are enforced in knob_changed
-    and again before a job starts (check_value), and by the engine."""
-    name, label, kind = name or knob_name(p), p.get("label") or p["name"], p["type"]
+    """One schema param as a knob. Number knobs get a slider over the soft range (setRange only sets the
+    slider: hard limits are enforced in knob_changed, again before a job starts, and by the engine);
+    channel lists get a channel picker; labels are written for people."""
+    name, label, kind = name or knob_name(p), worker.display_label(p), p["type"]
+    if worker.is_channel_list(p):
+        knob = nuke.ChannelMask_Knob(name, label)
+        empty = "all" if p["name"] == "channels" else "none"
+        knob.setValue(channels_to_nuke(p.get("default") or "", empty))
+        knob.setTooltip((p.get("help") or "") + f" ({empty}: the node's default)")
+        return knob
     if kind == "int":
         knob = nuke.Int_Knob(name, label)
     elif kind == "float":
@@ -193,6 +351,8 @@ def param_knob(p: Dict[str, Any], name: str = ""):
         hi = p.get("soft_max") if p.get("soft_max") is not None else p.get("max")
         if lo is not None and hi is not None:
             knob.setRange(lo, hi)
+            if kind == "int" and hi - lo <= 100_000:  # Nuke's Int_Knob shows a slider only when asked
+                knob.setFlag(nuke.SLIDER)
     default = p.get("default")
     if default is not None:
         if kind == "color":
@@ -215,68 +375,82 @@ def _button(name: str, label: str, call: str):
     return knob
 
 
+def _text(name: str, label: str, text: str = ""):
+    return nuke.Text_Knob(name, label, text)
+
+
 def _add_knobs(group, node: Dict[str, Any]) -> None:
     add = group.addKnob
     add(nuke.Tab_Knob("filmai", "FilmAI"))
-    for name, value in ((ID_KNOB, node["id"]), (JOB_KNOB, "")):
+    for name, value in ((ID_KNOB, node["id"]), (JOB_KNOB, ""), (PROCESSED_KNOB, "")):
         knob = nuke.String_Knob(name, name)
         knob.setValue(value)
         knob.setFlag(nuke.INVISIBLE)
         add(knob)
     first_help = (node.get("help") or "").strip().split("\n\n")[0].replace("\n", " ")
-    add(nuke.Text_Knob("filmai_help", "", f"<b>{node['label']}</b> ({node['id']} {node['version']})<br>{first_help}"))
+    add(_text("filmai_help", "", f"<b>{node['label']}</b> ({node['id']} {node['version']})<br>{first_help}"))
     for port in node["inputs"]:
         if port["type"] != "Frames":
-            knob = nuke.File_Knob(f"in_{port['name']}", port["name"])
+            knob = nuke.File_Knob(f"in_{port['name']}", port["name"].replace("_", " ").capitalize())
             knob.setTooltip(f"{port['type']}: {port.get('help', '')}")
             add(knob)
     if node.get("model", "none") != "none":
-        knob = nuke.File_Knob("model", "model")
+        knob = nuke.File_Knob("modelFile", "Model File")
         knob.setTooltip("checkpoint" + (" (empty: the node's shipped model)" if node["model"] == "optional" else ""))
         add(knob)
+    knob = nuke.Boolean_Knob("useGPUIfAvailable", "Use GPU if available")
+    knob.setValue(True)
+    knob.setTooltip("run on the GPU when the worker has one (CUDA, Apple Metal), else on the CPU; "
+                    "FILMAI_DEVICE picks one GPU (cuda:1)")
+    add(knob)
     for p in worker.params_for(node, "run"):
         add(param_knob(p))
-    knob = nuke.String_Knob("frames", "frames")
+    knob = nuke.String_Knob("frames", "Frame range")
     knob.setTooltip("1001-1100, 1001-1100x2 or 1,5,9-12; empty: the input's frame range")
     add(knob)
-    knob = nuke.File_Knob("output_dir", "output folder")
+    knob = nuke.File_Knob("output_dir", "Output folder")
     knob.setTooltip("empty: a 'filmai' folder next to the script; each Process writes a new version folder")
     add(knob)
-    add(nuke.Enumeration_Knob("device", "device", DEVICES))
     add(_button("process", "Process", "process"))
-    add(nuke.Text_Knob("status", "status", "not processed"))
+    add(_text("status", "", "not processed"))
     if any(p["type"] == "Timeline" for p in node["outputs"]):
-        add(nuke.File_Knob("timeline", "timeline"))
+        add(nuke.File_Knob("timeline", "Timeline"))
         add(_button("write_edl", "Write EDL", "write_timeline"))
-        add(nuke.Text_Knob("summary", "shots", ""))
+        add(_text("summary", "Shots", ""))
     if any(p["type"] == "Frames" for p in node["inputs"]):
         add(nuke.Tab_Knob("io", "I/O"))
-        for p in schema().get("io_options", []):
+        for p in (cached_schema() or schema()).get("io_options", []):
             add(param_knob(p, name=f"io_{p['name']}"))
     if node.get("trainable"):
         add(nuke.Tab_Knob("training", "Training"))
-        add(nuke.Text_Knob("train_help", "", "Connect the target pipe to what the input should become, and list "
-                                                 "the frames to learn from."))
-        knob = nuke.String_Knob("pair_frames", "training frames")
-        knob.setTooltip("frames where input and target form a pair, e.g. 1001,1040,1075")
+        add(_text("train_help", "", "Connect <b>GroundTruth</b> to what the input should become, add the frames "
+                                    "where both are good, press <b>Start Training</b>. <b>Preview</b> (optional): "
+                                    "a frame outside the training set, shown with the new model when training ends."))
+        knob = nuke.String_Knob("pair_frames", "Training frames")
+        knob.setTooltip("frames where input and ground truth form a pair, e.g. 1001,1040,1075")
         add(knob)
         add(_button("add_frame", "Add current frame", "add_training_frame"))
         for p in worker.params_for(node, "train"):
             if group.knob(knob_name(p)) is None:
                 add(param_knob(p))
-        add(nuke.File_Knob("checkpoint", "checkpoint"))
+        add(nuke.File_Knob("checkpoint", "Checkpoint"))
         if node.get("model", "none") != "none":
-            add(nuke.Boolean_Knob("continue_from_model", "continue from model"))
-        add(_button("train", "Train", "train"))
+            add(nuke.Boolean_Knob("continue_from_model", "Continue from Model File"))
+        add(_button("startTraining", "Start Training", "train"))
+        add(nuke.Tab_Knob("progress", "Progress"))
+        add(_text("progress_text", "", "not trained"))
+        add(_text("progress_graph", "", ""))
+        add(_text("contact_sheet", "", ""))
     add(nuke.Tab_Knob("farm", "Farm"))
-    knob = nuke.Int_Knob("chunk", "frames per task")
+    knob = nuke.Int_Knob("chunk", "Frames per task")
     knob.setRange(1, 100)
+    knob.setFlag(nuke.SLIDER)
     knob.setValue(10)
     add(knob)
-    add(nuke.File_Knob("farm_job", "job bundle folder"))
+    add(nuke.File_Knob("farm_job", "Job bundle folder"))
     add(_button("write_farm_job", "Write farm job", "write_farm_job"))
-    add(nuke.Text_Knob("farm_help", "", "Render in Nuke on the farm: nuke -t &lt;plug-in&gt;/filmai_nuke/terminal.py "
-                                        "SCRIPT.nk NODE --frames 1001-1100"))
+    add(_text("farm_help", "", "Render in Nuke on the farm: nuke -t &lt;plug-in&gt;/filmai_nuke/terminal.py "
+                               "SCRIPT.nk NODE --frames 1001-1100"))
 
 
 # ----- values ---------------------------------------------------------------------------------------
@@ -284,6 +458,8 @@ def _add_knobs(group, node: Dict[str, Any]) -> None:
 
 def knob_value(knob, p: Dict[str, Any]) -> Any:
     kind = p["type"]
+    if worker.is_channel_list(p) and hasattr(knob, "isChannelEnabled"):
+        return channels_from_nuke(knob.value())
     if kind == "color":
         return tuple(float(knob.value(i)) for i in range(int(p.get("size", 3))))
     if kind == "int":
@@ -298,6 +474,10 @@ def knob_value(knob, p: Dict[str, Any]) -> Any:
 
 
 def _values(group, params: List[Dict[str, Any]], prefix_io: bool = False) -> Dict[str, Any]:
+    """The params' values for a job, read from the knobs (main thread).
+
+    One value per param for the whole job today; this is where an animated knob's keys will be read
+    into the node contract's keyed params (``mix=1001:0,1100:1``) once the engine takes them."""
     out = {}
     for p in params:
         name = f"io_{p['name']}" if prefix_io else knob_name(p)
@@ -307,30 +487,141 @@ def _values(group, params: List[Dict[str, Any]], prefix_io: bool = False) -> Dic
     return out
 
 
+def _model_file(group) -> str:
+    knob = group.knob("modelFile") or group.knob("model")  # scripts saved before modelFile have "model"
+    return knob.evaluate() if knob is not None else ""
+
+
+def _device(group) -> str:
+    gpu = group.knob("useGPUIfAvailable")
+    if gpu is not None:
+        return (os.environ.get("FILMAI_DEVICE") or "auto") if gpu.value() else "cpu"
+    old = group.knob("device")  # scripts saved before useGPUIfAvailable
+    return old.value() if old is not None else "auto"
+
+
 def knob_changed() -> None:
-    """Clamp a param knob to its hard range (Nuke's setRange only limits the slider)."""
-    group, knob = nuke.thisNode(), nuke.thisKnob()
-    if group.knob(ID_KNOB) is None or knob is None:
+    """Keep it cheap (Nuke calls it for every knob change, node moves included): clamp a param knob to
+    its hard range (Nuke's setRange only limits the slider) and flag a result made with other settings.
+    Reads only the node list already known; never asks the worker."""
+    knob = nuke.thisKnob()
+    if knob is None or knob.name() in IGNORED_KNOBS:
         return
-    try:
-        node = node_schema(group)
-    except (worker.WorkerError, RuntimeError):
+    group = nuke.thisNode()
+    id_knob = group.knob(ID_KNOB)
+    if id_knob is None:
+        return
+    known = cached_schema()
+    node = next((n for n in (known or {}).get("nodes", []) if n["id"] == id_knob.value()), None)
+    if node is None:
+        return
+    if knob.name() == "inputChange":
+        check_stale(group)
         return
     params = {knob_name(p): p for p in node["params"]}
-    params.update({f"io_{p['name']}": p for p in schema().get("io_options", [])})
+    params.update({f"io_{p['name']}": p for p in known.get("io_options", [])})
     p = params.get(knob.name())
-    if p is None or p["type"] not in ("int", "float"):
+    if p is None:
         return
-    value = knob_value(knob, p)
-    try:
-        worker.check_value(p, value)
-    except ValueError as exc:
-        bound = p["min"] if p.get("min") is not None and value < p["min"] else p["max"]
-        knob.setValue(int(bound) if p["type"] == "int" else float(bound))
-        group["status"].setValue(f"{exc}; set to {bound}")
+    if p["type"] in ("int", "float"):
+        value = knob_value(knob, p)
+        try:
+            worker.check_value(p, value)
+        except ValueError as exc:
+            bound = p["min"] if p.get("min") is not None and value < p["min"] else p["max"]
+            knob.setValue(int(bound) if p["type"] == "int" else float(bound))
+            group["status"].setValue(f"{exc}; set to {bound}")
+            return
+    check_stale(group)
 
 
-# ----- running --------------------------------------------------------------------------------------
+# ----- stale results --------------------------------------------------------------------------------
+
+
+def fingerprint(group) -> str:
+    """What feeds the node now: every upstream node's class, name and knob values, and the node's own
+    param knobs. A result made from another fingerprint is stale."""
+    parts: List[str] = []
+    seen: set = set()
+    todo = [group.input(i) for i in range(group.inputs())]
+    flags = nuke.WRITE_NON_DEFAULT_ONLY | nuke.TO_SCRIPT | nuke.TO_VALUE
+    while todo and len(seen) < 5000:
+        n = todo.pop()
+        if n is None or id(n) in seen:
+            continue
+        seen.add(id(n))
+        parts.append(f"{n.Class()}|{n.fullName()}|{n.writeKnobs(flags)}")
+        todo += [n.input(i) for i in range(n.inputs())]
+    parts.append(";".join(f"{i}:{getattr(group.input(i), 'fullName', lambda: '')()}" for i in range(group.inputs())))
+    for name, knob in sorted(group.knobs().items()):
+        if name in OWN_KNOBS or name in NUKE_RESERVED or name in IGNORED_KNOBS:
+            continue
+        if isinstance(knob, (nuke.PyScript_Knob, nuke.Tab_Knob, nuke.Text_Knob)):
+            continue
+        parts.append(f"{name}={knob.value()}")
+    return hashlib.sha1("\n".join(parts).encode()).hexdigest()
+
+
+def check_stale(group) -> bool:
+    """Show whether the node's result is older than what feeds it (orange tile and a status line)."""
+    made = group.knob(PROCESSED_KNOB)
+    if made is None or not made.value():
+        return False
+    stale = fingerprint(group) != made.value()
+    colour = STALE_COLOUR if stale else 0
+    if int(group["tile_color"].value()) != colour:
+        group["tile_color"].setValue(colour)
+        text = group["status"].value()
+        prefix = "STALE: upstream or settings changed since Process. "
+        if stale and not text.startswith(prefix):
+            group["status"].setValue(prefix + text)
+        elif not stale and text.startswith(prefix):
+            group["status"].setValue(text[len(prefix):])
+    return stale
+
+
+def update_ui() -> None:
+    """Nuke's updateUI callback: check a FilmAI node for a stale result now and then (upstream knob edits
+    do not reach this node's knobChanged)."""
+    group = nuke.thisNode()
+    if group.knob(ID_KNOB) is None or group.knob(PROCESSED_KNOB) is None:
+        return
+    now = time.time()
+    name = group.fullName()
+    if now - _stale_checked.get(name, 0.0) < STALE_CHECK_SECONDS:
+        return
+    _stale_checked[name] = now
+    check_stale(group)
+
+
+# ----- planning a job (main thread: knobs → a snapshot) ---------------------------------------------
+
+
+@dataclass
+class Render:
+    """One pipe rendered to EXR through a temporary Write: its upstream node, the files, the frames."""
+
+    index: int
+    port: str
+    pattern: str
+    frames: List[int]
+    channels: str = "all"
+
+
+@dataclass
+class Plan:
+    group: str  # full name: the node is found again by name (it may be renamed or deleted meanwhile)
+    label: str
+    kind: str
+    folder: str
+    spec: worker.JobSpec
+    renders: List[Render]
+    needs_torch: bool
+    fingerprint: str
+    node: Dict[str, Any] = field(default_factory=dict)
+    preview: Optional[Render] = None
+    summary_tool: bool = False
+    extras: Dict[str, Any] = field(default_factory=dict)
 
 
 def _parent(group):
@@ -357,87 +648,77 @@ def _frame_spec(group, override: str = "") -> str:
     return f"{upstream.firstFrame()}-{upstream.lastFrame()}"
 
 
-def _runs(frames: List[int]) -> List[tuple]:
-    """[1, 2, 3, 7] → [(1, 3), (7, 7)]: contiguous ranges for nuke.execute."""
-    out: List[tuple] = []
-    for f in sorted(set(frames)):
-        if out and f == out[-1][1] + 1:
-            out[-1] = (out[-1][0], f)
-        else:
-            out.append((f, f))
-    return out
+def _write_channels(group, node: Dict[str, Any], port: str) -> str:
+    """Which channels the temporary Write renders for ``port``: what the node reads (its channel picker)
+    plus alpha where it keeps other channels; all channels when it may read any (no picker)."""
+    for p in node["params"]:
+        if worker.is_channel_list(p) and p["name"] in ("channels_in", "channels"):
+            knob = group.knob(knob_name(p))
+            value = knob.value() if knob is not None else "all"
+            if value in ("all", "none") or any(q["name"] == "keep_other_channels" for q in node["params"]):
+                return "all"
+            return value
+    return "all"
 
 
-def render_input(group, index: int, pattern: str, frames: List[int]) -> str:
-    """Render what feeds input ``index`` through a temporary Write to a 32-bit float EXR sequence, all
-    channels, no colour conversion (Nuke's scene-linear working space goes out as is)."""
-    upstream = group.input(index)
-    os.makedirs(os.path.dirname(pattern), exist_ok=True)
-    parent = _parent(group)
-    parent.begin()
+def _plan(group, node: Dict[str, Any], kind: str, frames_override: str = "") -> Plan:
+    """Check the knobs and take everything a job needs from them (main thread). Raises WorkerError or
+    ValueError with a message for the artist."""
+    folder = ""
     try:
-        write = nuke.nodes.Write(file=pattern.replace(os.sep, "/"), file_type="exr")
-        write["datatype"].setValue("32 bit float")
-        write["compression"].setValue("Zip (1 scanline)")
-        write["channels"].setValue("all")
-        write["metadata"].setValue("all metadata")
-        write["raw"].setValue(True)
-        write.setInput(0, upstream)
-        try:
-            for first, last in _runs(frames):
-                nuke.execute(write, first, last, 1)
-        finally:
-            nuke.delete(write)
-    finally:
-        parent.end()
-    return pattern
-
-
-def _has_target_port(node: Dict[str, Any]) -> bool:
-    """Trainable nodes may declare their training target as an input port (cnn.copycat does)."""
-    return any(p["name"] == "target" and p["type"] == "Frames" for p in node["inputs"])
-
-
-def _stage_inputs(group, node: Dict[str, Any], folder: str, frames: List[int], with_target: bool) -> Dict[str, str]:
-    inputs: Dict[str, str] = {}
-    pipes = worker.frame_ports(node["inputs"])
-    for index, port in enumerate(pipes):
-        if port["name"] == "target" and node.get("trainable") and not with_target:
-            continue  # a training input: not rendered for Process
-        if group.input(index) is None:
-            if port.get("optional"):
+        if kind == "run":
+            spec_frames = _frame_spec(group, frames_override)
+        else:
+            spec_frames = group["pair_frames"].value().strip()
+            if not spec_frames:
+                raise worker.WorkerError("list the training frames first (Add current frame)")
+        frame_list = worker.expand_frames(spec_frames)
+        root = group["output_dir"].evaluate().strip() or _default_root()
+        folder = worker.version_folder(root, group.name() + ("_train" if kind == "train" else ""))
+        renders, inputs, preview = [], {}, None
+        for index, pipe in enumerate(pipes(node)):
+            wanted = pipe["role"] == "input" or (kind == "train" and pipe["role"] in ("target", "preview"))
+            if not wanted:
                 continue
-            raise worker.WorkerError(f"{group.name()}: connect the {port['name']} input")
-        inputs[port["name"]] = render_input(group, index, os.path.join(folder, "_input", f"{port['name']}.####.exr"),
-                                            frames)
-    for port in node["inputs"]:
-        if port["type"] != "Frames":
-            path = group[f"in_{port['name']}"].evaluate()
-            if path:
-                inputs[port["name"]] = path
-            elif not port.get("optional"):
-                raise worker.WorkerError(f"{group.name()}: set the {port['name']} file")
-    if with_target and not _has_target_port(node):
-        index = len(pipes)
-        if group.input(index) is not None:
-            inputs["target"] = render_input(group, index, os.path.join(folder, "_input", "target.####.exr"), frames)
-    return inputs
-
-
-def _folder(group, suffix: str = "") -> str:
-    root = group["output_dir"].evaluate().strip() or _default_root()
-    return worker.version_folder(root, group.name() + suffix)
-
-
-def _set_status(group, text: str) -> None:
-    group["status"].setValue(text)
-
-
-def _job_spec(group, node: Dict[str, Any], kind: str, fields: Dict[str, Any]) -> worker.JobSpec:
-    """The worker's job from the group's knobs: the node's params for ``kind`` and the I/O options."""
-    io_options = schema().get("io_options", [])
-    return worker.JobSpec.from_values(node, kind, _values(group, worker.params_for(node, kind)), io_options,
-                                      _values(group, io_options, prefix_io=True), **fields)
+            if group.input(index) is None:
+                if pipe["optional"]:
+                    continue
+                raise worker.WorkerError(f"{group.name()}: connect the {pipe['pipe']} input")
+            pattern = os.path.join(folder, "_input", f"{pipe['port']}.####.exr")
+            if pipe["role"] == "preview":
+                preview = Render(index, "preview", pattern, [int(nuke.frame())])
+                continue
+            renders.append(Render(index, pipe["port"], pattern, frame_list, _write_channels(group, node, pipe["port"])))
+            inputs[pipe["port"]] = pattern
+        if kind == "train" and "target" not in inputs:
+            raise worker.WorkerError(f"{group.name()}: connect the GroundTruth input (what the input should become)")
+        for port in node["inputs"]:
+            if port["type"] != "Frames":
+                path = group[f"in_{port['name']}"].evaluate()
+                if path:
+                    inputs[port["name"]] = path
+                elif not port.get("optional"):
+                    raise worker.WorkerError(f"{group.name()}: set the {port['name']} file")
+        fields: Dict[str, Any] = dict(inputs=inputs, frames=spec_frames, device=_device(group))
+        model = _model_file(group)
+        if kind == "run":
+            fields["outputs"] = worker.output_paths(node, folder, group.name())
+            if model:
+                fields["model"] = model
+        else:
+            fields["target"] = inputs.pop("target")
+            fields["out"] = group["checkpoint"].evaluate() or os.path.join(folder, f"{group.name()}.ckpt")
+            if group.knob("continue_from_model") is not None and group["continue_from_model"].value() and model:
+                fields["model"] = model
+        io_options = (cached_schema() or schema()).get("io_options", [])
+        spec = worker.JobSpec.from_values(node, kind, _values(group, worker.params_for(node, kind)), io_options,
+                                          _values(group, io_options, prefix_io=True), **fields)
+        plan = Plan(group=group.fullName(), label=node["label"], kind=kind, folder=folder, spec=spec,
+                    renders=renders, needs_torch=bool(node.get("needs_torch")), fingerprint=fingerprint(group),
+                    node=node, preview=preview, summary_tool=any(p["type"] == "Timeline" for p in node["outputs"]))
+        return plan
+    except (worker.WorkerError, ValueError, RuntimeError) as exc:
+        _fail(group, folder, exc)
 
 
 def _fail(group, folder: str, exc: Exception) -> NoReturn:
@@ -448,132 +729,362 @@ def _fail(group, folder: str, exc: Exception) -> NoReturn:
     raise JobFailed(f"FilmAI {group.name()}: {exc}", 2) from None
 
 
-def _store(group, spec: worker.JobSpec, status: str, cfg: worker.WorkerConfig) -> None:
+def _set_status(group, text: str) -> None:
+    group["status"].setValue(text)
+
+
+def _store(group, spec: worker.JobSpec, status: str, cfg: worker.WorkerConfig, error: str = "") -> None:
     """The job as JSON in a hidden knob (saved in the .nk): a farm can rebuild the command line."""
     jobs = json.loads(group[JOB_KNOB].value() or "{}")
     jobs[spec.kind] = {"status": status, "spec": spec.to_json(), "command": spec.command_line(cfg),
                        "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    if error:
+        jobs[spec.kind]["error"] = error
     group[JOB_KNOB].setValue(json.dumps(jobs))
 
 
+# ----- main-thread steps (each short) ---------------------------------------------------------------
+
+
+def _open_write(group_name: str, render: Render) -> str:
+    """A temporary Write on pipe ``render.index`` of the group: 32-bit float EXR, no colour conversion
+    (Nuke's scene-linear working space goes out as is), only the channels the node reads."""
+    group = nuke.toNode(group_name)
+    if group is None:
+        raise RuntimeError(f"{group_name} was deleted")
+    os.makedirs(os.path.dirname(render.pattern), exist_ok=True)
+    parent = _parent(group)
+    parent.begin()
+    try:
+        write = nuke.nodes.Write(file=render.pattern.replace(os.sep, "/"), file_type="exr")
+        write["datatype"].setValue("32 bit float")
+        write["compression"].setValue("Zip (1 scanline)")
+        write["channels"].setValue(render.channels)
+        write["metadata"].setValue("all metadata")
+        write["raw"].setValue(True)
+        if not write.setInput(0, group.input(render.index)):
+            nuke.delete(write)
+            raise RuntimeError(f"{group_name}: cannot connect a Write to input {render.port}")
+        write.setName(f"FilmAI_input_{group.name()}_{render.port}", uniquify=True)
+        return write.fullName()
+    finally:
+        parent.end()
+
+
+def _render_frame(write_name: str, frame: int) -> None:
+    write = nuke.toNode(write_name)
+    if write is None:
+        raise RuntimeError(f"{write_name} was deleted")
+    nuke.execute(write, frame, frame, 1)
+
+
+def _close_write(write_name: str) -> None:
+    write = nuke.toNode(write_name)
+    if write is not None:
+        nuke.delete(write)
+
+
+def _guarded(call: Callable, args: tuple) -> tuple:
+    """Run on the main thread, returning ("ok", result) or ("error", message): executeInMainThreadWithResult
+    hands back None (and only prints) when the call raises."""
+    try:
+        return "ok", call(*args)
+    except Exception as exc:  # noqa: BLE001 - carried back to the worker thread as a message
+        return "error", str(exc)
+
+
+class _Cancelled(Exception):
+    pass
+
+
+class _Pipeline:
+    """Everything after the button: render the inputs, run the worker, read summaries, show results.
+
+    GUI: runs on a thread with a ProgressTask, doing Nuke work through executeInMainThreadWithResult
+    one frame at a time. Terminal: runs in place."""
+
+    def __init__(self, plan: Plan, cfg: worker.WorkerConfig, gui: bool):
+        self.plan, self.cfg, self.gui = plan, cfg, gui
+        self.task = None
+        self.job: Optional[worker.Job] = None
+        self.history: List[Dict[str, float]] = []
+        self._last_progress = 0.0
+
+    # main-thread hops
+    def main(self, call: Callable, *args: Any) -> Any:
+        if not self.gui:
+            return call(*args)
+        answer = nuke.executeInMainThreadWithResult(_guarded, (call, args))
+        if answer is None:
+            raise RuntimeError(f"{getattr(call, '__name__', call)} failed in Nuke's main thread")
+        status, value = answer
+        if status == "error":
+            raise RuntimeError(value)
+        return value
+
+    def later(self, call: Callable, *args: Any) -> None:
+        if self.gui:
+            nuke.executeInMainThread(call, args)
+        else:
+            call(*args)
+
+    def cancelled(self) -> bool:
+        return self.task is not None and self.task.isCancelled()
+
+    def progress(self, value: float, message: str) -> None:
+        if self.task is not None:
+            self.task.setProgress(int(max(0.0, min(1.0, value)) * 100))
+            self.task.setMessage(message)
+        elif message:
+            nuke.tprint(f"FilmAI {self.plan.group}: {message}")
+
+    # the steps
+    def render_inputs(self) -> None:
+        renders = list(self.plan.renders) + ([self.plan.preview] if self.plan.preview else [])
+        total = sum(len(r.frames) for r in renders) or 1
+        done = 0
+        for render in renders:
+            write = self.main(_open_write, self.plan.group, render)
+            try:
+                for frame in render.frames:
+                    if self.cancelled():
+                        raise _Cancelled()
+                    self.progress(0.2 * done / total, f"rendering {render.port} frame {frame}")
+                    self.main(_render_frame, write, frame)
+                    done += 1
+            finally:
+                self.main(_close_write, write)
+
+    def run(self) -> None:
+        plan = self.plan
+        if self.gui:
+            self.task = nuke.ProgressTask(f"FilmAI {plan.label}")
+        try:
+            try:
+                self.render_inputs()
+            except _Cancelled:
+                self.discard()
+                self.later(_cancelled_before_start, plan, self.cfg)
+                return
+            except RuntimeError as exc:
+                self.discard()
+                self.later(_render_failed, plan, self.cfg, str(exc), self.gui)
+                return
+            self.job = worker.Job(plan.spec, self.cfg, needs_torch=plan.needs_torch)
+            try:
+                self.job.start()
+            except worker.WorkerError:
+                self.discard()
+                self.later(_finish, plan, self.job, self.cfg, {})
+                return
+            nuke.tprint(f"FilmAI: {plan.spec.command_line(self.cfg)}")
+            self.follow()
+            extras = self.after()
+            self.later(_finish, plan, self.job, self.cfg, extras)
+        finally:
+            if self.task is not None:
+                del self.task
+                self.task = None
+
+    def follow(self) -> None:
+        job = self.job
+        while True:
+            for event in job.poll():
+                if event.get("event") == "step" and "loss" in event:
+                    self.history.append({k: float(event[k]) for k in ("step", "loss", "psnr") if k in event})
+                if not self.gui and worker.describe_event(event):
+                    nuke.tprint(f"FilmAI {self.plan.group}: {worker.describe_event(event)}")
+            if self.cancelled():
+                job.cancel()
+            self.progress(0.2 + 0.8 * job.progress, job.status or job.state)
+            if self.plan.kind == "train" and time.time() - self._last_progress > PROGRESS_SECONDS:
+                self._last_progress = time.time()
+                self.show_training()
+            if job.done:
+                break
+            time.sleep(POLL_SECONDS if self.gui else 0.05)
+        if self.plan.kind == "train":
+            self.show_training()
+
+    def show_training(self) -> None:
+        """Draw the loss/PSNR graph (a PNG written here, off the main thread) and point the Progress tab at
+        it and at the newest contact sheet."""
+        work_dir = os.path.splitext(self.plan.spec.out)[0] + ".train"
+        graph = ""
+        if self.history:
+            graph = os.path.join(work_dir if os.path.isdir(work_dir) else self.plan.folder,
+                                 f"progress_{len(self.history):06d}.png")
+            write_progress_graph(graph, self.history)
+            for old in os.listdir(os.path.dirname(graph)):
+                if old.startswith("progress_") and old.endswith(".png") and old != os.path.basename(graph):
+                    try:
+                        os.remove(os.path.join(os.path.dirname(graph), old))
+                    except OSError:
+                        pass
+        sheets = sorted(n for n in os.listdir(work_dir) if n.startswith("contact_")) if os.path.isdir(work_dir) else []
+        contact = os.path.join(work_dir, sheets[-1]) if sheets else ""
+        self.later(_show_training, self.plan.group, list(self.history[-1:]), graph, contact)
+
+    def after(self) -> Dict[str, Any]:
+        """Plain-data work once the job has ended (a timeline's summary, the preview run)."""
+        extras: Dict[str, Any] = {"history": list(self.history)}
+        job = self.job
+        if job.state != "done":
+            return extras
+        if self.plan.summary_tool:
+            found = worker.timeline_files(self.plan.node, job.outputs())
+            if "otio" in found:
+                args = ["timeline", "cuts", found["otio"]] + (["--table", found["table"]] if "table" in found else [])
+                try:
+                    extras["summary"] = worker.tool(self.cfg, args).strip()
+                except worker.WorkerError as exc:
+                    extras["summary"] = f"(no summary: {exc})"
+                extras["timeline"] = found["otio"]
+        if self.plan.kind == "train" and self.plan.preview is not None:
+            first = self.plan.renders[0].port if self.plan.renders else "input"
+            preview = worker.JobSpec(node=self.plan.spec.node, inputs={first: self.plan.preview.pattern},
+                                     outputs={"output": os.path.join(self.plan.folder, "preview", "preview.####.exr")},
+                                     frames=worker.format_frames(self.plan.preview.frames), model=self.plan.spec.out,
+                                     device=self.plan.spec.device)
+            self.progress(0.99, "preview with the new model")
+            run = worker.Job(preview, self.cfg, needs_torch=self.plan.needs_torch)
+            try:
+                run.start()
+                run.wait()
+                extras["preview"] = run.outputs().get("output") if run.state == "done" else None
+                if run.state != "done":
+                    extras["preview_error"] = run.summary()
+            except worker.WorkerError as exc:
+                extras["preview_error"] = str(exc)
+        return extras
+
+    def discard(self) -> None:
+        """No partial inputs: the staged EXRs of a job that never ran go, and its empty version folder."""
+        shutil.rmtree(os.path.join(self.plan.folder, "_input"), ignore_errors=True)
+        worker.remove_if_empty(self.plan.folder)
+
+
+def _launch(group, plan: Plan, cfg: worker.WorkerConfig):
+    """Store the job, then run the pipeline: on a thread in the GUI, in place in terminal mode."""
+    _store(group, plan.spec, "running", cfg)
+    _set_status(group, "starting")
+    gui = bool(nuke.env.get("gui"))
+    pipeline = _Pipeline(plan, cfg, gui)
+    if gui:
+        threading.Thread(target=pipeline.run, daemon=True, name=f"filmai-{plan.group}").start()
+        return pipeline
+    pipeline.run()
+    return pipeline.job
+
+
 def process(group=None, frames: str = ""):
-    """Run the node over the frame range: temp EXR Write per input, the worker, the result in the Read."""
+    """Run the node over the frame range: temp EXR Write per input, the worker, the result in the Read.
+    GUI: returns at once (the work goes on in a ProgressTask). Terminal: returns the finished job."""
     group = group or nuke.thisNode()
     node = node_schema(group)
-    cfg = config()
-    folder = ""
-    try:
-        spec_frames = _frame_spec(group, frames)
-        folder = _folder(group)
-        inputs = _stage_inputs(group, node, folder, worker.expand_frames(spec_frames), with_target=False)
-        fields: Dict[str, Any] = dict(inputs=inputs, outputs=worker.output_paths(node, folder, group.name()),
-                                      frames=spec_frames, device=group["device"].value())
-        if group.knob("model") is not None and group["model"].evaluate():
-            fields["model"] = group["model"].evaluate()
-        spec = _job_spec(group, node, "run", fields)
-    except (worker.WorkerError, ValueError, RuntimeError) as exc:
-        _fail(group, folder, exc)
-    return _start(group, node, spec, cfg)
+    return _launch(group, _plan(group, node, "run", frames), config())
 
 
 def train(group=None):
-    """Train on the pairs (input, target) at the training frames; the checkpoint becomes the node's model."""
+    """Start Training: the pairs (input, GroundTruth) at the training frames; the checkpoint becomes the
+    node's Model File, and a connected Preview is shown with it."""
     group = group or nuke.thisNode()
     node = node_schema(group)
-    cfg = config()
-    pairs = group["pair_frames"].value().strip()
-    folder = ""
-    try:
-        if not pairs:
-            raise worker.WorkerError("list the training frames first (Add current frame)")
-        folder = _folder(group, "_train")
-        inputs = _stage_inputs(group, node, folder, worker.expand_frames(pairs), with_target=True)
-        target = inputs.pop("target", "")
-        out = group["checkpoint"].evaluate() or os.path.join(folder, f"{group.name()}.ckpt")
-        fields: Dict[str, Any] = dict(inputs=inputs, target=target, out=out, frames=pairs,
-                                      device=group["device"].value())
-        if group.knob("continue_from_model") is not None and group["continue_from_model"].value() \
-                and group["model"].evaluate():
-            fields["model"] = group["model"].evaluate()
-        spec = _job_spec(group, node, "train", fields)
-    except (worker.WorkerError, ValueError, RuntimeError) as exc:
-        _fail(group, folder, exc)
-    return _start(group, node, spec, cfg)
+    return _launch(group, _plan(group, node, "train"), config())
 
 
-def _start(group, node: Dict[str, Any], spec: worker.JobSpec, cfg: worker.WorkerConfig) -> worker.Job:
-    job = worker.Job(spec, cfg, needs_torch=bool(node.get("needs_torch")))
-    _store(group, spec, "running", cfg)
-    _set_status(group, "starting")
-    nuke.tprint(f"FilmAI: {spec.command_line(cfg)}")
-    job.start()
-    name = group.fullName()
-    if nuke.env.get("gui"):
-        threading.Thread(target=_watch, args=(name, job, node["label"]), daemon=True,
-                         name=f"filmai-{name}").start()
-        return job
-    # terminal mode and farms: synchronous, one line per event
-    job.wait(on_event=lambda e: worker.describe_event(e) and nuke.tprint(f"FilmAI {name}: {worker.describe_event(e)}"))
-    _finish(name, job)
-    return job
+# ----- main-thread endings --------------------------------------------------------------------------
 
 
-def _watch(name: str, job: worker.Job, label: str) -> None:
-    """GUI: follow the worker off the main thread; the ProgressTask's cancel button stops it."""
-    task = nuke.ProgressTask(f"FilmAI {label}")
-    try:
-        while True:
-            job.poll()
-            if task.isCancelled():
-                job.cancel()
-            task.setProgress(int(job.progress * 100))
-            task.setMessage(job.status or job.state)
-            if job.done:
-                break
-            time.sleep(POLL_SECONDS)
-    finally:
-        del task
-    nuke.executeInMainThread(_finish, args=(name, job))
+def _cancelled_before_start(plan: Plan, cfg: worker.WorkerConfig) -> None:
+    group = nuke.toNode(plan.group)
+    if group is None:
+        return
+    _store(group, plan.spec, "cancelled", cfg)
+    _set_status(group, "cancelled while rendering the inputs; nothing was written")
 
 
-def _finish(name: str, job: worker.Job) -> None:
+def _render_failed(plan: Plan, cfg: worker.WorkerConfig, message: str, gui: bool) -> None:
+    group = nuke.toNode(plan.group)
+    text = f"FilmAI {plan.group}: rendering the inputs failed: {message}"
+    if group is not None:
+        _store(group, plan.spec, "failed", cfg, error=message)
+        _set_status(group, f"error: {message}")
+    if gui:
+        nuke.message(text)
+        return
+    raise JobFailed(text, 2)
+
+
+def _show_training(group_name: str, last: List[Dict[str, float]], graph: str, contact: str) -> None:
+    group = nuke.toNode(group_name)
+    if group is None or group.knob("progress_text") is None:
+        return
+    if last:
+        m = last[-1]
+        text = f"step {int(m['step'])}  loss {m['loss']:.4g}" + (f"  validation PSNR {m['psnr']:.2f} dB"
+                                                                 if "psnr" in m else "")
+        group["progress_text"].setValue(text)
+    if graph:
+        group["progress_graph"].setValue(f'<img src="{graph}"><br><font color="#f0a040">loss</font> '
+                                         f'<font color="#60d080">validation PSNR</font>')
+    if contact:
+        group["contact_sheet"].setValue(f'<img src="{contact}" width="480"><br>{os.path.basename(contact)}: '
+                                        'input | output | ground truth')
+
+
+def _finish(plan: Plan, job: worker.Job, cfg: worker.WorkerConfig, extras: Dict[str, Any]) -> None:
     """Main thread: show what the job made, or say why it did not."""
-    group = nuke.toNode(name)
+    group = nuke.toNode(plan.group)
     if group is None:
         return  # deleted while running; the files are on disk
-    cfg = config()
-    _store(group, job.spec, job.state, cfg)
+    _store(group, job.spec, job.state, cfg, error=job.error if job.state == "failed" else "")
     _set_status(group, job.summary())
     if job.state == "failed":
+        worker.remove_if_empty(plan.folder)
         if nuke.env.get("gui"):
             nuke.message(job.summary())
             return
         raise JobFailed(job.summary(), job.exit_code or 1)
     if job.spec.kind == "train":
-        if job.state == "done" and group.knob("model") is not None:
-            group["model"].setValue(job.spec.out)
+        if job.state == "done":
+            knob = group.knob("modelFile") or group.knob("model")
+            if knob is not None:
+                knob.setValue(job.spec.out)
+        preview = extras.get("preview")
+        if preview:
+            _show_frames(group, preview)
+            _set_status(group, f"{job.summary()}; showing the Preview input with the new model (Process applies "
+                               "it to the whole range)")
+        elif extras.get("preview_error"):
+            _set_status(group, f"{job.summary()}; preview failed: {extras['preview_error']}")
         return
-    node = node_schema(group)
+    node = plan.node
+    shown = False
     for port in node["outputs"]:
         entry = job.outputs().get(port["name"])
         if entry and port["type"] == "Frames":
-            _show_frames(group, entry)
-    found = worker.timeline_files(node, job.outputs())
-    if "otio" in found and job.state == "done":
-        group["timeline"].setValue(found["otio"])
-        args = ["timeline", "cuts", found["otio"]] + (["--table", found["table"]] if "table" in found else [])
-        group["summary"].setValue(worker.tool(cfg, args).strip().replace("\n", "<br>"))
+            shown = _show_frames(group, entry) or shown
+    if extras.get("timeline"):
+        group["timeline"].setValue(extras["timeline"])
+        group["summary"].setValue(extras.get("summary", "").replace("\n", "<br>"))
+    if shown or extras.get("timeline"):
+        group[PROCESSED_KNOB].setValue(plan.fingerprint)
+        group["tile_color"].setValue(0)
+        check_stale(group)
 
 
-def _show_frames(group, entry: Dict[str, Any]) -> None:
+def _show_frames(group, entry: Dict[str, Any]) -> bool:
     pattern = entry["pattern"]
     frames = sorted(set(worker.expand_frames(entry.get("frames_written", "")))
                     | set(worker.expand_frames(entry.get("frames_skipped", ""))))
     if not frames:
-        return
+        return False
     group.begin()
     try:
         read = nuke.toNode("result")
+        if read is None:
+            return False
         read["file"].setValue(pattern.replace(os.sep, "/"))
         for knob in ("first", "origfirst"):
             read[knob].setValue(frames[0])
@@ -585,6 +1096,7 @@ def _show_frames(group, entry: Dict[str, Any]) -> None:
         nuke.toNode("show_result")["which"].setValue(1)
     finally:
         group.end()
+    return True
 
 
 def add_training_frame(group=None) -> None:
@@ -609,9 +1121,36 @@ def write_timeline(group=None, extension: str = ".edl") -> str:
         _set_status(group, f"{target} (already written)")
         return target
     fps = float(nuke.root()["fps"].value())
-    worker.timeline_convert(config(), source, target, rate=fps)
-    _set_status(group, f"wrote {target}")
+    _in_background_or_now(group, f"writing {target}", worker.timeline_convert, config(), source, target, rate=fps)
     return target
+
+
+def _in_background_or_now(group, doing: str, fn: Callable, *args: Any, **kwargs: Any) -> None:
+    """A worker tool call: on a thread in the GUI (the status says when it is done), in place in terminal
+    mode (errors raise)."""
+    if not nuke.env.get("gui"):
+        result = fn(*args, **kwargs)
+        _set_status(group, f"wrote {result}")
+        return
+    name = group.fullName()
+    _set_status(group, doing)
+
+    def work() -> None:
+        try:
+            message = f"wrote {fn(*args, **kwargs)}"
+        except (worker.WorkerError, OSError, ValueError) as exc:
+            message = f"error: {exc}"
+        nuke.executeInMainThread(_status_of, (name, message))
+
+    worker.BackgroundTask(work, name=f"filmai-{fn.__name__}")
+
+
+def _status_of(name: str, message: str) -> None:
+    group = nuke.toNode(name)
+    if group is not None:
+        _set_status(group, message)
+    if message.startswith("error:"):
+        nuke.message(f"FilmAI {name}: {message[7:]}")
 
 
 def write_farm_job(group=None) -> str:
@@ -625,6 +1164,74 @@ def write_farm_job(group=None) -> str:
     spec = worker.JobSpec.from_json(last["spec"])
     path = group["farm_job"].evaluate() or os.path.join(os.path.dirname(spec.outputs[next(iter(spec.outputs))]),
                                                         "farm_job")
-    worker.farm_template(config(), spec, path, int(group["chunk"].value()))
-    _set_status(group, f"wrote {path}")
+    if os.path.isdir(path) and os.listdir(path):  # said at once, not after a thread
+        raise worker.WorkerError(f"{path} exists and is not empty; farm jobs are never overwritten")
+    _in_background_or_now(group, f"writing {path}", worker.farm_template, config(), spec, path,
+                          int(group["chunk"].value()))
+    return path
+
+
+# ----- the training graph: a small PNG, standard library only ---------------------------------------
+
+
+def write_progress_graph(path: str, history: List[Dict[str, float]], width: int = 360, height: int = 140) -> str:
+    """Loss (orange, log scale) and validation PSNR (green) against the step, as an RGB PNG that the
+    Progress tab shows (Nuke's Text_Knob renders HTML, images included)."""
+    bg, grid = (38, 38, 38), (70, 70, 70)
+    px = bytearray(bytes(bg) * (width * height))
+
+    def put(x: int, y: int, c) -> None:
+        if 0 <= x < width and 0 <= y < height:
+            i = (y * width + x) * 3
+            px[i:i + 3] = bytes(c)
+
+    def line(x0, y0, x1, y1, c) -> None:
+        dx, dy = abs(x1 - x0), -abs(y1 - y0)
+        sx, sy = (1 if x0 < x1 else -1), (1 if y0 < y1 else -1)
+        err = dx + dy
+        while True:
+            put(x0, y0, c)
+            put(x0, y0 + 1, c)
+            if x0 == x1 and y0 == y1:
+                break
+            e2 = 2 * err
+            if e2 >= dy:
+                err += dy
+                x0 += sx
+            if e2 <= dx:
+                err += dx
+                y0 += sy
+
+    for gy in range(0, height, height // 4):
+        for x in range(width):
+            put(x, gy, grid)
+    steps = [h["step"] for h in history]
+    s0, s1 = min(steps), max(steps)
+
+    def curve(values, colour, transform) -> None:
+        pts = [(h["step"], transform(v)) for h, v in values]
+        if not pts:
+            return
+        lo, hi = min(p[1] for p in pts), max(p[1] for p in pts)
+        span, sspan = (hi - lo) or 1.0, (s1 - s0) or 1.0
+        xy = [(int((s - s0) / sspan * (width - 1)), int((1 - (v - lo) / span) * (height - 5)) + 2) for s, v in pts]
+        for a, b in zip(xy, xy[1:] or xy):
+            line(a[0], a[1], b[0], b[1], colour)
+
+    import math
+
+    curve([(h, h["loss"]) for h in history if h.get("loss", 0) > 0], (240, 160, 64), math.log10)
+    curve([(h, h["psnr"]) for h in history if "psnr" in h], (96, 208, 128), float)
+    raw = b"".join(b"\x00" + bytes(px[y * width * 3:(y + 1) * width * 3]) for y in range(height))
+
+    def chunk(tag: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + tag + body + struct.pack(">I", zlib.crc32(tag + body) & 0xFFFFFFFF)
+
+    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+           + chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b""))
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    tmp = f"{path}.tmp"
+    with open(tmp, "wb") as f:
+        f.write(png)
+    os.replace(tmp, path)
     return path
