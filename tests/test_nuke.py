@@ -348,3 +348,228 @@ def test_adapter_does_not_know_it_runs_on_the_stand_in():
     for path in glob.glob(os.path.join(PLUGIN, "**", "*.py"), recursive=True):
         text = open(path).read()
         assert "STANDIN" not in text and "standin" not in text.lower() and "nuke._" not in text, path
+
+
+# ----- the stand-in is as strict as Nuke ------------------------------------------------------------
+
+
+def test_standin_is_as_strict_as_the_documented_api(session):
+    session(gui=True, worker_process=False)
+    read = nuke.nodes.Read(file="x.####.exr", first=1, last=1)
+    group = nuke.nodes.Group()
+    assert group.maximumInputs() == 0 and not hasattr(group, "maxInputs")
+    assert group.setInput(0, read) is False and group.input(0) is None  # a Group with no Input nodes
+    group.begin()
+    nuke.nodes.Input()
+    group.end()
+    assert group.maximumInputs() == 1 and group.setInput(0, read) is True
+    assert group.setInput(1, read) is False  # no second pipe
+    assert read.setInput(0, group) is False  # a Read has no input
+    blur_like = nuke.nodes.Switch()
+    blur_like.setInput(0, group)
+    assert group.setInput(0, blur_like) is False  # a loop
+    for n in nuke.allNodes():
+        n["selected"].setValue(False)
+    read["selected"].setValue(True)
+    made = nuke.createNode("Group", inpanel=False)
+    assert made.input(0) is None  # createNode cannot connect an empty Group
+    errors = []
+
+    def off_main():
+        for call in (lambda: read["first"].setValue(3), lambda: nuke.nodes.Write(),
+                     lambda: nuke.execute(read, 1, 1)):
+            try:
+                call()
+            except RuntimeError as exc:
+                errors.append(str(exc))
+
+    t = threading.Thread(target=off_main)
+    t.start()
+    t.join()
+    assert len(errors) == 3 and all("not thread-safe" in e for e in errors)
+    with pytest.raises(RuntimeError, match="main thread"):
+        nuke.executeInMainThreadWithResult(lambda: 1)
+
+
+# ----- the main thread stays free -------------------------------------------------------------------
+
+
+def slow_worker(tmp_path, monkeypatch, delay):
+    """A worker Python that takes ``delay`` seconds before it runs (a cold network venv)."""
+    path = tmp_path / "slow_python"
+    path.write_text(f'#!/bin/sh\nsleep {delay}\nexec {shlex.quote(sys.executable)} "$@"\n')
+    path.chmod(0o755)
+    monkeypatch.setenv("FILMAI_PYTHON", str(path))
+    return str(path)
+
+
+def timed(fn, *args, **kwargs):
+    t0 = time.perf_counter()
+    result = fn(*args, **kwargs)
+    return result, time.perf_counter() - t0
+
+
+def worst_stall(since=0):
+    stalls = nuke._main_stalls[since:]
+    return max(stalls)[0] if stalls else 0.0, len(stalls)
+
+
+def test_no_host_operation_stalls_nukes_main_thread(session, tmp_path, monkeypatch):
+    """Every call the GUI main thread makes (the button press, then each executeInMainThread(WithResult)
+    call the stand-in's event loop runs) is timed, with a worker that takes 1.5 s to start."""
+    filmai_nuke = session(gui=True, worker_process=True)
+    filmai_nuke.schema()  # the node list is cached (reload is measured below)
+    slow_worker(tmp_path, monkeypatch, 1.5)
+    src = write_sequence(str(tmp_path / "plates"), "plate", range(1, 9), width=32, height=16)
+    worst = {}
+
+    def measure(op, press, until, timeout=120):
+        start = len(nuke._main_stalls)
+        _, pressed = timed(press)
+        nuke._run_main_thread(until, timeout=timeout)
+        stall, calls = worst_stall(start)
+        worst[op] = (max(pressed, stall), calls)
+        print(op, "press", round(pressed * 1000, 1), "ms; slowest main-thread calls",
+              sorted(((round(t * 1000, 1), w) for t, w in nuke._main_stalls[start:]), reverse=True)[:3])
+
+    # run
+    group = new_group(filmai_nuke, "test.slow", read_node(src, 1, 8), tmp_path / "out")
+    group["seconds"].setValue(0.1)
+    measure("run", group["process"].execute, lambda: job_state(group) == "done")
+    # cancel
+    group["seconds"].setValue(0.5)
+    nuke.ProgressTask._cancel_when = lambda task: any(m.startswith("wrote frame") for m in task.messages)
+    measure("cancel", group["process"].execute, lambda: job_state(group) == "cancelled")
+    nuke.ProgressTask._cancel_when = None
+    # train
+    dst = str(tmp_path / "dst" / "dst.####.exr")
+    for f in range(1, 9):
+        write_exr(dst.replace("####", f"{f:04d}"), plate(f, 32, 16) * 2.0)
+    gain = new_group(filmai_nuke, "hoststest.gain", read_node(src, 1, 8), tmp_path / "out")
+    gain.setInput(1, read_node(dst, 1, 8))
+    gain["pair_frames"].setValue("2,5")
+    gain["steps"].setValue(4)
+    gain["step_seconds"].setValue(0.2)
+    measure("train", gain["startTraining"].execute, lambda: job_state(gain, "train") == "done")
+    # split: a timeline node, its summary read with `filmai timeline cuts` (slow worker) off the main thread
+    edit = str(tmp_path / "edit" / "edit.####.exr")
+    for f in range(1, 13):
+        write_exr(edit.replace("####", f"{f:04d}"), plate(f, 32, 16) * 0.1 + (0.2 if f <= 6 else 1.5))
+    cuts = new_group(filmai_nuke, "hoststest.cuts", read_node(edit, 1, 12), tmp_path / "out")
+    measure("split", cuts["process"].execute, lambda: job_state(cuts) == "done")
+    assert "2 shots" in cuts["summary"].value()
+    # export: the EDL and a farm job, written by the (slow) worker on a thread
+    measure("export", cuts["write_edl"].execute, lambda: cuts["status"].value().startswith("wrote"))
+    group["farm_job"].setValue(str(tmp_path / "farm_bundle"))
+    measure("export2", group["write_farm_job"].execute, lambda: group["status"].value().startswith(("wrote", "error")))
+    # reload: the worker takes 1.5 s to answer
+    menu = nuke.menu("Nodes").findItem("FilmAI")
+    measure("reload", filmai_nuke.reload_nodes, lambda: menu.findItem("Reload nodes") is not None)
+    print("worst main-thread stall (ms, calls):", {op: (round(v[0] * 1000, 1), v[1]) for op, v in worst.items()})
+    for op, (seconds, calls) in worst.items():
+        assert seconds < 0.1, f"{op}: Nuke's main thread held {seconds * 1000:.0f} ms (of {calls} calls)"
+    assert worst["run"][1] >= 8  # the inputs really were rendered on the main thread, frame by frame
+
+
+def job_state(group, kind="run"):
+    return json.loads(group["filmai_job"].value() or "{}").get(kind, {}).get("status")
+
+
+def test_knob_changed_never_asks_the_worker(session, tmp_path, monkeypatch):
+    filmai_nuke = session(gui=True, worker_process=True)
+    group = new_group(filmai_nuke, "hoststest.gain", None, tmp_path / "out")
+    os.remove(filmai_nuke.adapter._cache_path())  # the cache is gone, the worker is slow
+    filmai_nuke.adapter._schema = None
+    slow_worker(tmp_path, monkeypatch, 5)
+    _, seconds = timed(group["strength"].setValue, 1.5)
+    _, moved = timed(group["selected"].setValue, True)
+    assert seconds < 0.1 and moved < 0.1
+
+
+def test_cancel_while_rendering_inputs_leaves_nothing(session, tmp_path):
+    filmai_nuke = session(gui=True, worker_process=True)
+    src = write_sequence(str(tmp_path / "plates"), "plate", range(1, 25), width=32, height=16)
+    group = new_group(filmai_nuke, "util.convert", read_node(src, 1, 24), tmp_path / "out")
+    nuke.ProgressTask._cancel_when = lambda task: any(m.startswith("rendering input frame 3") for m in task.messages)
+    group["process"].execute()
+    nuke._run_main_thread(lambda: job_state(group) == "cancelled", timeout=60)
+    assert "nothing was written" in group["status"].value() and not nuke._messages  # no JobFailed dialog
+    assert not glob.glob(str(tmp_path / "out" / "**" / "*.exr"), recursive=True)  # no partial _input EXRs
+    assert not os.listdir(tmp_path / "out") or not glob.glob(str(tmp_path / "out" / "*" / "v*"))
+    assert not nuke.allNodes("Write")
+
+
+# ----- Nuke's own conventions -----------------------------------------------------------------------
+
+
+def test_inference_and_copycat_conventions(session):
+    filmai_nuke = session(gui=True, worker_process=False)
+    ts = new_group(filmai_nuke, "cnn.torchscript")
+    assert ts["modelFile"].label() == "Model File" and ts["useGPUIfAvailable"].value() is True
+    assert isinstance(ts["channels_in"], nuke.ChannelMask_Knob) and ts["channels_in"].value() == "rgb"
+    ts["channels_in"].setValue("rgba")
+    assert filmai_nuke.adapter.channels_from_nuke(ts["channels_in"].value()) == "R,G,B,A"
+    assert filmai_nuke.adapter.channels_from_nuke("rgba.red depth") == "R,depth.Z"
+    assert filmai_nuke.adapter.channels_to_nuke("diffuse.R,diffuse.G") == "diffuse.red diffuse.green"
+    with pytest.raises(ValueError):
+        ts["channels_in"].setValue("R,G,B")  # not a channel name Nuke knows: refused, as Nuke does
+    assert ts["scale"].getFlag(nuke.SLIDER) and ts["scale"].range() == (0, 16)  # integer sliders with ranges
+    cc = new_group(filmai_nuke, "cnn.copycat")
+    cc.begin()
+    assert [n.name() for n in nuke.allNodes("Input")] == ["input", "GroundTruth", "Preview"]
+    cc.end()
+    assert cc["startTraining"].label() == "Start Training" and cc.knob("progress_graph") is not None
+    assert cc["lr_schedule"].label() == "LR schedule" and cc["half"].label() == "Half precision (fp16)"
+    assert cc["steps"].getFlag(nuke.SLIDER) and not cc["seed"].getFlag(nuke.SLIDER)  # no slider over 2^31
+
+
+def test_a_result_older_than_its_upstream_is_flagged(session, tmp_path):
+    filmai_nuke = session(gui=False, worker_process=False)
+    src = write_sequence(str(tmp_path / "plates"), "plate", range(1, 5), width=32, height=16)
+    other = write_sequence(str(tmp_path / "other"), "other", range(1, 5), width=32, height=16)
+    read = read_node(src, 1, 4)
+    group = new_group(filmai_nuke, "util.convert", read, tmp_path / "out")
+    job = filmai_nuke.process(group)
+    assert job.state == "done" and group["tile_color"].value() == 0
+    nuke._update_ui()
+    assert not filmai_nuke.check_stale(group)
+    read["file"].setValue(other)  # upstream changed: Nuke's updateUI callback notices
+    filmai_nuke.adapter._stale_checked.clear()
+    nuke._update_ui()
+    assert group["tile_color"].value() == filmai_nuke.adapter.STALE_COLOUR
+    assert group["status"].value().startswith("STALE")
+    read["file"].setValue(src)
+    filmai_nuke.adapter._stale_checked.clear()
+    nuke._update_ui()
+    assert group["tile_color"].value() == 0 and not group["status"].value().startswith("STALE")
+    group["data_window"].setValue("display")  # the node's own settings count too (knobChanged)
+    assert group["tile_color"].value() == filmai_nuke.adapter.STALE_COLOUR
+
+
+def test_training_shows_progress_and_the_preview_with_the_new_model(session, tmp_path):
+    filmai_nuke = session(gui=True, worker_process=True)
+    src = write_sequence(str(tmp_path / "src"), "src", range(1, 9), width=32, height=16, pixel_type="float")
+    dst = str(tmp_path / "dst" / "dst.####.exr")
+    for f in range(1, 9):
+        write_exr(dst.replace("####", f"{f:04d}"), plate(f, 32, 16) * np.array([2.0, 0.5, 1.0, 1.0], np.float32),
+                  pixel_type="float")
+    group = new_group(filmai_nuke, "hoststest.gain", read_node(src, 1, 8), tmp_path / "out")
+    group.setInput(1, read_node(dst, 1, 8))  # GroundTruth
+    assert group.setInput(2, read_node(src, 1, 8))  # Preview: a frame outside the training set
+    group["pair_frames"].setValue("2,4")
+    group["steps"].setValue(6)
+    group["step_seconds"].setValue(0.15)
+    nuke.frame(7)
+    group["startTraining"].execute()
+    nuke._run_main_thread(lambda: job_state(group, "train") in ("done", "failed"), timeout=120)
+    assert job_state(group, "train") == "done", group["status"].value()
+    assert "step 6" in group["progress_text"].value() and "loss" in group["progress_text"].value()
+    graph = group["progress_graph"].value().split('src="')[1].split('"')[0]
+    import OpenImageIO as oiio
+
+    spec = oiio.ImageInput.open(graph).spec()
+    assert (spec.width, spec.height, spec.nchannels) == (360, 140, 3)
+    assert "showing the Preview input with the new model" in group["status"].value()
+    assert group["modelFile"].value().endswith(".ckpt")
+    out, _ = nuke._render(group, 7)
+    np.testing.assert_allclose(out, pixels(src.replace("####", "0007"))[:, :, :3] * [2.0, 0.5, 1.0], rtol=2e-3)
