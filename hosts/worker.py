@@ -610,7 +610,14 @@ class Job:
         def wait() -> None:
             code = proc.wait()
             for t in readers:
-                t.join()
+                t.join(timeout=3.0)
+            if any(t.is_alive() for t in readers) and os.name == "posix":
+                # the worker is gone but something it started still holds its output open (a wrapper
+                # script's child): end the worker's process group so the job can end
+                with contextlib.suppress(OSError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                for t in readers:
+                    t.join(timeout=3.0)
             self._queue.put({"event": "exit", "exit_code": code})
 
         threading.Thread(target=wait, daemon=True, name="filmai-worker-wait").start()

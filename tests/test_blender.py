@@ -322,6 +322,8 @@ def test_a_worker_that_prints_garbage_or_dies_is_one_clear_report(session):
     assert "failed" in r["garbage_run"]
     assert "libcudnn.so.8" in r["dying_run"] and r["dying_status"] == "failed"
     assert r["nodes_after"] == r["nodes_kept"]
+    hang = r["hang"]
+    assert hang["state"] == "cancelled" and hang["after_cancel"] < 10 and hang["worst_tick"] < 0.1
 
 
 def test_loading_a_file_during_a_job_stops_and_releases_it(session):
@@ -987,6 +989,30 @@ def _session(fixtures: dict) -> None:  # noqa: C901 - one scripted Blender sessi
             p.python = fixtures["dying_python"]
             _, out["dying_run"] = run_op(bpy.ops.filmai.run_util_convert)
             out["dying_status"] = last_report("util.convert").get("status")
+        # a worker that hangs before it runs anything: the UI keeps ticking, Esc ends it
+        jobs_mod = sys.modules[EXT_MODULE + ".jobs"]
+        slow_worker(600)
+        with bpy.context.temp_override(scene=scene):
+            pg = node_pg("util.convert")
+            pg.in_input.kind, pg.in_input.path = "FILES", fixtures["edit"]
+            pg.frame_mode, pg.frames, pg.bring_back = "CUSTOM", "1-3", "NONE"
+            host_job = jobs_mod.HostJob(scene, "util.convert")
+            t0, worst, cancelled_at = time.time(), 0.0, None
+            while True:
+                t = time.perf_counter()
+                finished = host_job.tick()
+                worst = max(worst, time.perf_counter() - t)
+                if finished:
+                    break
+                if cancelled_at is None and time.time() - t0 > 1.0:
+                    host_job.cancel()  # what Esc does
+                    cancelled_at = time.time()
+                if time.time() - t0 > 60:
+                    break
+                time.sleep(0.01)
+            level, message = host_job.finish()
+        out["hang"] = {"state": host_job.job.state, "after_cancel": round(time.time() - cancelled_at, 2),
+                       "worst_tick": worst, "message": message}
         set_worker("in_process")
         with bpy.context.temp_override(scene=scene):
             bpy.ops.filmai.reload_nodes(wait=True)

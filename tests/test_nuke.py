@@ -573,3 +573,23 @@ def test_training_shows_progress_and_the_preview_with_the_new_model(session, tmp
     assert group["modelFile"].value().endswith(".ckpt")
     out, _ = nuke._render(group, 7)
     np.testing.assert_allclose(out, pixels(src.replace("####", "0007"))[:, :, :3] * [2.0, 0.5, 1.0], rtol=2e-3)
+
+
+def test_a_worker_that_hangs_is_cancelled_without_freezing(session, tmp_path, monkeypatch):
+    filmai_nuke = session(gui=True, worker_process=True)
+    src = write_sequence(str(tmp_path / "plates"), "plate", range(1, 4), width=32, height=16)
+    group = new_group(filmai_nuke, "util.convert", read_node(src, 1, 3), tmp_path / "out")
+    slow_worker(tmp_path, monkeypatch, 600)  # never gets to run the node; nor to list its nodes
+    cancel_at = []
+
+    def cancel(task):
+        if "running" in task.messages and not cancel_at:
+            cancel_at.append(time.time())
+        return bool(cancel_at) and time.time() - cancel_at[0] > 0.5
+
+    nuke.ProgressTask._cancel_when = cancel
+    start = len(nuke._main_stalls)
+    group["process"].execute()
+    nuke._run_main_thread(lambda: job_state(group) == "cancelled", timeout=30)
+    assert time.time() - cancel_at[0] < 10  # SIGTERM ended the hung worker
+    assert worst_stall(start)[0] < 0.1 and not nuke._messages

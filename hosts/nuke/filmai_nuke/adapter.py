@@ -39,6 +39,7 @@ MENU = "FilmAI"
 ID_KNOB = "filmai_node"
 JOB_KNOB = "filmai_job"
 PROCESSED_KNOB = "filmai_processed"  # fingerprint of what fed the node when its result was made
+SCHEMA_KNOB = "filmai_schema"  # the node's schema when the Group was made: no worker query to use it
 POLL_SECONDS = 0.1
 PROGRESS_SECONDS = 1.0  # how often the Progress tab is redrawn while training
 STALE_COLOUR = 0xE0862AFF  # orange tile: the result is older than what feeds the node
@@ -49,13 +50,14 @@ NUKE_RESERVED = {"name", "label", "help", "selected", "xpos", "ypos", "tile_colo
                  "postage_stamp", "postage_stamp_frame", "lifetimeStart", "lifetimeEnd", "useLifetime",
                  "lock_connections", "icon", "indicators", "knobChanged", "onCreate", "onDestroy", "updateUI",
                  "autolabel", "panel", "mapsize", "window", "file_menu", "process_mask", "help_url"}
-OWN_KNOBS = {ID_KNOB, JOB_KNOB, PROCESSED_KNOB, "filmai", "filmai_help", "frames", "output_dir", "modelFile",
+OWN_KNOBS = {ID_KNOB, JOB_KNOB, PROCESSED_KNOB, SCHEMA_KNOB, "filmai", "filmai_help", "frames", "output_dir", "modelFile",
              "model", "useGPUIfAvailable", "device", "process", "status", "summary", "timeline", "write_edl",
              "write_csv", "pair_frames", "add_frame", "checkpoint", "continue_from_model", "startTraining",
              "train", "chunk", "farm_job", "write_farm_job", "farm_help", "io", "training", "farm", "progress",
              "progress_text", "progress_graph", "contact_sheet", "train_help"}
 # knobChanged fires for every knob change (node moves included): these never concern the adapter
 IGNORED_KNOBS = {"xpos", "ypos", "selected", "tile_color", "gl_color", "status", "summary", JOB_KNOB, PROCESSED_KNOB,
+                 SCHEMA_KNOB,
                  "showPanel", "hidePanel", "label", "name", "note_font", "note_font_size", "note_font_color",
                  "progress_text", "progress_graph", "contact_sheet", "icon", "postage_stamp", "hide_input"}
 
@@ -135,10 +137,36 @@ def schema(refresh: bool = False) -> Dict[str, Any]:
 
 
 def node_schema(group) -> Dict[str, Any]:
+    """The node's schema: from the node list already known, else the copy the Group carries (so a button
+    press never waits for the worker), else (scripts made before the copy existed) asked."""
     knob = group.knob(ID_KNOB)
     if knob is None:
         raise RuntimeError(f"{group.name()} is not a FilmAI node")
+    known = cached_schema()
+    if known is not None:
+        found = next((n for n in known.get("nodes", []) if n["id"] == knob.value()), None)
+        if found is not None:
+            return found
+    carried = _carried(group)
+    if carried is not None:
+        return carried["node"]
     return worker.find_node(schema(), knob.value())
+
+
+def io_options(group) -> List[Dict[str, Any]]:
+    known = cached_schema()
+    if known is not None:
+        return known.get("io_options", [])
+    carried = _carried(group)
+    return carried.get("io_options", []) if carried is not None else schema().get("io_options", [])
+
+
+def _carried(group) -> Optional[Dict[str, Any]]:
+    knob = group.knob(SCHEMA_KNOB)
+    try:
+        return json.loads(knob.value()) if knob is not None and knob.value() else None
+    except ValueError:
+        return None
 
 
 def knob_name(param: Dict[str, Any]) -> str:
@@ -382,7 +410,8 @@ def _text(name: str, label: str, text: str = ""):
 def _add_knobs(group, node: Dict[str, Any]) -> None:
     add = group.addKnob
     add(nuke.Tab_Knob("filmai", "FilmAI"))
-    for name, value in ((ID_KNOB, node["id"]), (JOB_KNOB, ""), (PROCESSED_KNOB, "")):
+    carried = json.dumps({"node": node, "io_options": (cached_schema() or schema()).get("io_options", [])})
+    for name, value in ((ID_KNOB, node["id"]), (JOB_KNOB, ""), (PROCESSED_KNOB, ""), (SCHEMA_KNOB, carried)):
         knob = nuke.String_Knob(name, name)
         knob.setValue(value)
         knob.setFlag(nuke.INVISIBLE)
@@ -511,9 +540,11 @@ def knob_changed() -> None:
     id_knob = group.knob(ID_KNOB)
     if id_knob is None:
         return
-    known = cached_schema()
-    node = next((n for n in (known or {}).get("nodes", []) if n["id"] == id_knob.value()), None)
-    if node is None:
+    known = cached_schema() or _carried(group)
+    if known is None:
+        return
+    node = next((n for n in known.get("nodes", []) if n["id"] == id_knob.value()), None) or known.get("node")
+    if node is None or node.get("id") != id_knob.value():
         return
     if knob.name() == "inputChange":
         check_stale(group)
@@ -710,9 +741,9 @@ def _plan(group, node: Dict[str, Any], kind: str, frames_override: str = "") -> 
             fields["out"] = group["checkpoint"].evaluate() or os.path.join(folder, f"{group.name()}.ckpt")
             if group.knob("continue_from_model") is not None and group["continue_from_model"].value() and model:
                 fields["model"] = model
-        io_options = (cached_schema() or schema()).get("io_options", [])
-        spec = worker.JobSpec.from_values(node, kind, _values(group, worker.params_for(node, kind)), io_options,
-                                          _values(group, io_options, prefix_io=True), **fields)
+        options = io_options(group)
+        spec = worker.JobSpec.from_values(node, kind, _values(group, worker.params_for(node, kind)), options,
+                                          _values(group, options, prefix_io=True), **fields)
         plan = Plan(group=group.fullName(), label=node["label"], kind=kind, folder=folder, spec=spec,
                     renders=renders, needs_torch=bool(node.get("needs_torch")), fingerprint=fingerprint(group),
                     node=node, preview=preview, summary_tool=any(p["type"] == "Timeline" for p in node["outputs"]))
