@@ -292,8 +292,7 @@ _LABEL_WORDS = {"lr": "LR", "psnr": "PSNR", "gan": "GAN", "ema": "EMA", "gpu": "
                 "exr": "EXR", "rgb": "RGB", "rgba": "RGBA", "fps": "FPS", "ocio": "OCIO", "edl": "EDL", "csv": "CSV",
                 "otio": "OTIO", "aux": "auxiliary", "col": "column", "len": "length", "dim": "size", "k": "K",
                 "b": "B", "nonfinite": "non-finite values"}
-_LABEL_NAMES = {"half": "Half precision (fp16)", "k": "Titles per user (K)", "batch": "Frames per batch",
-                "mix": "Mix"}
+_LABEL_NAMES = {"half": "Half precision (fp16)"}
 
 
 def display_label(param: Mapping[str, Any]) -> str:
