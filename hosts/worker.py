@@ -677,7 +677,7 @@ class Job:
             total = event.get("total") or 0
             self.progress = (event.get("step") or 0) / total if total else self.progress
         elif kind == "error":
-            self.error = str(event.get("message", ""))
+            self.error = short_error(str(event.get("message", "")))
         elif kind == "log" and event.get("level") == "error":
             self.error = self.error or str(event.get("message", ""))
         if kind in ("done", "cancelled") and event.get("manifest"):
@@ -766,6 +766,20 @@ class Job:
         if self.state == "failed":
             return f"{self.spec.node}: failed (exit {self.exit_code}): {self.error}"
         return f"{self.spec.node}: {self.state} {self.progress:.0%} {self.status}"
+
+
+def short_error(text: str) -> str:
+    """One or two lines a DCC can show for a multi-line error (a TorchScript trace): its first line and,
+    where the cause is at the end, the last ``SomeError: ...`` line."""
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    if len(lines) <= 1:
+        return text.strip()
+    cause = next((line for line in reversed(lines) if re.match(r"^[A-Za-z_.]*(Error|Exception)\b.*:", line)), "")
+    first = lines[0]
+    if cause and cause not in first:
+        first = first.split(": ", 1)[0] if first.rstrip().endswith("interpreter.") else first
+        return f"{first}: {cause}"
+    return first
 
 
 def describe_event(event: Mapping[str, Any]) -> str:

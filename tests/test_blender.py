@@ -326,6 +326,12 @@ def test_a_worker_that_prints_garbage_or_dies_is_one_clear_report(session):
     assert hang["state"] == "cancelled" and hang["after_cancel"] < 10 and hang["worst_tick"] < 0.1
 
 
+def test_a_model_made_for_other_channels_is_one_readable_report(session):
+    r = step(session, "wrong_channels_model")
+    assert r["status"] == "failed" and "to have 4 channels, but got 3" in r["error_text"]
+    assert "Traceback" not in r["error_text"] and r["error_text"].count("\n") <= 1
+
+
 def test_loading_a_file_during_a_job_stops_and_releases_it(session):
     r = step(session, "file_load")
     assert r["poll_running"] is False  # while it runs, the node's Run is greyed out
@@ -1018,6 +1024,26 @@ def _session(fixtures: dict) -> None:  # noqa: C901 - one scripted Blender sessi
             bpy.ops.filmai.reload_nodes(wait=True)
         out["nodes_after"] = len(nodes_mod.STATE.nodes())
         return out
+
+    @record("wrong_channels_model")
+    def _():
+        """A model made for four channels on an RGB plate: one readable report, nothing brought back."""
+        import torch
+
+        set_worker("process")
+        path = os.path.join(work, "four_channels.pt")
+        torch.jit.save(torch.jit.script(torch.nn.Conv2d(4, 3, 3, padding=1).eval()), path)
+        scene = bpy.data.scenes["Scene"]
+        with bpy.context.temp_override(scene=scene):
+            pg = node_pg("cnn.torchscript")
+            pg.in_input.kind, pg.in_input.path = "FILES", fixtures["edit"]
+            pg.frame_mode, pg.frames, pg.bring_back = "CUSTOM", "1-2", "STRIP"
+            pg.model, pg.p_channels_in = path, "R,G,B"
+            pg.out_dir = os.path.join(work, "out_channels")
+            _, err = run_op(bpy.ops.filmai.run_cnn_torchscript)
+            stored = last_report("cnn.torchscript")
+        set_worker("in_process")
+        return {"error_text": err, "status": stored.get("status")}
 
     @record("saved")
     def _():

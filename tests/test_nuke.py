@@ -593,3 +593,18 @@ def test_a_worker_that_hangs_is_cancelled_without_freezing(session, tmp_path, mo
     nuke._run_main_thread(lambda: job_state(group) == "cancelled", timeout=30)
     assert time.time() - cancel_at[0] < 10  # SIGTERM ended the hung worker
     assert worst_stall(start)[0] < 0.1 and not nuke._messages
+
+
+def test_a_model_made_for_other_channels_is_one_readable_error(session, tmp_path):
+    import torch
+
+    filmai_nuke = session(gui=False, worker_process=True)
+    path = str(tmp_path / "four_channels.pt")
+    torch.jit.save(torch.jit.script(torch.nn.Conv2d(4, 3, 3, padding=1).eval()), path)
+    src = write_sequence(str(tmp_path / "plates"), "plate", range(1, 3), width=32, height=16)
+    group = new_group(filmai_nuke, "cnn.torchscript", read_node(src, 1, 2), tmp_path / "out")
+    group["modelFile"].setValue(path)
+    with pytest.raises(filmai_nuke.JobFailed, match="to have 4 channels, but got 3") as err:
+        filmai_nuke.process(group)
+    assert "Traceback" not in str(err.value) and "to have 4 channels" in group["status"].value()
+    assert job_state(group) == "failed"
