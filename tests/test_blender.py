@@ -332,6 +332,12 @@ def test_a_model_made_for_other_channels_is_one_readable_report(session):
     assert "Traceback" not in r["error_text"] and r["error_text"].count("\n") <= 1
 
 
+def test_every_panel_draws_what_exists(session):
+    r = step(session, "panels_draw")
+    assert r["problems"] == [] and r["calls"] > 500
+    assert r["placement_drawn"]  # the plate's "Frames in scene" setting is shown for a sequence
+
+
 def test_loading_a_file_during_a_job_stops_and_releases_it(session):
     r = step(session, "file_load")
     assert r["poll_running"] is False  # while it runs, the node's Run is greyed out
@@ -1044,6 +1050,61 @@ def _session(fixtures: dict) -> None:  # noqa: C901 - one scripted Blender sessi
             stored = last_report("cnn.torchscript")
         set_worker("in_process")
         return {"error_text": err, "status": stored.get("status")}
+
+    @record("panels_draw")
+    def _():
+        """Every generated panel's draw code, run against a recording layout (headless Blender cannot draw
+        its UI): each property it shows must exist, each operator must be registered."""
+        ui_mod = sys.modules[EXT_MODULE + ".ui"]
+        nodes_mod = sys.modules[EXT_MODULE + ".nodes"]
+        prefs_mod = sys.modules[EXT_MODULE + ".prefs"]
+        calls = []
+
+        class Layout:
+            def __init__(self, path="layout"):
+                self._path = path
+
+            def __getattr__(self, name):
+                def call(*args, **kw):
+                    calls.append((name, args, kw))
+                    if name == "panel":
+                        return Layout("header"), Layout("body")
+                    return Layout(name)
+                return call
+
+        class Panel:
+            layout = Layout()
+
+        scene = bpy.data.scenes["plate 1001"]
+        problems = []
+        with bpy.context.temp_override(scene=scene):
+            for node in nodes_mod.STATE.nodes():
+                for space in ("vse", "image", "comp"):
+                    try:
+                        ui_mod.draw_node(Panel(), bpy.context, node, space)
+                    except Exception as exc:  # noqa: BLE001 - recorded for the test
+                        problems.append(f"{node['id']} {space}: {type(exc).__name__}: {exc}")
+            ui_mod._draw_main(Panel(), bpy.context)
+            real = prefs()
+
+            class PrefsPanel:  # the preferences' draw, with this layout and the real settings
+                layout = Layout()
+
+                def __getattr__(self, name):
+                    return getattr(real, name)
+
+            prefs_mod.FILMAI_AP_preferences.draw(PrefsPanel(), bpy.context)
+        for name, args, kw in calls:
+            if name in ("prop", "prop_search", "template_ID") and len(args) >= 2:
+                data, prop = args[0], args[1]
+                if not hasattr(data, prop):
+                    problems.append(f"{name} of missing property {prop!r}")
+            if name == "operator":
+                mod, _, op = args[0].partition(".")
+                if not hasattr(getattr(bpy.ops, mod), op):
+                    problems.append(f"operator {args[0]} is not registered")
+        return {"problems": problems, "calls": len(calls),
+                "placement_drawn": any(c[0] == "prop" and c[1][1] == "placement" for c in calls if len(c[1]) > 1)}
 
     @record("saved")
     def _():

@@ -43,6 +43,7 @@ import traceback
 from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
+import OpenImageIO  # noqa: F401  (imported once here: its import time is not Nuke's, nor the adapter's)
 
 STANDIN = True
 env: Dict[str, Any] = {"gui": False, "NukeVersionMajor": 15, "NukeVersionMinor": 1}
