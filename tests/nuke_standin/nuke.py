@@ -1070,7 +1070,9 @@ def _run_main_thread(until: Callable[[], bool], timeout: float = 60.0) -> None:
                 traceback.print_exc()
                 result = None
             finally:
-                _main_stalls.append((time.perf_counter() - t0, getattr(call, "__name__", str(call))))
+                what = getattr(call, "__name__", str(call))
+                inner = args[0] if args and callable(args[0]) else None
+                _main_stalls.append((time.perf_counter() - t0, what + (f"({inner.__name__})" if inner else "")))
             if box is not None:
                 box["result"] = result
                 box["event"].set()
