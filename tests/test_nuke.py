@@ -614,3 +614,47 @@ def test_a_model_made_for_other_channels_is_one_readable_error(session, tmp_path
         filmai_nuke.process(group)
     assert "Traceback" not in str(err.value) and "to have 4 channels" in group["status"].value()
     assert job_state(group) == "failed"
+
+
+def test_copycat_progress_tab_shows_loss_psnr_and_the_contact_sheet(session, tmp_path):
+    filmai_nuke = session(gui=False, worker_process=False)  # a farm/terminal session, in process
+    src = write_sequence(str(tmp_path / "src"), "src", range(1, 5), width=32, height=32)
+    dst = str(tmp_path / "dst" / "dst.####.exr")
+    for f in range(1, 5):
+        write_exr(dst.replace("####", f"{f:04d}"), plate(f, 32, 32) * 0.5)
+    group = new_group(filmai_nuke, "cnn.copycat", read_node(src, 1, 4), tmp_path / "out")
+    assert group.setInput(1, read_node(dst, 1, 4))  # GroundTruth
+    group["pair_frames"].setValue("1,2")
+    for name, value in (("steps", 3), ("crop_size", 16), ("batch_size", 1), ("contact_sheet_interval", 1),
+                        ("validation_interval", 1), ("threads", 1)):
+        group[name].setValue(value)
+    group["validation_frames"].setValue("3")
+    job = filmai_nuke.train(group)
+    assert job.state == "done", job.summary()
+    text = group["progress_text"].value()
+    assert text.startswith("step 3") and "validation PSNR" in text and "dB" in text
+    sheet = group["contact_sheet"].value().split('src="')[1].split('"')[0]
+    assert os.path.basename(sheet) == "contact_000003.png" and os.path.isfile(sheet)
+    assert os.path.isfile(group["progress_graph"].value().split('src="')[1].split('"')[0])
+
+
+def test_a_worker_that_prints_garbage_or_dies_is_one_clear_error(session, tmp_path, monkeypatch):
+    filmai_nuke = session(gui=False, worker_process=True)
+    src = write_sequence(str(tmp_path / "plates"), "plate", range(1, 3), width=32, height=16)
+    group = new_group(filmai_nuke, "util.convert", read_node(src, 1, 2), tmp_path / "out")
+    garbage, dying = tmp_path / "garbage_python", tmp_path / "dying_python"
+    garbage.write_text('#!/bin/sh\necho "~~~ not json ~~~"\nexit 0\n')
+    dying.write_text('#!/bin/sh\necho "worker: libcudnn.so.8: cannot open shared object file" >&2\nexit 3\n')
+    for path in (garbage, dying):
+        path.chmod(0o755)
+    monkeypatch.setenv("FILMAI_PYTHON", str(garbage))
+    with pytest.raises(filmai_nuke.JobFailed, match="exited without running the job.*not json"):
+        filmai_nuke.process(group)
+    monkeypatch.setenv("FILMAI_PYTHON", str(dying))
+    with pytest.raises(filmai_nuke.JobFailed, match="libcudnn.so.8") as err:
+        filmai_nuke.process(group)
+    assert err.value.exit_code == 3 and job_state(group) == "failed"
+    monkeypatch.setenv("FILMAI_PYTHON", str(garbage))
+    with pytest.raises(filmai_nuke.worker.WorkerError, match="not JSON"):
+        filmai_nuke.reload_nodes()  # a terminal session asks and waits; the error names the problem
+    assert not glob.glob(str(tmp_path / "out" / "**" / "*.exr"), recursive=True)

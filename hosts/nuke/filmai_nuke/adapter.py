@@ -704,6 +704,10 @@ def _plan(group, node: Dict[str, Any], kind: str, frames_override: str = "") -> 
             if not spec_frames:
                 raise worker.WorkerError("list the training frames first (Add current frame)")
         frame_list = worker.expand_frames(spec_frames)
+        if kind == "train":  # held-out frames are read for validation: render them too
+            held_out = _values(group, [p for p in node["params"] if p["name"] == "validation_frames"])
+            extra = worker.expand_frames(held_out.get("validation_frames") or "")
+            frame_list = sorted(set(frame_list) | set(extra))
         root = group["output_dir"].evaluate().strip() or _default_root()
         folder = worker.version_folder(root, group.name() + ("_train" if kind == "train" else ""))
         renders, inputs, preview = [], {}, None
@@ -1072,6 +1076,9 @@ def _finish(plan: Plan, job: worker.Job, cfg: worker.WorkerConfig, extras: Dict[
     _store(group, job.spec, job.state, cfg, error=job.error if job.state == "failed" else "")
     _set_status(group, job.summary())
     if job.state == "failed":
+        made = [n for n in os.listdir(plan.folder) if n != "_input"] if os.path.isdir(plan.folder) else []
+        if not made:  # nothing came of it: the inputs rendered for it go too (Process renders them again)
+            shutil.rmtree(os.path.join(plan.folder, "_input"), ignore_errors=True)
         worker.remove_if_empty(plan.folder)
         if nuke.env.get("gui"):
             nuke.message(job.summary())
