@@ -96,7 +96,10 @@ class JobOperatorMixin:
             return {"PASS_THROUGH"}
         try:
             finished = host_job.tick()  # one short step: never blocks the UI
-        except (worker.WorkerError, data.SourceError) as exc:
+        except Exception as exc:  # noqa: BLE001 - any failure ends the job with a report, never an orphan
+            if host_job.phase != "finished":
+                host_job.abandon(f"it failed: {exc}")
+            nodes.STATE.jobs.pop(host_job.key, None)
             self._end_ui(context)
             _report_all(self, host_job, "ERROR", str(exc))
             return {"CANCELLED"}
@@ -108,7 +111,12 @@ class JobOperatorMixin:
         if not finished:
             return {"PASS_THROUGH"}
         self._end_ui(context)
-        level, message = host_job.finish()
+        try:
+            level, message = host_job.finish()
+        except Exception as exc:  # noqa: BLE001 - the files are on disk; say where
+            nodes.STATE.jobs.pop(host_job.key, None)
+            level, message = "ERROR", f"{host_job.job.summary()}; bringing the results in failed ({exc}); " \
+                                      f"they are in {host_job.folder}"
         _report_all(self, host_job, level, message)
         _redraw(context)
         return {"FINISHED"} if host_job.job.state == "done" else {"CANCELLED"}
