@@ -514,6 +514,12 @@ class GroupNode(Node):
         return super().name()
 
 
+def _channels_knob(name: str, value: str) -> "ChannelMask_Knob":
+    knob = ChannelMask_Knob(name)
+    knob._value = value
+    return knob
+
+
 def _reload_read(node: Node) -> None:
     node._cache = {}
 
@@ -529,7 +535,7 @@ BUILTIN_KNOBS: Dict[str, tuple] = {
               lambda n: Enumeration_Knob("datatype", "datatype", ["16 bit half", "32 bit float"]),
               lambda n: Enumeration_Knob("compression", "compression", ["none", "Zip (1 scanline)", "Zip (16 scanlines)",
                                                                         "PIZ Wavelet (32 scanlines)", "DWAA"]),
-              lambda n: Enumeration_Knob("channels", "channels", ["rgb", "rgba", "all"]),
+              lambda n: _channels_knob("channels", "rgb"),
               lambda n: Enumeration_Knob("metadata", "metadata", ["default metadata", "all metadata", "no metadata"]),
               lambda n: Boolean_Knob("raw")),
     "Switch": (lambda n: Int_Knob("which"),),
@@ -893,8 +899,16 @@ def execute(node: Any, start: int, end: Optional[int] = None, incr: int = 1, vie
     pattern = node["file"].value()
     for f in range(int(start), int(end) + 1, int(incr)):
         pixels, names = _render(node, f)
-        if node["channels"].value() in ("rgb", "rgba"):
-            keep = [i for i, n in enumerate(names) if n in ("R", "G", "B") or (n == "A" and node["channels"].value() == "rgba")]
+        wanted = node["channels"].value()
+        if wanted != "all":  # Nuke's EXR names: rgba.red → R, other.red → other.R
+            exr = {"red": "R", "green": "G", "blue": "B", "alpha": "A"}
+            keep_names = set()
+            for token in wanted.split():
+                layer, _, chan = token.partition(".")
+                for c in ([chan] if chan else _LAYERS.get(layer, [])):
+                    c = exr.get(c, c)
+                    keep_names.add(c if layer in ("rgba", "rgb", "alpha") else f"{layer}.{c}")
+            keep = [i for i, n in enumerate(names) if n in keep_names]
             pixels, names = pixels[:, :, keep], [names[i] for i in keep]
         path = _frame_path(pattern, f)
         if not os.path.isdir(os.path.dirname(path)):

@@ -916,6 +916,14 @@ class _Pipeline:
             self.follow()
             extras = self.after()
             self.later(_finish, plan, self.job, self.cfg, extras)
+        except JobFailed:
+            raise  # terminal mode: the exit code says it
+        except Exception as exc:  # noqa: BLE001 - a thread never dies silently: the node says what happened
+            if self.job is not None and not self.job.done:
+                self.job.cancel()
+            if not self.gui:
+                raise
+            self.later(_render_failed, plan, self.cfg, f"{type(exc).__name__}: {exc}", self.gui, "the job failed")
         finally:
             if self.task is not None:
                 del self.task
@@ -1039,9 +1047,10 @@ def _cancelled_before_start(plan: Plan, cfg: worker.WorkerConfig) -> None:
     _set_status(group, "cancelled while rendering the inputs; nothing was written")
 
 
-def _render_failed(plan: Plan, cfg: worker.WorkerConfig, message: str, gui: bool) -> None:
+def _render_failed(plan: Plan, cfg: worker.WorkerConfig, message: str, gui: bool,
+                   what: str = "rendering the inputs failed") -> None:
     group = nuke.toNode(plan.group)
-    text = f"FilmAI {plan.group}: rendering the inputs failed: {message}"
+    text = f"FilmAI {plan.group}: {what}: {message}"
     if group is not None:
         _store(group, plan.spec, "failed", cfg, error=message)
         _set_status(group, f"error: {message}")
