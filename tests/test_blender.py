@@ -852,12 +852,16 @@ def _session(fixtures: dict) -> None:  # noqa: C901 - one scripted Blender sessi
         ops_mod = sys.modules[EXT_MODULE + ".operators"]
         stalls, walls = {}, {}
 
+        slowest = []
+
         def timed(label, fn, *a, **kw):
             t0 = time.perf_counter()
             try:
                 return fn(*a, **kw)
             finally:
                 stalls.setdefault(label, []).append(time.perf_counter() - t0)
+                phase = getattr(getattr(fn, "__self__", None), "phase", "")
+                slowest.append((time.perf_counter() - t0, label, getattr(fn, "__name__", str(fn)), phase))
 
         def drive(label, host_job, on_tick=None, timeout=180):
             t0 = time.time()
@@ -963,6 +967,7 @@ def _session(fixtures: dict) -> None:  # noqa: C901 - one scripted Blender sessi
             out["movie_decodes"] = len(host_job.decodes)
             out["movie"] = drive("run", host_job)
         out["worst"] = {k: max(v) for k, v in stalls.items()}
+        out["slowest"] = [[round(t * 1000, 1), label, name, phase] for t, label, name, phase in sorted(slowest)[-6:]]
         out["calls"] = {k: len(v) for k, v in stalls.items()}
         out["walls"] = walls
         return out
