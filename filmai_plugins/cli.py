@@ -206,7 +206,7 @@ def build_parser(app: Any = None) -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None, app: Any = None) -> int:
     """Run one ``filmai`` command. SIGINT/SIGTERM cancel it at whatever stage it is in (exit 130/143, no
     partial output); the token reaches the command as ``args.cancel``."""
-    from .engine.cancel import CancelToken, signals_cancel
+    from .engine.cancel import CancelToken, SignalInterrupt, signals_cancel
 
     token = CancelToken()
     try:
@@ -223,6 +223,9 @@ def main(argv: Sequence[str] | None = None, app: Any = None) -> int:
             return int(args.func(args) or 0)
     except Cancelled as exc:
         print(f"filmai: cancelled: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except SignalInterrupt as exc:  # a signal before or after a run (a run turns it into Cancelled)
+        print(f"filmai: cancelled: {exc.reason}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("filmai: cancelled", file=sys.stderr)

@@ -200,3 +200,32 @@ def test_sigterm_at_any_stage_stops_within_seconds_and_leaves_no_partial_output(
         for name in os.listdir(out):
             if name.endswith(".exr"):
                 read_frame(str(out / name))  # every frame there is complete
+
+
+def test_sigterm_during_training_stops_at_the_step_and_keeps_a_resumable_checkpoint(tmp_path):
+    import json
+
+    from helpers import blob_pairs
+
+    src, dst = blob_pairs(str(tmp_path))
+    out = tmp_path / "shot.ckpt"
+    proc = subprocess.Popen([sys.executable, "-m", "filmai_plugins", "train", "cnn.copycat", "-i", src, "-t", dst,
+                             "-f", "1001-1003", "--out", str(out), "--set", "steps=5000", "--set", "crop_size=32",
+                             "--set", "batch_size=2", "--set", "threads=1", "--progress", "json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in proc.stdout:  # wait for the first training step
+        if '"event": "step"' in line:
+            break
+    t0 = time.perf_counter()
+    proc.send_signal(signal.SIGTERM)
+    try:
+        _, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert time.perf_counter() - t0 < 5.0
+    assert proc.returncode == 143, err
+    manifest = json.load(open(tmp_path / "shot.train.manifest.json"))  # no completed attempt before: the record
+    assert manifest["status"] == "cancelled"
+    kept = [c["path"] for c in manifest["checkpoints"]]
+    assert kept and os.path.isfile(kept[-1]) and "checkpoint_" in kept[-1]  # resumable from where it stopped
+    assert not out.exists() and _temporaries(tmp_path) == []

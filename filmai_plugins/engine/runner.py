@@ -29,7 +29,7 @@ from ..manifest import (
     write_train_record,
 )
 from ..node import Node, Port
-from .cancel import CancelToken
+from .cancel import CancelToken, SignalInterrupt
 from .context import IOOptions, RunContext, TrainContext
 from .progress import Progress
 
@@ -260,6 +260,9 @@ def run_node(node_id: str, *, input: PortArg = None, output: PortArg = None, fra
                 node.run_sequence(ctx)
             finally:
                 node.teardown(ctx)
+    except SignalInterrupt as exc:
+        status, error = "cancelled", exc.reason
+        run.cancel.cancel(exc.reason, exc.exit_code)
     except KeyboardInterrupt:
         status, error = "cancelled", "interrupted"
         run.cancel.cancel("interrupted")
@@ -538,6 +541,9 @@ def train_node(node_id: str, *, input: PortArg = None, target: str | None = None
         cls.train(ctx)
         if ctx.is_main and not ctx.checkpoints:
             raise RunFailure(f"node {cls.id}: training finished without saving a checkpoint")
+    except SignalInterrupt as exc:
+        status, error = "cancelled", exc.reason
+        run.cancel.cancel(exc.reason, exc.exit_code)
     except KeyboardInterrupt:
         status, error = "cancelled", "interrupted"
     except Cancelled as exc:

@@ -549,6 +549,11 @@ class Trainer:
         last_step_done = self.step
         cancelled: Cancelled | None = None
         every = self._report_every()
+        with ctx.cancel.cooperative():  # a signal stops the loop at the next step, which saves a checkpoint
+            return self._fit_steps(ctx, cfg, last_step_done, cancelled, every)
+
+    def _fit_steps(self, ctx: "TrainContext", cfg: TrainConfig, last_step_done: int,
+                   cancelled: "Cancelled | None", every: int) -> dict[str, Any]:
         try:
             step = self.step
             while step < self.total_steps:
@@ -571,7 +576,7 @@ class Trainer:
                 x, y = self.data.batch(step)
                 metrics = self.training_step(step, self._tensor(x), self._tensor(y))
                 if self.device.type == "cuda":
-                    torch.cuda.synchronize(self.device)
+                    self.torch.cuda.synchronize(self.device)
                 self._train_seconds += time.perf_counter() - t0
                 self._train_cpu_seconds += time.process_time() - c0
                 self.step = last_step_done = step
