@@ -27,10 +27,34 @@ def _job(args: argparse.Namespace):
         rez_packages=getattr(args, "rez_packages", None), app=args.app)
 
 
+def _guard_template(job, args: argparse.Namespace) -> None:
+    """The files a template command writes (the template, its values, a bundle folder) are never the job's
+    own inputs, frames or model."""
+    from ..guard import OutputGuard, port_label
+
+    guard = OutputGuard("filmai farm template")
+    for name, pattern in job.inputs.items():
+        guard.read_sequence(pattern, port_label("input", name), job.frames)
+    if job.target:
+        guard.read_sequence(job.target, "the target", job.train_frames)
+    if job.model and os.path.isfile(job.model):
+        guard.read(job.model, "the model")
+    for name, pattern in job.outputs.items():
+        guard.read_sequence(pattern, port_label("output", name), job.frames)  # the render's, not the template's
+    if args.save:
+        guard.write(args.save, "the template (--save)")
+    if args.values:
+        guard.write(args.values, "the parameter values (--values)")
+    if args.bundle:
+        guard.write_folder(args.bundle, "the job bundle (--bundle)")
+    guard.check()
+
+
 def cmd_template(args: argparse.Namespace) -> int:
     from .template import build_template, openjd_run_hint, to_yaml, write_bundle, write_template, write_values
 
     job = _job(args)
+    _guard_template(job, args)
     if args.bundle:
         if args.save or args.values:
             from ..errors import BadInput
