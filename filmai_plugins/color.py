@@ -64,7 +64,8 @@ def canonical_colorspace(name: str, config: Any = None) -> str:
     raise BadInput(f"unknown colourspace {name!r} in OCIO config {config.getName()!r} (known: {', '.join(names)})")
 
 
-# Primaries + white point (rx, ry, gx, gy, bx, by, wx, wy) of the EXR ``chromaticities`` attribute.
+# Primaries + white point (rx, ry, gx, gy, bx, by, wx, wy) of the EXR ``chromaticities`` attribute, by the
+# names older files carry; _PRIMARIES_BY_INTEROP has the same by OCIO interop id (what is written).
 _PRIMARIES = {
     "lin_rec709": (0.64, 0.33, 0.30, 0.60, 0.15, 0.06, 0.3127, 0.3290),
     "ACEScg": (0.713, 0.293, 0.165, 0.830, 0.128, 0.044, 0.32168, 0.33767),
@@ -72,6 +73,155 @@ _PRIMARIES = {
     "lin_p3d65": (0.680, 0.320, 0.265, 0.690, 0.150, 0.060, 0.3127, 0.3290),
     "lin_rec2020": (0.708, 0.292, 0.170, 0.797, 0.131, 0.046, 0.3127, 0.3290),
 }
+_PRIMARIES_BY_INTEROP = {
+    "lin_rec709_scene": _PRIMARIES["lin_rec709"], "lin_ap1_scene": _PRIMARIES["ACEScg"],
+    "lin_ap0_scene": _PRIMARIES["ACES2065-1"], "lin_p3d65_scene": _PRIMARIES["lin_p3d65"],
+    "lin_rec2020_scene": _PRIMARIES["lin_rec2020"],
+    "lin_adobergb_scene": (0.64, 0.33, 0.21, 0.71, 0.15, 0.06, 0.3127, 0.3290),
+}
+
+
+#: Layers (AOVs) whose values are data, never colour-converted, by the name renderers and compositors give them
+#: (case-insensitive; a layer matches by its last name component, e.g. ``ViewLayer.Normal``).
+DATA_LAYERS = frozenset({
+    "n", "normal", "normals", "nn", "p", "position", "pref", "pworld", "world_position", "z", "depth", "zdepth", "mist",
+    "uv", "st", "motion", "motionvector", "vector", "velocity", "mv", "id", "ids", "indexob", "indexma", "objectid",
+    "materialid", "crypto", "cryptomatte", "mask", "matte", "alpha", "disparity", "disparityl", "disparityr",
+    "forward", "backward", "denoising normal", "denoising depth", "ao", "coverage",
+})
+
+
+def is_data_layer(layer: str) -> bool:
+    """True when a layer holds data (normals, positions, depth, vectors, IDs, mattes), not colour."""
+    last = layer.rsplit(".", 1)[-1].strip().lower()
+    return last in DATA_LAYERS or last.startswith("crypto")
+
+
+def colour_triplets(channels: list[str]) -> list[tuple[int, int, int]]:
+    """Indices of the R, G, B channels of every colour layer (the main layer's and each AOV's, data layers
+    left out): what a colour conversion touches. Alpha, depth, normals, IDs and single channels never are."""
+    by_layer: dict[str, dict[str, int]] = {}
+    for i, name in enumerate(channels):
+        layer, _, comp = name.rpartition(".")
+        if comp in ("R", "G", "B"):
+            by_layer.setdefault(layer, {})[comp] = i
+    out = []
+    for layer, comps in by_layer.items():
+        if len(comps) == 3 and not (layer and is_data_layer(layer)):
+            out.append((comps["R"], comps["G"], comps["B"]))
+    return out
+
+
+class ColourConfig:
+    """An OCIO config with the lookups the engine and nodes need, processors cached.
+
+    Names are accepted as the config knows them: names, aliases and interop ids (``ACEScg``, ``lin_ap1_scene``,
+    ``Linear Rec.709 (sRGB)``, ``lin_rec709_srgb``), plus the few spellings other tools write (``linear``,
+    ``sRGB``). An unknown name is one clear error listing the closest names the config has.
+    """
+
+    def __init__(self, config: Any, source: str = ""):
+        self.config = config
+        self.source = source or "(in memory)"
+        self._processors: dict[tuple[str, str], Any] = {}
+        self._names: dict[str, str] = {}
+
+    @classmethod
+    def load(cls, source: Any = None) -> "ColourConfig":
+        import PyOpenColorIO as ocio
+
+        text = "" if isinstance(source, ocio.Config) else str(source or os.environ.get("OCIO") or BUILTIN_CONFIG)
+        return cls(load_config(source), text)
+
+    @property
+    def name(self) -> str:
+        return self.config.getName() or os.path.basename(self.source)
+
+    def describe(self) -> dict[str, Any]:
+        """What a provenance record says about the config."""
+        return {"name": self.name, "source": self.source,
+                "version": f"{self.config.getMajorVersion()}.{self.config.getMinorVersion()}"}
+
+    def resolve(self, name: str) -> str:
+        """The config's own name for a colourspace name, alias or interop id (BadInput when unknown)."""
+        key = str(name)
+        if key in self._names:
+            return self._names[key]
+        for candidate in (key, _ALIASES.get(key.lower(), key)):
+            cs = self.config.getColorSpace(candidate)
+            if cs is not None:
+                self._names[key] = cs.getName()
+                return cs.getName()
+        import difflib
+
+        known = []
+        for cs in self.config.getColorSpaces():
+            known += [cs.getName(), *cs.getAliases()]
+        close = difflib.get_close_matches(key, known, n=5, cutoff=0.5) or difflib.get_close_matches(
+            key.lower(), [k.lower() for k in known], n=5, cutoff=0.5)
+        hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        raise BadInput(f"unknown colourspace {key!r} in OCIO config {self.name!r} ({self.source}){hint} "
+                       "(`filmai colourspaces` lists them)")
+
+    def colorspace(self, name: str):
+        return self.config.getColorSpace(self.resolve(name))
+
+    def is_data(self, name: str) -> bool:
+        return bool(self.colorspace(name).isData())
+
+    def interop_id(self, name: str) -> str | None:
+        cs = self.colorspace(name)
+        interop = cs.getInteropID() if hasattr(cs, "getInteropID") else ""
+        return interop or None
+
+    def is_scene_linear(self, name: str) -> bool:
+        return self.colorspace(name).getEncoding() == "scene-linear"
+
+    def chromaticities(self, name: str) -> tuple[float, ...] | None:
+        """The EXR ``chromaticities`` of a linear colourspace whose primaries are known, else None."""
+        if not self.is_scene_linear(name):
+            return None
+        return _PRIMARIES_BY_INTEROP.get(self.interop_id(name) or "")
+
+    def role(self, role: str) -> str | None:
+        cs = self.config.getColorSpace(role)
+        return cs.getName() if cs is not None else None
+
+    def scene_linear(self) -> str:
+        """The config's ``scene_linear`` role: what untagged EXR is taken to be."""
+        return self.role("scene_linear") or self.resolve("lin_rec709")
+
+    def processor(self, src: str, dst: str):
+        key = (self.resolve(src), self.resolve(dst))
+        if key not in self._processors:
+            self._processors[key] = self.config.getProcessor(*key).getDefaultCPUProcessor()
+        return self._processors[key]
+
+    def convert_rgb(self, rgb: np.ndarray, src: str, dst: str) -> np.ndarray:
+        """RGB (..., 3) float32 from ``src`` to ``dst`` exactly as OCIO's CPU processor does (a new array).
+        Converting data to or from a colour space is refused."""
+        s, d = self.resolve(src), self.resolve(dst)
+        out = np.array(rgb, dtype=np.float32, copy=True, order="C")
+        if s == d:
+            return out
+        if self.is_data(s) != self.is_data(d):
+            raise BadInput(f"cannot convert {s!r} to {d!r}: one of them is data (not colour), which is never "
+                           "colour-converted")
+        self.processor(s, d).applyRGB(out)
+        return out
+
+    def tags(self, name: str) -> dict[str, Any]:
+        """Header attributes naming a colourspace: ``colorInteropID`` (where it has one), ``chromaticities`` (a
+        linear space with known primaries) and ``colorspace`` (the config's name, for configs without interop
+        ids)."""
+        out: dict[str, Any] = {"colorspace": self.resolve(name)}
+        interop = self.interop_id(name)
+        if interop:
+            out["colorInteropID"] = interop
+        chroma = self.chromaticities(name)
+        if chroma:
+            out["chromaticities"] = chroma
+        return out
 
 
 def declared_colorspace(attributes: dict[str, Any], extension: str = ".exr") -> tuple[str | None, str]:
