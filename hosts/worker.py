@@ -336,6 +336,126 @@ def format_value(param: Mapping[str, Any], value: Any) -> str:
 
 
 # ----------------------------------------------------------------------------------------------
+# animation: a DCC's curve → the node contract's keys
+
+
+def keys_from_samples(param: Mapping[str, Any], samples: Iterable[Any]) -> Any:
+    """The value of an animated param for a job, from the DCC's curve sampled at every frame of the run.
+
+    ``samples``: ``(frame, value)`` pairs, the value being what the DCC's own curve evaluation gives at
+    that frame (Blender ``FCurve.evaluate``, Nuke ``getValueAt``). Sampling every frame is what makes the
+    job see what the artist sees: Bezier and Nuke's smooth curves are not straight between their keys,
+    while the contract's keys are (linear between keys, held outside). The samples are then thinned
+    without changing any frame's value: a sample that the straight line between the keys kept on either
+    side reproduces (to 1e-9 of the value; for ints, to the same whole number) is dropped, so a linear
+    or stepped stretch keeps only its ends and a flat curve becomes one plain value.
+
+    Each sample is checked against the param's hard range: a curve that leaves it is a WorkerError
+    naming the param, the frame and the value.
+    """
+    name, kind = str(param.get("name", "?")), param.get("type")
+    pairs = sorted((int(f), v) for f, v in samples)
+    if not pairs:
+        raise WorkerError(f"param {name!r}: no frames to sample its animation at")
+    checked = []
+    for frame, value in pairs:
+        try:
+            checked.append((frame, schema.parse_value(param, value)))
+        except ValueError as exc:
+            raise WorkerError(f"{exc} (at frame {frame} of its animation curve)") from None
+    vectors = [tuple(v) if kind == "color" else (float(v),) for _, v in checked]
+    if all(vec == vectors[0] for vec in vectors):
+        return checked[0][1]  # flat over the run: one value
+    tolerance = 0.25 if kind == "int" else 1e-9
+    kept = [0]
+    lo = hi = None  # per component: the slopes from the last key that stay within tolerance of every sample since
+    for j in range(1, len(checked)):
+        k = kept[-1]
+        dx = checked[j][0] - checked[k][0]
+        slopes = [(b - a) / dx for a, b in zip(vectors[k], vectors[j])]
+        fits = lo is not None and all(l <= s <= h for l, s, h in zip(lo, slopes, hi))
+        if not fits and j - 1 != k:
+            kept.append(j - 1)  # the previous sample ends a straight stretch: a key
+            k = j - 1
+            dx = checked[j][0] - checked[k][0]
+            lo = hi = None
+        tol = [tolerance * max(1.0, abs(c)) for c in vectors[j]] if kind != "int" else [tolerance]
+        low = [(b - t - a) / dx for a, b, t in zip(vectors[k], vectors[j], tol)]
+        high = [(b + t - a) / dx for a, b, t in zip(vectors[k], vectors[j], tol)]
+        lo = low if lo is None else [max(x, y) for x, y in zip(lo, low)]
+        hi = high if hi is None else [min(x, y) for x, y in zip(hi, high)]
+    if kept[-1] != len(checked) - 1:
+        kept.append(len(checked) - 1)
+    return schema.Keys([checked[i] for i in kept])
+
+
+def animated_note(param: Mapping[str, Any], value: Any, frame: Any) -> str:
+    """What a host says when an animated param goes to a job as one value (training, a single image)."""
+    return (f"{display_label(param)} is animated: this job uses its value at frame {frame} "
+            f"({schema.format_value(param, value)})")
+
+
+# ----------------------------------------------------------------------------------------------
+# frame handles of temporal nodes
+
+
+def frames_needed(config: WorkerConfig, spec: "JobSpec", timeout: float = 300.0) -> List[int]:
+    """The input frames a temporal node (schema ``"temporal": true``) needs to make the spec's frames, before
+    clamping to what the input has: ``filmai info NODE --frames-needed FRAMES --set ...`` where the nodes run
+    (the node's own ``frames_needed``, with the job's params, keys included). Runs a worker call: never on
+    a DCC's main thread."""
+    if not spec.frames:
+        return []
+    args = ["info", spec.node, "--frames-needed", spec.frames]
+    for name, value in spec.params.items():
+        args += ["--set", f"{name}={value}"]
+    try:
+        data = json.loads(tool(config, args, timeout=timeout))
+        return schema.parse_frame_spec(str(data["needed"])) if data.get("needed") else []
+    except (ValueError, KeyError, TypeError) as exc:
+        raise WorkerError(f"{spec.node}: the worker's answer to --frames-needed is unusable ({exc})") from None
+
+
+def with_handles(frames: Iterable[int], needed: Iterable[int], first: int, last: int) -> List[int]:
+    """The frames to stage for a temporal node's input: the job's frames plus the handle frames it needs,
+    clamped to the input's range ``first``-``last`` (what the upstream provides); the engine clamps each
+    window the same way, so the result equals a run on the whole sequence.
+
+    The staged frames are the input sequence the node sees, and a node may refuse a window longer than
+    its input (util.temporal_median does): where windows reach past the input's ends, as many frames as
+    were cut off there are staged from within the range too (a frame or two more, never read by a
+    window), so a short run at the start of a long plate is not refused as if the plate were short."""
+    wanted = {int(f) for f in frames} | {int(n) for n in needed}
+    staged = {n for n in wanted if first <= n <= last}
+    short = len(wanted) - len(staged)
+    if not staged:
+        return []
+    lo, hi = min(staged), max(staged)
+    while short > 0 and (lo > first or hi < last):
+        if hi < last:
+            hi += 1
+            staged.add(hi)
+        else:
+            lo -= 1
+            staged.add(lo)
+        short -= 1
+    return sorted(staged)
+
+
+def describe_handles(manifest: Optional[Mapping[str, Any]]) -> str:
+    """One line on the neighbouring frames a temporal node read (the manifest's ``frames_needed``), or ""."""
+    handles = (manifest or {}).get("frames_needed") or {}
+    if not handles.get("read"):
+        return ""
+    text = f"input frames {handles['read']} read for the node's windows"
+    if handles.get("outside_range"):
+        text += f" ({handles['outside_range']} beyond the frames made)"
+    if handles.get("clamped"):
+        text += f"; {handles['clamped']} not in the input (windows shortened at its ends)"
+    return text
+
+
+# ----------------------------------------------------------------------------------------------
 # frames and sequence paths: the shared parser (filmai_plugins/schema.py)
 
 

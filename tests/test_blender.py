@@ -23,7 +23,7 @@ import pytest
 
 TESTS = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(TESTS)
-PACKS = "test_worker,registry_packs.cancel_pack"
+PACKS = "test_worker,registry_packs.cancel_pack,mystudio_filmai.pack"
 EXT_MODULE = "bl_ext.user_default.filmai"
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("bpy") is None, reason="the bpy module is not installed")
@@ -302,6 +302,7 @@ def test_no_host_operation_stalls_blenders_main_thread(session):
     for op in ("run", "train", "cancel", "reload", "split", "export"):
         assert r["worst"][op] < 0.1, f"{op}: main thread blocked {r['worst'][op] * 1000:.0f} ms ({r['calls'][op]} calls)"
     assert r["run"][0] == "INFO" and r["train"][0] == "INFO" and r["cancel"][0] == "WARNING"
+    assert r["temporal"][0] == "INFO" and r["temporal_keys"] == 24  # an eased curve: a key per frame
     assert "3 splits" not in r["split"][1] and "2 splits" in r["split"][1]
     assert len(r["split_strips"]) == 3
     assert "wrote" in r["export_told"] and r["export_written"] and "wrote" in r["farm_told"]
@@ -389,6 +390,88 @@ def test_farm_job_bundle_repeats_the_last_run(session):
     values = open(os.path.join(r["bundle"], "parameter_values.yaml")).read()
     edit = session["_fixtures"]["edit"]  # a sequence is its folder (InputDir) and file-name pattern (InputFile)
     assert "value: display" in values and os.path.dirname(edit) in values and os.path.basename(edit) in values
+
+
+def headless_equal(node_id, spec, frames, tmp_path, **params):
+    """Run the job's node headless on the same plate with the job's params, and compare every frame."""
+    from filmai_plugins import run
+
+    ref = str(tmp_path / "ref" / "ref.####.exr")
+    run(node_id, input=spec["inputs"]["input"], output=ref, frames=frames, **dict(spec["params"], **params))
+    for f in worker_frames(frames):
+        a, _ = pixels(spec["outputs"]["output"].replace("####", f"{f:04d}"))
+        b, _ = pixels(ref.replace("####", f"{f:04d}"))
+        np.testing.assert_array_equal(a, b, err_msg=f"frame {f}")
+
+
+def worker_frames(spec):
+    from filmai_plugins.schema import parse_frame_spec
+
+    return parse_frame_spec(spec)
+
+
+def test_a_temporal_node_reads_its_handle_frames_from_the_plate(session, tmp_path, monkeypatch):
+    """Frames 1004-1006 of a 1001 plate opened in a 1-12 scene: the engine reads the window-5 neighbours
+    1002-1008 from the sequence on disk (Blender passes the plate's own files: no staging, so the result
+    is bit for bit the headless host's)."""
+    monkeypatch.setenv("FILMAI_PLUGIN_MODULES", PACKS)
+    r = step(session, "temporal")["handles"]
+    assert r["result"] == ["FINISHED"], r["error_text"]
+    spec = r["spec"]
+    assert spec["frames"] == "1004-1006" and spec["inputs"]["input"].endswith("plate1001/plate.####.exr")
+    assert "input frames 1002-1008 read for the node's windows (1002-1003,1007-1008 beyond the frames made)" in r["report"]
+    headless_equal("util.temporal_median", spec, "1004-1006", tmp_path)
+
+
+def test_an_f_curve_becomes_keys_sampled_at_every_frame(session, tmp_path, monkeypatch):
+    """mix keyed 0 at scene frame 1 and 1 at 12 (Blender's default Bezier, which eases in and out): the
+    job's keys are the curve at every frame, in the plate's numbering (file 1001 = scene frame 1), so
+    the node sees what the artist sees; the result equals the headless host given the same keys, and
+    the keys reach the farm job written from the .blend."""
+    from filmai_plugins.schema import Keys, parse_param
+
+    monkeypatch.setenv("FILMAI_PLUGIN_MODULES", PACKS)
+    t = step(session, "temporal")
+    assert t["interpolation"] == ["BEZIER", "BEZIER"]
+    r = t["keyed"]
+    assert r["result"] == ["FINISHED"], r["error_text"]
+    spec = r["spec"]
+    assert spec["frames"] == "1001-1012"
+    keys = parse_param({"name": "mix", "type": "float", "min": 0.0, "max": 1.0, "animatable": True},
+                       spec["params"]["mix"])
+    assert isinstance(keys, Keys) and keys.frames == list(range(1001, 1013))  # eased: a key per frame
+    for scene_frame, value in t["curve"].items():
+        assert keys.at(1000 + int(scene_frame)) == float(f"{value:.7g}")
+    assert keys.at(1003) < 2 / 11  # not the straight line between the two keys
+    assert f"mix={spec['params']['mix']}" in r["command"]
+    headless_equal("util.temporal_median", spec, "1001-1012", tmp_path)
+    values = open(os.path.join(t["farm"]["bundle"], "parameter_values.yaml")).read()
+    assert t["farm"]["result"] == ["FINISHED"], t["farm"]["error_text"]
+    assert spec["params"]["mix"] in values  # the farm job repeats the run with the same curve
+    train = t["train"]
+    assert train["values"] == {"mix": float(f"{train['shown']:.7g}")}
+    assert train["notes"] == [["INFO", f"Mix is animated: this job uses its value at frame 7 ({train['values']['mix']!r})"]]
+    driven = t["driven"]
+    assert driven["mix"] != spec["params"]["mix"] and any("is driven" in n[1] for n in driven["notes"])
+
+
+def test_a_third_party_temporal_pack_equals_headless_in_blender(session, tmp_path, monkeypatch):
+    """A studio's pack written from docs/writing-nodes.md (tests/mystudio_filmai): a temporal node looking
+    two frames back, with its amount keyed, on a trimmed VSE strip: the frames before the visible range
+    are read as handles, the keys are the F-curve per frame, the pixels equal the headless host's."""
+    monkeypatch.setenv("FILMAI_PLUGIN_MODULES", PACKS)
+    r = step(session, "temporal")["trail"]
+    assert r["result"] == ["FINISHED"], r["error_text"]
+    spec = r["spec"]
+    assert spec["frames"] == "1005-1010"
+    assert "input frames 1003-1010 read" in r["report"]
+    from filmai_plugins.schema import parse_param
+
+    keys = parse_param({"name": "amount", "type": "float", "min": 0.0, "max": 1.0, "animatable": True},
+                       spec["params"]["amount"])
+    for scene_frame, value in r["curve"].items():
+        assert keys.at(1000 + int(scene_frame)) == float(f"{value:.7g}")
+    headless_equal("mystudio.trail", spec, "1005-1010", tmp_path)
 
 
 def test_bad_input_is_one_clear_error_and_leaves_nothing(session):
@@ -917,6 +1000,16 @@ def _session(fixtures: dict) -> None:  # noqa: C901 - one scripted Blender sessi
             pg.bring_back = "STRIP"
             host_job = timed("run", jobs_mod.HostJob, scene, "test.slow")
             out["run"] = drive("run", host_job)
+            # a temporal node with mix keyed over the 24 frames: the F-curve is sampled when the job is made
+            med = node_pg("util.temporal_median")
+            med.in_input.kind, med.in_input.path = "FILES", fixtures["edit"]
+            med.frame_mode, med.bring_back, med.out_dir = "ALL", "NONE", os.path.join(work, "out_stalls")
+            for frame, value in ((1, 0.0), (24, 1.0)):
+                med.p_mix = value
+                scene.keyframe_insert(data_path=med.path_from_id("p_mix"), frame=frame)
+            host_job = timed("run", jobs_mod.HostJob, scene, "util.temporal_median")
+            out["temporal_keys"] = len(host_job.spec.params["mix"].split(","))
+            out["temporal"] = drive("run", host_job)
             # cancel: the same node over 24 frames, cancelled once a frame is in
             pg.frames = "1-24"
             pg.p_seconds = 0.3
@@ -1110,6 +1203,78 @@ def _session(fixtures: dict) -> None:  # noqa: C901 - one scripted Blender sessi
                     problems.append(f"operator {args[0]} is not registered")
         return {"problems": problems, "calls": len(calls),
                 "placement_drawn": any(c[0] == "prop" and c[1][1] == "placement" for c in calls if len(c[1]) > 1)}
+
+    @record("temporal")
+    def _():
+        """util.temporal_median (window 5) and a studio's temporal pack on a 1001 plate in a 1-12 scene: the
+        engine reads the handle frames from the sequence on disk; keyed params come from F-curves."""
+        from bpy_extras import anim_utils
+
+        set_worker("process")
+        out = {}
+        scene = bpy.data.scenes.new("temporal")
+        scene.frame_start, scene.frame_end = 1, 12
+        img = next((i for i in bpy.data.images if i.source == "SEQUENCE" and "plate1001" in i.filepath), None) \
+            or open_like_an_artist(plate_1001())  # Image > Open of the plate (loaded once in this session)
+        with bpy.context.temp_override(scene=scene):
+            pg = node_pg("util.temporal_median")
+            pg.in_input.kind, pg.in_input.image = "IMAGE", img
+            pg.frame_mode, pg.frames, pg.bring_back, pg.p_window = "CUSTOM", "1004-1006", "NONE", 5
+            pg.out_dir = os.path.join(work, "out_temporal")
+            (result, err), text = reports_of(lambda: run_op(bpy.ops.filmai.run_util_temporal_median))
+            job = last_report("util.temporal_median")
+            out["handles"] = {"result": list(result), "error_text": err, "report": text, "spec": job.get("spec")}
+            # mix keyed with Blender's default (Bezier) keys at scene frames 1 and 12, over the scene range 1-12
+            pg.frame_mode = "SCENE"
+            path = pg.path_from_id("p_mix")
+            for frame, value in ((1, 0.0), (12, 1.0)):
+                pg.p_mix = value
+                scene.keyframe_insert(data_path=path, frame=frame)
+            bag = anim_utils.action_get_channelbag_for_slot(scene.animation_data.action, scene.animation_data.action_slot)
+            curve = bag.fcurves.find(path)
+            out["curve"] = {f: curve.evaluate(f) for f in range(1, 13)}
+            out["interpolation"] = [k.interpolation for k in curve.keyframe_points]
+            scene.frame_current = 7
+            (result, err), text = reports_of(lambda: run_op(bpy.ops.filmai.run_util_temporal_median))
+            job = last_report("util.temporal_median")
+            out["keyed"] = {"result": list(result), "error_text": err, "report": text, "spec": job.get("spec"),
+                            "command": job.get("command")}
+            bundle = os.path.join(work, "farm_temporal")
+            result, err = run_op(bpy.ops.filmai.write_farm_job, node="util.temporal_median", directory=bundle)
+            out["farm"] = {"result": list(result), "error_text": err, "bundle": bundle}
+            # training takes one value per param: an animated one goes at the current frame, said so
+            anim = sys.modules[EXT_MODULE + ".animation"]
+            notes: list = []
+            both = {"id": "x.y", "params": [{"name": "mix", "type": "float", "min": 0.0, "max": 1.0,
+                                             "animatable": True, "stage": "both"}]}
+            out["train"] = {"values": anim.param_values(scene, pg, both, "train", notes=notes), "shown": pg.p_mix,
+                            "notes": list(notes)}
+            notes = []
+            # a driver is not read: said, and the value shown now is used
+            fcurve = scene.driver_add(pg.path_from_id("p_mix"))
+            fcurve.driver.expression = "0.25"
+            values = anim.param_values(scene, pg, sys.modules[EXT_MODULE + ".nodes"].STATE.node("util.temporal_median"),
+                                       "run", [1001, 1002], None, notes)
+            out["driven"] = {"notes": notes, "mix": values["mix"]}
+            scene.driver_remove(pg.path_from_id("p_mix"))
+            # a studio's pack: a VSE image strip of the plate trimmed to scene frames 5-10, amount keyed
+            se = scene.sequence_editor_create()
+            strip = image_strip(se, "plate", plate_1001(), list(range(1001, 1013)), 1, 1)
+            strip.frame_offset_start, strip.frame_offset_end = 4, 2  # shows 1005-1010 at scene frames 5-10
+            trail = node_pg("mystudio.trail")
+            trail.in_input.kind, trail.in_input.strip = "STRIP", strip.name
+            trail.frame_mode, trail.bring_back, trail.p_length = "ALL", "STRIP", 2
+            trail.out_dir = os.path.join(work, "out_trail")
+            tpath = trail.path_from_id("p_amount")
+            for frame, value in ((5, 0.2), (10, 1.0)):
+                trail.p_amount = value
+                scene.keyframe_insert(data_path=tpath, frame=frame)
+            (result, err), text = reports_of(lambda: run_op(bpy.ops.filmai.run_mystudio_trail))
+            job = last_report("mystudio.trail")
+            tcurve = bag.fcurves.find(tpath)
+            out["trail"] = {"result": list(result), "error_text": err, "report": text, "spec": job.get("spec"),
+                            "curve": {f: tcurve.evaluate(f) for f in range(5, 11)}}
+        return out
 
     @record("saved")
     def _():

@@ -160,6 +160,36 @@ def test_template_passes_openjd_check_and_openjd_run_publishes(tmp_path, testpac
     assert check.returncode == 0, check.stdout + check.stderr
 
 
+def test_a_curve_sampled_per_frame_rides_in_the_command_and_chunks_equal_one_run(tmp_path, testpack):
+    """An eased curve from a DCC comes as one key per frame; over a long shot its text passes OpenJD's 1024
+    characters for a parameter value, so it goes into the command itself. A temporal node's chunks read
+    their handle frames and equal one whole run, bit for bit."""
+    import math
+
+    src = write_sequence(str(tmp_path / "in"), "plate", range(1001, 1081), width=8, height=4, attributes=LIN709)
+    mix = ",".join(f"{1001 + i}:{0.5 - 0.5 * math.cos(math.pi * i / 79)!r}" for i in range(80))
+    assert len(mix) > 1024
+    job = make_job("util.temporal_median", inputs=src, outputs=str(tmp_path / "out" / "plate.####.exr"),
+                   frames="1001-1080", chunk=40, params={"window": 5, "mix": mix, "channels": "R,G,B"})
+    template, values = build_template(job, str(tmp_path))
+    assert "NodeMix" not in values and "NodeWindow" in values
+    tasks = expand(template, values, str(tmp_path)).step("Render").tasks
+    assert [t.name for t in tasks] == ["1001-1040", "1041-1080"]
+    assert f"mix={mix}" in tasks[0].argv
+    result = run_job(job, engine="local", retries=0)
+    assert result.ok, result.format()
+    reference = str(tmp_path / "ref" / "plate.####.exr")
+    short = make_job("util.temporal_median", inputs=src, outputs=str(tmp_path / "o" / "p.####.exr"), frames="1001-1080",
+                     params={"mix": "1001:0,1080:1"})
+    _, short_values = build_template(short, str(tmp_path))
+    assert short_values["NodeMix"] == "1001:0.0,1080:1.0"  # short keys stay an editable job parameter
+    assert main(["run", "util.temporal_median", "-i", src, "-o", reference, "-f", "1001-1080", "--set", "window=5",
+                 "--set", f"mix={mix}", "--set", "channels=R,G,B", "--progress", "none"]) == 0
+    for f in (1001, 1040, 1041, 1080):  # the chunk boundaries read each other's frames as handles
+        np.testing.assert_array_equal(read_frame(reference.replace("####", str(f))).pixels,
+                                      read_frame(str(tmp_path / "out" / f"plate.{f}.exr")).pixels)
+
+
 def test_dask_retries_a_failing_chunk_then_publishes_after_every_chunk(tmp_path, testpack):
     src = _plates(tmp_path)
     marker = tmp_path / "failed-once"

@@ -22,7 +22,7 @@ import pytest
 TESTS = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(TESTS)
 PLUGIN = os.path.join(REPO, "hosts", "nuke")
-PACKS = "test_worker,registry_packs.cancel_pack"
+PACKS = "test_worker,registry_packs.cancel_pack,mystudio_filmai.pack"
 sys.path.insert(0, os.path.join(TESTS, "nuke_standin"))
 import nuke  # noqa: E402  (the stand-in)
 
@@ -296,6 +296,143 @@ def test_bad_input_is_one_clear_error(session, tmp_path):
     assert not [p for p in glob.glob(str(tmp_path / "out" / "**" / "*_util_convert*"), recursive=True)]
 
 
+# ----- temporal nodes and animated knobs (the node contract's handles and keys) ---------------------
+
+
+def headless(node_id, src, out, frames, **params):
+    """The same node run by the headless host on the plate itself (the reference for Nuke's result)."""
+    from filmai_plugins import run
+
+    return run(node_id, input=src, output=out, frames=frames, **params)
+
+
+def same_pixels(nuke_pattern, headless_pattern, frames):
+    for f in frames:
+        a = pixels(nuke_pattern.replace("####", f"{f:04d}"))
+        b = pixels(headless_pattern.replace("####", f"{f:04d}"))
+        np.testing.assert_array_equal(a, b, err_msg=f"frame {f}")
+
+
+def staged_frames(job):
+    staged = job["spec"]["inputs"]["input"] if isinstance(job, dict) else job.spec.inputs["input"]
+    folder, name = os.path.split(staged)
+    return sorted(int(n.split(".")[-2]) for n in os.listdir(folder) if n.startswith(name.split(".")[0] + "."))
+
+
+def test_a_temporal_node_gets_its_handle_frames_and_equals_headless(session, tmp_path):
+    """Window-5 util.temporal_median over part of a 1001-1012 plate: Process renders the two frames
+    before and after the range into the Group's input too (Nuke used to render the range only, and the
+    median at its ends came from fewer frames), clamped to what the Read provides; the pixels equal the
+    headless host's on the plate itself, bit for bit (a float plate: the 32-bit staging is lossless)."""
+    filmai_nuke = session(gui=True, worker_process=True)
+    src = write_sequence(str(tmp_path / "plates"), "plate", range(1001, 1013), width=24, height=12, pixel_type="float")
+    group = new_group(filmai_nuke, "util.temporal_median", read_node(src, 1001, 1012), tmp_path / "out")
+    group["frames"].setValue("1004-1006")
+    group["process"].execute()
+    wait_gui(group)
+    job = json.loads(group["filmai_job"].value())["run"]
+    assert job["status"] == "done", group["status"].value()
+    assert staged_frames(job) == list(range(1002, 1009))  # 1004-1006 and their window-5 neighbours
+    assert "input frames 1002-1008 read" in group["status"].value()
+    headless("util.temporal_median", src, str(tmp_path / "ref" / "ref.####.exr"), "1004-1006", window=5)
+    same_pixels(job["spec"]["outputs"]["output"], str(tmp_path / "ref" / "ref.####.exr"), range(1004, 1007))
+    # at the ends of what the Read gives, the handles are clamped (the window shrinks, as headless)
+    filmai_nuke = session(gui=False, worker_process=False)
+    trimmed = read_node(src, 1003, 1010)  # the artist trimmed the Read: 1001-1002 and 1011-1012 are not upstream
+    group = new_group(filmai_nuke, "util.temporal_median", trimmed, tmp_path / "out2")
+    group["frames"].setValue("1003-1004")
+    job = filmai_nuke.process(group)
+    assert job.state == "done", job.summary()
+    # 1003-1006 are the windows' frames; 1007-1008 stand for the two cut off at the start, so the staged
+    # input is as long as a window (the node refuses a window longer than its input, as for a short plate)
+    assert staged_frames(job) == list(range(1003, 1009))
+    assert job.manifest["frames_needed"]["clamped"] == "1001-1002"
+    trimmed_plate = tmp_path / "trimmed"  # what the Read gives, as a sequence on disk
+    trimmed_plate.mkdir()
+    for f in range(1003, 1011):
+        os.link(src.replace("####", f"{f:04d}"), trimmed_plate / f"plate.{f:04d}.exr")
+    ref = str(tmp_path / "ref2" / "ref.####.exr")
+    headless("util.temporal_median", str(trimmed_plate / "plate.####.exr"), ref, "1003-1004", window=5)
+    same_pixels(job.spec.outputs["output"], ref, (1003, 1004))
+
+
+def test_an_animated_knob_becomes_keys_sampled_at_every_frame(session, tmp_path):
+    """mix keyed 0 at 1001 and 1 at 1012 with Nuke's default (smooth) interpolation: the job gets the
+    knob's value at every frame of the run, so the node sees the eased curve the artist sees (linear
+    keys between 1001 and 1012 would not); a linear curve becomes its two keys. The result equals the
+    headless host given the same keys, and the keys reach the saved script and the farm job."""
+    from filmai_plugins.schema import Keys, parse_param
+
+    filmai_nuke = session(gui=False, worker_process=False)
+    src = write_sequence(str(tmp_path / "plates"), "plate", range(1001, 1013), width=24, height=12, pixel_type="float")
+    group = new_group(filmai_nuke, "util.temporal_median", read_node(src, 1001, 1012), tmp_path / "out")
+    mix = group["mix"]
+    nuke.frame(1001)
+    assert mix.setAnimated() and mix.setValueAt(0.0, 1001) and mix.setValueAt(1.0, 1012)
+    job = filmai_nuke.process(group)
+    assert job.state == "done", job.summary()
+    param = next(p for p in filmai_nuke.adapter.node_schema(group)["params"] if p["name"] == "mix")
+    keys = parse_param(param, job.spec.params["mix"])
+    assert isinstance(keys, Keys) and keys.frames == list(range(1001, 1013))  # eased: every frame is a key
+    for f in range(1001, 1013):
+        assert keys.at(f) == pytest.approx(mix.getValueAt(f), abs=1e-12)
+    assert keys.at(1003) < (1003 - 1001) / 11  # slower than linear at the start: not the two keys joined
+    ref = str(tmp_path / "ref" / "ref.####.exr")
+    headless("util.temporal_median", src, ref, "1001-1012", window=5, mix=job.spec.params["mix"])
+    same_pixels(job.spec.outputs["output"], ref, range(1001, 1013))
+    assert job.manifest["params"]["mix"]["keys"][0] == [1001, 0.0]
+    if "farm" in __import__("filmai_plugins.cli", fromlist=["x"]).build_parser()._subparsers._group_actions[0].choices:
+        bundle = filmai_nuke.write_farm_job(group)  # the farm job repeats the run with the same curve
+        assert job.spec.params["mix"] in open(os.path.join(bundle, "parameter_values.yaml")).read()
+    # scrubbing does not make the result stale; moving a key does
+    nuke.frame(1005)
+    assert not filmai_nuke.check_stale(group)
+    mix.setValueAt(0.5, 1006)
+    assert filmai_nuke.check_stale(group)
+    # a linear curve: its two keys are the whole story
+    mix.animation(0).removeKey([k for k in mix.animation(0).keys() if k.x == 1006])
+    mix.animation(0).changeInterpolation(mix.animation(0).keys(), nuke.LINEAR)
+    job = filmai_nuke.process(group, frames="1001-1012")
+    assert job.spec.params["mix"] == "1001:0.0,1012:1.0"
+    # saved in the script: `nuke -t terminal.py` (a farm rendering in Nuke) gets the same keys
+    script = str(tmp_path / "shot.nk")
+    nuke.scriptSaveAs(script)
+    filmai_nuke = session(gui=False, worker_process=False)
+    from filmai_nuke import terminal
+
+    assert terminal.main([script, group.name(), "--frames", "1001-1006"]) == 0
+    nuke.scriptOpen(script)
+    group = nuke.toNode(group.name())
+    again = json.loads(group["filmai_job"].value())["run"]
+    assert group["mix"].isAnimated()  # the curve was saved with the script
+    assert again["spec"]["params"]["mix"] == f"1001:0.0,1006:{group['mix'].getValueAt(1006)!r}"  # over 1001-1006
+    # a curve leaving the param's range is refused before anything renders, naming the first frame out
+    group["mix"].setValueAt(1.5, 1012)
+    with pytest.raises(filmai_nuke.JobFailed, match=r"'mix'.*above the maximum 1.0 \(at frame 1009"):
+        filmai_nuke.process(group, frames="1001-1012")
+
+
+def test_a_third_party_temporal_pack_equals_headless_in_nuke(session, tmp_path):
+    """A studio's pack written from docs/writing-nodes.md (tests/mystudio_filmai): a temporal node looking
+    two frames back, with an animated knob, in a worker process: handles rendered, keys sampled, the
+    pixels equal the headless host's."""
+    filmai_nuke = session(gui=True, worker_process=True)
+    src = write_sequence(str(tmp_path / "plates"), "plate", range(1, 11), width=24, height=12, pixel_type="float")
+    group = new_group(filmai_nuke, "mystudio.trail", read_node(src, 1, 10), tmp_path / "out")
+    assert filmai_nuke.adapter.node_schema(group)["temporal"] is True
+    amount = group["amount"]
+    assert amount.setAnimated() and amount.setValueAt(0.2, 4) and amount.setValueAt(1.0, 8)
+    group["frames"].setValue("5-8")
+    group["process"].execute()
+    wait_gui(group)
+    job = json.loads(group["filmai_job"].value())["run"]
+    assert job["status"] == "done", group["status"].value()
+    assert staged_frames(job) == list(range(3, 9))  # two frames back, none ahead
+    ref = str(tmp_path / "ref" / "ref.####.exr")
+    headless("mystudio.trail", src, ref, "5-8", length=2, amount=job["spec"]["params"]["amount"])
+    same_pixels(job["spec"]["outputs"]["output"], ref, range(5, 9))
+
+
 # ----- terminal mode and farm -----------------------------------------------------------------------
 
 
@@ -442,6 +579,13 @@ def test_no_host_operation_stalls_nukes_main_thread(session, tmp_path, monkeypat
     group = new_group(filmai_nuke, "test.slow", read_node(src, 1, 8), tmp_path / "out")
     group["seconds"].setValue(0.1)
     measure("run", group["process"].execute, lambda: job_state(group) == "done")
+    # a temporal node with an animated knob: its handle frames asked of the (slow) worker off the main thread
+    median = new_group(filmai_nuke, "util.temporal_median", read_node(src, 1, 8), tmp_path / "out")
+    median["frames"].setValue("3-5")
+    nuke.frame(1)
+    median["mix"].setAnimated()
+    median["mix"].setValueAt(1.0, 8)
+    measure("temporal", median["process"].execute, lambda: job_state(median) == "done")
     # cancel
     group["seconds"].setValue(0.5)
     nuke.ProgressTask._cancel_when = lambda task: any(m.startswith("wrote frame") for m in task.messages)
@@ -475,6 +619,7 @@ def test_no_host_operation_stalls_nukes_main_thread(session, tmp_path, monkeypat
     for op, (seconds, calls) in worst.items():
         assert seconds < 0.1, f"{op}: Nuke's main thread held {seconds * 1000:.0f} ms (of {calls} calls)"
     assert worst["run"][1] >= 8  # the inputs really were rendered on the main thread, frame by frame
+    assert worst["temporal"][1] >= 7  # frames 3-5 and their neighbours 1-7
 
 
 def job_state(group, kind="run"):

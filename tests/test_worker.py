@@ -30,7 +30,7 @@ worker = importlib.util.module_from_spec(_spec)
 sys.modules["worker"] = worker
 _spec.loader.exec_module(worker)
 
-PACKS = "test_worker,registry_packs.cancel_pack"
+PACKS = "test_worker,registry_packs.cancel_pack,mystudio_filmai.pack"
 
 
 # ----- the host-test node pack ----------------------------------------------------------------------
@@ -206,6 +206,71 @@ def test_frames_and_sequence_paths():
     assert worker.sequence_path("/a/p.%05d.exr", 12) == "/a/p.00012.exr"
     assert worker.pattern_from_file("/x/plate_v2.1001.exr") == ("/x/plate_v2.####.exr", 1001)
     assert worker.pattern_from_file("/x/still.exr") == ("/x/still.exr", None)
+
+
+MIX = {"name": "mix", "type": "float", "min": 0.0, "max": 1.0, "animatable": True}
+
+
+def test_a_dcc_curve_sampled_per_frame_becomes_keys():
+    """Every frame's value survives exactly; only samples the straight line between kept keys gives back
+    are dropped (a linear curve keeps its ends), and a flat curve is one plain value."""
+    import math
+
+    from filmai_plugins.schema import Keys
+
+    frames = range(1001, 1101)
+    linear = [(f, (f - 1001) / 99) for f in frames]
+    keys = worker.keys_from_samples(MIX, linear)
+    assert isinstance(keys, Keys) and keys.frames == [1001, 1100]
+    eased = [(f, 0.5 - 0.5 * math.cos(math.pi * (f - 1001) / 99)) for f in frames]
+    held = [(f, 0.2 if f < 1050 else 0.8) for f in frames]  # a stepped curve: two flat stretches
+    ramp_then_flat = [(f, min(1.0, (f - 1001) / 20)) for f in frames]
+    for samples in (eased, held, ramp_then_flat, linear):
+        keys = worker.keys_from_samples(MIX, samples)
+        for f, value in samples:
+            assert keys.at(f) == pytest.approx(value, abs=1e-9), f
+    assert len(worker.keys_from_samples(MIX, eased).keys) == 100  # bends at every frame: a key each
+    assert worker.keys_from_samples(MIX, held).frames == [1001, 1049, 1050, 1100]
+    assert worker.keys_from_samples(MIX, ramp_then_flat).frames == [1001, 1021, 1100]
+    assert worker.keys_from_samples(MIX, [(f, 0.25) for f in frames]) == 0.25
+    assert worker.keys_from_samples(MIX, [(7, 0.5)]) == 0.5
+    # ints: keys that round to every sample; colours: every component
+    count = {"name": "count", "type": "int", "min": -10, "max": 10, "animatable": True}
+    steps = [(f, round(10 * math.sin(f / 5))) for f in range(40)]
+    keys = worker.keys_from_samples(count, steps)
+    assert [keys.at(f, "int") for f, _ in steps] == [v for _, v in steps]
+    tint = {"name": "tint", "type": "color", "size": 3, "animatable": True}
+    colours = [(f, (1.0, f / 10, 0.5 + (f % 2) * 0.25)) for f in range(11)]
+    keys = worker.keys_from_samples(tint, colours)
+    for f, value in colours:
+        assert keys.at(f, "color") == pytest.approx(value)
+    assert worker.format_value(tint, keys).startswith("0:1.0 0.0 0.5;1:1.0 0.1 0.75;")
+    # a curve leaving the hard range: the param, the value and the first frame out
+    with pytest.raises(worker.WorkerError, match=r"'mix': 1.1 is above the maximum 1.0 \(at frame 11 "):
+        worker.keys_from_samples(MIX, [(f, f / 10) for f in range(13)])
+
+
+def test_handle_frames_to_stage_for_a_temporal_node():
+    # the job's frames and their neighbours, clamped to what the input provides
+    assert worker.with_handles([1004, 1005], range(1002, 1008), 1001, 1012) == list(range(1002, 1008))
+    assert worker.with_handles([5, 6], range(3, 9), 5, 100) == [5, 6, 7, 8, 9, 10]  # 3-4 cut off: 9-10 staged
+    assert worker.with_handles([1, 2], range(-1, 5), 1, 3) == [1, 2, 3]  # a short input stays short
+    assert worker.with_handles([10], [10], 1, 20) == [10]
+    assert worker.describe_handles({"frames_needed": {"read": "1-8", "outside_range": "1-2", "clamped": "-1-0"}}) == (
+        "input frames 1-8 read for the node's windows (1-2 beyond the frames made); -1-0 not in the input "
+        "(windows shortened at its ends)")
+    assert worker.describe_handles({}) == ""
+
+
+def test_frames_needed_comes_from_the_node_where_it_runs(packs):
+    spec = worker.JobSpec(node="util.temporal_median", frames="1001-1003,1010", params={"window": "5"})
+    assert worker.frames_needed(worker.WorkerConfig(mode="in_process"), spec) == list(range(999, 1006)) + list(
+        range(1008, 1013))
+    spec = worker.JobSpec(node="mystudio.trail", frames="10", params={"length": "3", "amount": "1:0,20:1"})
+    assert worker.frames_needed(process_config(), spec) == [7, 8, 9, 10]
+    with pytest.raises(worker.WorkerError, match="'window'"):
+        worker.frames_needed(worker.WorkerConfig(mode="in_process"),
+                             worker.JobSpec(node="util.temporal_median", frames="1", params={"window": "x"}))
 
 
 def test_worker_settings(tmp_path, monkeypatch):

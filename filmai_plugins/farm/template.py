@@ -50,6 +50,7 @@ PROGRESS_VARIABLES = {"FILMAI_FARM_PROGRESS": "openjd"}
 CANCELATION = {"mode": "NOTIFY_THEN_TERMINATE", "notifyPeriodInSeconds": 30}
 _MAX_DESCRIPTION = 2048
 _MAX_LABEL = 64
+_MAX_PARAM_VALUE = 1024  # OpenJD's limit on a job parameter's value
 
 
 @dataclass
@@ -381,8 +382,15 @@ def build_template(job: FarmJob, template_dir: str | None = None) -> tuple[dict[
     set_args: list[str] = []
     for p in cls.params:
         if p.stage in ("run", "both") and p.name in job.params:
-            ref = b.add(param_definition(p, job.params[p.name], "Node", f"{cls.id} parameters"[:64]),
-                        job.params[p.name])
+            value = job.params[p.name]
+            keys = value.to_text(p.to_json()) if isinstance(value, Keys) else None  # "1001:0,1100:1"
+            if keys is not None and len(keys) > _MAX_PARAM_VALUE:
+                # a DCC curve sampled at every frame (hosts send keys per frame where it eases): too long
+                # for a job parameter, so it goes into the command itself (digits and separators only)
+                set_args += ["--set", f"{p.name}={keys}"]
+                continue
+            ref = b.add(param_definition(p, value, "Node", f"{cls.id} parameters"[:64]),
+                        keys if keys is not None else value)
             set_args += ["--set", f"{p.name}={ref}"]
     from ..engine.context import IO_OPTIONS
 

@@ -20,7 +20,7 @@ import time
 
 import bpy
 
-from . import data, nodes, prefs, worker
+from . import animation, data, nodes, prefs, worker
 
 
 class SplitAtCuts:
@@ -124,7 +124,6 @@ class HostJob:
                 for note in resolved.notes:
                     self.report.append(("INFO", note))
             main_source = self.sources.get(first_frames["name"]) if first_frames else None
-            values = param_values(pg, node, kind)
             io_values = {}
             if first_frames is not None:
                 io_values = {p["name"]: nodes.property_value(pg, f"io_{p['name']}", p) for p in nodes.STATE.io_options()}
@@ -154,6 +153,10 @@ class HostJob:
                 fields["frames"] = pg.pair_frames.strip()
                 fields["out"] = data.abspath(pg.checkpoint) if pg.checkpoint else os.path.join(
                     folder, f"{stem}_{worker.node_slug(node['id'])}.ckpt")
+            frames, scene_frame = run_frames(main_source, fields.get("frames", "")) if kind == "run" else (None, None)
+            notes: list = []
+            values = animation.param_values(scene, pg, node, kind, frames, scene_frame, notes)
+            self.report += notes
             spec = worker.JobSpec.from_values(node, kind, values, nodes.STATE.io_options(), io_values, **fields)
         except BaseException:
             for source in self.sources.values():
@@ -289,6 +292,7 @@ class HostJob:
                 made.append(f"checkpoint {os.path.basename(self.spec.out)} set as the node's model")
         else:
             made += self._bring_back(scene)
+            made.append(worker.describe_handles(self.job.manifest))  # a temporal node's neighbouring frames
             if self.after_task is not None:
                 if self.after_task.error is not None:
                     return "ERROR", f"{self.job.summary()}; {self.after_task.error}"
@@ -350,12 +354,20 @@ class HostJob:
         scene.filmai.jobs_json = json.dumps(jobs, indent=1)
 
 
-def param_values(pg, node: dict, kind: str) -> dict:
-    """The node's params for this job, read from its property group.
-
-    One value per param for the whole job today; this is where a param's F-curve will be read into the
-    node contract's keys (``mix=1001:0,1100:1``) once the engine takes keyed params."""
-    return {p["name"]: nodes.property_value(pg, f"p_{p['name']}", p) for p in worker.params_for(node, kind)}
+def run_frames(source: data.Source | None, spec: str) -> tuple[list[int], object]:
+    """The frames a run makes (the first input's file frames) and where each shows in the scene: where an
+    animated param's F-curve is sampled. A spec of "" means every frame of the sequence on disk; a single
+    image or a movie read whole has no frames to sample (the value at the current frame is used)."""
+    if source is None:  # nothing to read frames from (a generator): scene frames, as the spec says
+        return worker.expand_frames(spec), None
+    if not source.is_sequence:
+        return [], None
+    if spec:
+        frames = worker.expand_frames(spec)
+    else:
+        frames = sorted(source.frame_map) if source.frame_map else (
+            source.on_disk if source.on_disk is not None else data.frames_on_disk(source.pattern))
+    return frames, source.scene_frame
 
 
 def mark_interrupted_jobs() -> int:

@@ -181,7 +181,12 @@ class Boolean_Knob(Knob):
 
 
 class Array_Knob(Knob):
-    """Int/Double/Color knobs: ``setRange`` sets the slider only; any value can be set."""
+    """Int/Double/Color knobs: ``setRange`` sets the slider only; any value can be set.
+
+    Animation as Nuke documents it: ``setAnimated`` first (refused with False on a knob flagged
+    NO_ANIMATION), then ``setValueAt(value, time, index)`` sets keys and ``setValue`` sets a key at the
+    current frame; ``value()`` is the value at the current frame, ``getValueAt``/``valueAt`` at any time;
+    ``animation(index)``/``animations()`` give the curves (:class:`AnimationCurve`)."""
 
     default = 0.0
     size = 1
@@ -190,6 +195,7 @@ class Array_Knob(Knob):
         super().__init__(name, label)
         self._values = [self.default] * self.size
         self._range = (0.0, 1.0)
+        self._curves: Dict[int, "AnimationCurve"] = {}
 
     def setRange(self, lo: float, hi: float) -> None:
         self._range = (lo, hi)
@@ -197,31 +203,243 @@ class Array_Knob(Knob):
     def range(self):
         return self._range
 
+    def arraySize(self) -> int:
+        return self.size
+
+    def _indices(self, index: Optional[int]) -> List[int]:
+        if index is None or index == -1:
+            return list(range(self.size))
+        if not 0 <= index < self.size:
+            raise IndexError(f"{self._name}: index {index} out of range")
+        return [index]
+
+    def _at(self, i: int, time: float) -> Any:
+        curve = self._curves.get(i)
+        return self._values[i] if curve is None else self._from_curve(curve.evaluate(time))
+
+    def _from_curve(self, v: float) -> Any:
+        return float(v)
+
     def value(self, index: Optional[int] = None) -> Any:
+        now = _ROOT["frame"]._values[0]
         if index is None:
-            return self._values[0] if self.size == 1 else list(self._values)
-        return self._values[index]
+            return self._at(0, now) if self.size == 1 else [self._at(i, now) for i in range(self.size)]
+        return self._at(index, now)
 
     def setValue(self, value: Any, index: Optional[int] = None) -> bool:
         _require_main(f"{self._name}.setValue")
         if index is None and isinstance(value, (list, tuple)):
-            self._values = [self._one(v) for v in value]
-        elif index is None:
-            self._values = [self._one(value)] * self.size
+            items = list(enumerate(value))
         else:
-            self._values[index] = self._one(value)
+            items = [(i, value) for i in self._indices(index)]
+        now = _ROOT["frame"]._values[0]
+        for i, v in items:
+            if i in self._curves:  # an animated channel: a key at the current frame
+                self._curves[i].setKey(now, self._one(v))
+            else:
+                self._values[i] = self._one(v)
         self._changed()
         return True
 
     def _one(self, v: Any) -> Any:
         return float(v)
 
+    # ----- animation
+    def isAnimated(self, index: int = -1, view: Any = None) -> bool:
+        return bool(self._curves) if index in (None, -1) else index in self._curves
+
+    def setAnimated(self, index: int = -1, view: Any = None) -> bool:
+        _require_main(f"{self._name}.setAnimated")
+        if self._flags & NO_ANIMATION:
+            return False
+        now = _ROOT["frame"]._values[0]
+        for i in self._indices(index):
+            if i not in self._curves:
+                curve = AnimationCurve(self, i)
+                curve.setKey(now, self._values[i])
+                self._curves[i] = curve
+        self._changed()
+        return True
+
+    def clearAnimated(self, index: int = -1, view: Any = None) -> bool:
+        _require_main(f"{self._name}.clearAnimated")
+        now = _ROOT["frame"]._values[0]
+        for i in self._indices(index):
+            curve = self._curves.pop(i, None)
+            if curve is not None:
+                self._values[i] = self._from_curve(curve.evaluate(now))
+        self._changed()
+        return True
+
+    def setValueAt(self, value: Any, time: float, index: int = -1, view: Any = None) -> bool:
+        """A key at ``time``; False (nothing set) on a channel that is not animated (``setAnimated`` first)."""
+        _require_main(f"{self._name}.setValueAt")
+        indices = self._indices(index)
+        if any(i not in self._curves for i in indices):
+            return False
+        for i in indices:
+            self._curves[i].setKey(time, self._one(value))
+        self._changed()
+        return True
+
+    def getValueAt(self, time: float, index: int = -1, view: Any = None) -> Any:
+        if index in (None, -1):
+            values = [self._at(i, time) for i in range(self.size)]
+            return values[0] if self.size == 1 else values
+        return self._at(index, time)
+
+    valueAt = getValueAt
+
+    def animation(self, chan: int, view: Any = None) -> Optional["AnimationCurve"]:
+        return self._curves.get(chan)
+
+    def animations(self, view: Any = None) -> List["AnimationCurve"]:
+        return [self._curves[i] for i in sorted(self._curves)]
+
+    def hasExpression(self, index: int = -1, view: Any = None) -> bool:
+        return False  # the stand-in has no expressions
+
     def _state(self) -> Dict[str, Any]:
-        return {"value": list(self._values), "range": list(self._range)}
+        state: Dict[str, Any] = {"value": list(self._values), "range": list(self._range)}
+        if self._curves:
+            state["curves"] = {str(i): [[k.x, k.y, k.interpolation] for k in c.keys()]
+                               for i, c in sorted(self._curves.items())}
+        return state
 
     def _restore(self, state: Dict[str, Any]) -> None:
         self._values = list(state["value"])
         self._range = tuple(state.get("range", self._range))
+        self._curves = {}
+        for i, keys in (state.get("curves") or {}).items():
+            curve = AnimationCurve(self, int(i))
+            for x, y, interpolation in keys:
+                curve.setKey(x, y).interpolation = interpolation
+            self._curves[int(i)] = curve
+
+
+# Interpolation of animation keys, as Nuke names them (the numbers are the stand-in's own).
+SMOOTH, CONSTANT, LINEAR, CATMULL_ROM, HORIZONTAL, CUBIC, BREAK = 0x10, 0x20, 0x40, 0x80, 0x100, 0x200, 0x400
+USER_SET_SLOPE = 0x1
+
+
+class AnimationKey:
+    """One key of a curve: ``x`` (frame), ``y``, ``interpolation``; ``lslope``/``rslope`` as evaluated."""
+
+    def __init__(self, x: float, y: float, interpolation: int = SMOOTH):
+        self.x, self.y, self.interpolation = float(x), float(y), interpolation
+        self.extrapolation = CONSTANT
+        self.lslope = self.rslope = 0.0
+        self.la = self.ra = 1.0
+
+    def __repr__(self) -> str:
+        return f"<AnimationKey {self.x}: {self.y}>"
+
+
+class AnimationCurve:
+    """Keys of one knob channel, evaluated as Nuke documents the interpolations: CONSTANT holds the key's
+    value to the next key, LINEAR points the slopes at the neighbouring keys, CATMULL_ROM takes the slope
+    between the neighbours, SMOOTH (Nuke's default) is CATMULL_ROM clamped so the curve never leaves the
+    range of its keys (flat at a peak), HORIZONTAL is flat; spans are cubic Hermite, and the curve is held
+    before the first key and after the last (constant extrapolation). The exact smooth slopes are this
+    stand-in's reading of that description; the adapter only asks ``getValueAt``, so in Nuke it gets
+    Nuke's own curve."""
+
+    def __init__(self, knob: Array_Knob, index: int):
+        self._knob, self._index = knob, index
+        self._keys: List[AnimationKey] = []
+
+    def knob(self) -> Array_Knob:
+        return self._knob
+
+    def knobIndex(self) -> int:
+        return self._index
+
+    def keys(self) -> List[AnimationKey]:
+        self._slopes()
+        return list(self._keys)
+
+    def size(self) -> int:
+        return len(self._keys)
+
+    def setKey(self, t: float, y: float) -> AnimationKey:
+        for key in self._keys:
+            if key.x == float(t):
+                key.y = float(y)
+                return key
+        key = AnimationKey(t, y)
+        self._keys.append(key)
+        self._keys.sort(key=lambda k: k.x)
+        return key
+
+    def removeKey(self, keys: List[AnimationKey]) -> None:
+        self._keys = [k for k in self._keys if k not in keys]
+
+    def clear(self) -> None:
+        self._keys = []
+
+    def changeInterpolation(self, keys: List[AnimationKey], type: int) -> None:
+        if type not in (SMOOTH, CONSTANT, LINEAR, CATMULL_ROM, HORIZONTAL):
+            raise NotImplementedError(f"the nuke stand-in does not evaluate interpolation {type:#x}")
+        for key in keys:
+            key.interpolation = type
+
+    def noExpression(self) -> bool:
+        return True
+
+    def expression(self) -> str:
+        return "curve"
+
+    def constant(self) -> bool:
+        return len({k.y for k in self._keys}) <= 1
+
+    def _slopes(self) -> None:
+        keys = self._keys
+        for i, key in enumerate(keys):
+            if key.interpolation & USER_SET_SLOPE:
+                continue
+            prev = keys[i - 1] if i > 0 else None
+            nxt = keys[i + 1] if i + 1 < len(keys) else None
+            left = (key.y - prev.y) / (key.x - prev.x) if prev else None
+            right = (nxt.y - key.y) / (nxt.x - key.x) if nxt else None
+            kind = key.interpolation
+            if kind == LINEAR:
+                key.lslope = left if left is not None else (right or 0.0)
+                key.rslope = right if right is not None else (left or 0.0)
+                continue
+            if kind in (HORIZONTAL, CONSTANT) or prev is None or nxt is None:
+                # an end key: flat when smooth (ease in and out), else towards its one neighbour
+                one_side = right if left is None else left
+                slope = 0.0 if kind in (HORIZONTAL, CONSTANT, SMOOTH) or one_side is None else one_side
+            else:
+                slope = (nxt.y - prev.y) / (nxt.x - prev.x)  # Catmull-Rom
+                if kind == SMOOTH:
+                    if left * right <= 0:
+                        slope = 0.0  # a peak or a dip: flat, never overshooting
+                    else:
+                        limit = 3.0 * min(abs(left), abs(right))
+                        slope = max(-limit, min(limit, slope))
+            key.lslope = key.rslope = slope
+
+    def evaluate(self, t: float) -> float:
+        keys = self._keys
+        if not keys:
+            return float(self._knob._values[self._index])
+        self._slopes()
+        t = float(t)
+        if t <= keys[0].x:
+            return keys[0].y
+        if t >= keys[-1].x:
+            return keys[-1].y
+        for k0, k1 in zip(keys, keys[1:]):
+            if k0.x <= t <= k1.x:
+                if k0.interpolation & ~USER_SET_SLOPE == CONSTANT:
+                    return k0.y if t < k1.x else k1.y
+                dx = k1.x - k0.x
+                s = (t - k0.x) / dx
+                h00, h10 = 2 * s ** 3 - 3 * s ** 2 + 1, s ** 3 - 2 * s ** 2 + s
+                h01, h11 = -2 * s ** 3 + 3 * s ** 2, s ** 3 - s ** 2
+                return h00 * k0.y + h10 * dx * k0.rslope + h01 * k1.y + h11 * dx * k1.lslope
+        return keys[-1].y  # pragma: no cover
 
 
 class Int_Knob(Array_Knob):
@@ -229,6 +447,9 @@ class Int_Knob(Array_Knob):
 
     def _one(self, v: Any) -> int:
         return int(v)
+
+    def _from_curve(self, v: float) -> int:
+        return int(round(v))
 
 
 class Double_Knob(Array_Knob):
@@ -452,8 +673,9 @@ class Node:
         for name, knob in sorted(self._knobs.items()):
             if name in ("selected", "name"):
                 continue
-            state = knob._state()["value"]
-            lines.append(f"{name} {json.dumps(state, default=str)}")
+            state = knob._state()
+            shown = {k: state[k] for k in ("value", "curves") if k in state}
+            lines.append(f"{name} {json.dumps(shown, default=str)}")
         return "\n".join(lines)
 
     # frame range

@@ -502,17 +502,40 @@ def knob_value(knob, p: Dict[str, Any]) -> Any:
     return knob.value()
 
 
-def _values(group, params: List[Dict[str, Any]], prefix_io: bool = False) -> Dict[str, Any]:
+def knob_value_at(knob, p: Dict[str, Any], frame: int) -> Any:
+    """An animated knob's value at ``frame``: Nuke's own evaluation of its curve (or expression)."""
+    if p["type"] == "color":
+        return tuple(float(knob.getValueAt(frame, i)) for i in range(int(p.get("size", 3))))
+    value = knob.getValueAt(frame, 0)
+    return int(round(value)) if p["type"] == "int" else float(value)
+
+
+def is_animated(knob) -> bool:
+    return callable(getattr(knob, "isAnimated", None)) and bool(knob.isAnimated())
+
+
+def _values(group, params: List[Dict[str, Any]], prefix_io: bool = False, frames: Optional[List[int]] = None,
+            notes: Optional[List[str]] = None) -> Dict[str, Any]:
     """The params' values for a job, read from the knobs (main thread).
 
-    One value per param for the whole job today; this is where an animated knob's keys will be read
-    into the node contract's keyed params (``mix=1001:0,1100:1``) once the engine takes them."""
+    An animated knob of an animatable param becomes the node contract's keys: the knob's value at every
+    frame of the run (``frames``), as Nuke evaluates its curve, thinned where it is straight
+    (``worker.keys_from_samples``). Nuke's default interpolation (smooth) is not straight between keys, so
+    its keys alone would not give what the artist sees. Without ``frames`` (training takes one value per
+    param) an animated knob gives its value at the current frame, and ``notes`` says so."""
     out = {}
     for p in params:
         name = f"io_{p['name']}" if prefix_io else knob_name(p)
         knob = group.knob(name)
-        if knob is not None:
-            out[p["name"]] = knob_value(knob, p)
+        if knob is None:
+            continue
+        if p.get("animatable") and p["type"] in ("int", "float", "color") and is_animated(knob):
+            if frames:
+                out[p["name"]] = worker.keys_from_samples(p, [(f, knob_value_at(knob, p, f)) for f in frames])
+                continue
+            if notes is not None:
+                notes.append(worker.animated_note(p, knob_value(knob, p), int(nuke.frame())))
+        out[p["name"]] = knob_value(knob, p)
     return out
 
 
@@ -589,8 +612,19 @@ def fingerprint(group) -> str:
             continue
         if isinstance(knob, (nuke.PyScript_Knob, nuke.Tab_Knob, nuke.Text_Knob)):
             continue
-        parts.append(f"{name}={knob.value()}")
+        parts.append(f"{name}={_knob_state(knob)}")
     return hashlib.sha1("\n".join(parts).encode()).hexdigest()
+
+
+def _knob_state(knob) -> str:
+    """A knob's setting for the fingerprint: its value, or for an animated knob its keys (the value at the
+    current frame would change with every scrub)."""
+    if not is_animated(knob):
+        return str(knob.value())
+    user_slope = getattr(nuke, "USER_SET_SLOPE", 0)
+    return "animated " + repr([[(k.x, k.y, k.interpolation) + ((k.lslope, k.rslope) if k.interpolation & user_slope
+                                                               else ()) for k in curve.keys()]
+                               for curve in knob.animations()])
 
 
 def check_stale(group) -> bool:
@@ -637,6 +671,8 @@ class Render:
     pattern: str
     frames: List[int]
     channels: str = "all"
+    #: the upstream's frame range (first, last), where handle frames of a temporal node are clamped
+    available: Optional[tuple] = None
 
 
 @dataclass
@@ -653,6 +689,8 @@ class Plan:
     preview: Optional[Render] = None
     summary_tool: bool = False
     extras: Dict[str, Any] = field(default_factory=dict)
+    temporal: bool = False  # the node needs neighbouring input frames (handles): rendered too
+    notes: List[str] = field(default_factory=list)
 
 
 def _parent(group):
@@ -723,7 +761,9 @@ def _plan(group, node: Dict[str, Any], kind: str, frames_override: str = "") -> 
             if pipe["role"] == "preview":
                 preview = Render(index, "preview", pattern, [int(nuke.frame())])
                 continue
-            renders.append(Render(index, pipe["port"], pattern, frame_list, _write_channels(group, node, pipe["port"])))
+            upstream = group.input(index)
+            renders.append(Render(index, pipe["port"], pattern, frame_list, _write_channels(group, node, pipe["port"]),
+                                  available=(int(upstream.firstFrame()), int(upstream.lastFrame()))))
             inputs[pipe["port"]] = pattern
         if kind == "train" and "target" not in inputs:
             raise worker.WorkerError(f"{group.name()}: connect the GroundTruth input (what the input should become)")
@@ -746,11 +786,15 @@ def _plan(group, node: Dict[str, Any], kind: str, frames_override: str = "") -> 
             if group.knob("continue_from_model") is not None and group["continue_from_model"].value() and model:
                 fields["model"] = model
         options = io_options(group)
-        spec = worker.JobSpec.from_values(node, kind, _values(group, worker.params_for(node, kind)), options,
-                                          _values(group, options, prefix_io=True), **fields)
+        notes: List[str] = []
+        values = _values(group, worker.params_for(node, kind), frames=frame_list if kind == "run" else None,
+                         notes=notes)
+        spec = worker.JobSpec.from_values(node, kind, values, options, _values(group, options, prefix_io=True),
+                                          **fields)
         plan = Plan(group=group.fullName(), label=node["label"], kind=kind, folder=folder, spec=spec,
                     renders=renders, needs_torch=bool(node.get("needs_torch")), fingerprint=fingerprint(group),
-                    node=node, preview=preview, summary_tool=any(p["type"] == "Timeline" for p in node["outputs"]))
+                    node=node, preview=preview, summary_tool=any(p["type"] == "Timeline" for p in node["outputs"]),
+                    temporal=bool(node.get("temporal")) and kind == "run", notes=notes)
         return plan
     except (worker.WorkerError, ValueError, RuntimeError) as exc:
         _fail(group, folder, exc)
@@ -874,7 +918,26 @@ class _Pipeline:
             nuke.tprint(f"FilmAI {self.plan.group}: {message}")
 
     # the steps
+    def add_handles(self) -> None:
+        """A temporal node: ask it (off the main thread) which input frames its windows need, and render
+        those of its main input too, clamped to the upstream's frame range, so the node gets the same
+        neighbours it gets from the whole sequence on disk."""
+        main = next((p["name"] for p in self.plan.node.get("inputs", []) if p["type"] == "Frames"), None)
+        render = next((r for r in self.plan.renders if r.port == main), None)
+        if render is None or render.available is None:
+            return
+        self.progress(0.0, "asking the node which input frames it needs")
+        try:
+            needed = worker.frames_needed(self.cfg, self.plan.spec)
+        except worker.WorkerError as exc:
+            raise RuntimeError(f"asking {self.plan.spec.node} which frames it needs: {exc}") from None
+        render.frames = worker.with_handles(render.frames, needed, *render.available)
+
     def render_inputs(self) -> None:
+        if self.plan.temporal:
+            self.add_handles()
+            if self.cancelled():
+                raise _Cancelled()
         renders = list(self.plan.renders) + ([self.plan.preview] if self.plan.preview else [])
         total = sum(len(r.frames) for r in renders) or 1
         done = 0
@@ -1010,7 +1073,9 @@ class _Pipeline:
 def _launch(group, plan: Plan, cfg: worker.WorkerConfig):
     """Store the job, then run the pipeline: on a thread in the GUI, in place in terminal mode."""
     _store(group, plan.spec, "running", cfg)
-    _set_status(group, "starting")
+    _set_status(group, "; ".join(["starting"] + plan.notes))
+    for note in plan.notes:
+        nuke.tprint(f"FilmAI {plan.group}: {note}")
     gui = bool(nuke.env.get("gui"))
     pipeline = _Pipeline(plan, cfg, gui)
     if gui:
@@ -1106,6 +1171,9 @@ def _finish(plan: Plan, job: worker.Job, cfg: worker.WorkerConfig, extras: Dict[
         elif extras.get("preview_error"):
             _set_status(group, f"{job.summary()}; preview failed: {extras['preview_error']}")
         return
+    handles = worker.describe_handles(job.manifest)
+    if handles:
+        _set_status(group, f"{job.summary()}; {handles}")
     node = plan.node
     shown = False
     for port in node["outputs"]:
