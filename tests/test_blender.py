@@ -337,6 +337,8 @@ def test_every_panel_draws_what_exists(session):
     r = step(session, "panels_draw")
     assert r["problems"] == [] and r["calls"] > 500
     assert r["placement_drawn"]  # the plate's "Frames in scene" setting is shown for a sequence
+    assert "p_mix" in r["decorated"] and "p_amount" in r["decorated"]  # a keyframe button on animatable params
+    assert "p_window" not in r["decorated"] and "p_strength" not in r["decorated"]
 
 
 def test_loading_a_file_during_a_job_stops_and_releases_it(session):
@@ -1193,7 +1195,7 @@ def _session(fixtures: dict) -> None:  # noqa: C901 - one scripted Blender sessi
 
             prefs_mod.FILMAI_AP_preferences.draw(PrefsPanel(), bpy.context)
         for name, args, kw in calls:
-            if name in ("prop", "prop_search", "template_ID") and len(args) >= 2:
+            if name in ("prop", "prop_search", "template_ID", "prop_decorator") and len(args) >= 2:
                 data, prop = args[0], args[1]
                 if not hasattr(data, prop):
                     problems.append(f"{name} of missing property {prop!r}")
@@ -1202,6 +1204,7 @@ def _session(fixtures: dict) -> None:  # noqa: C901 - one scripted Blender sessi
                 if not hasattr(getattr(bpy.ops, mod), op):
                     problems.append(f"operator {args[0]} is not registered")
         return {"problems": problems, "calls": len(calls),
+                "decorated": sorted({c[1][1] for c in calls if c[0] == "prop_decorator"}),
                 "placement_drawn": any(c[0] == "prop" and c[1][1] == "placement" for c in calls if len(c[1]) > 1)}
 
     @record("temporal")

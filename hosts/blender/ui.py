@@ -46,7 +46,12 @@ def _draw_placement(layout, src) -> None:
 
 def _draw_params(layout, pg, params: list[dict]) -> None:
     for p in params:
-        layout.prop(pg, f"p_{p['name']}")
+        if p.get("animatable"):  # the keyframe button: the F-curve becomes the job's keys (animation.py)
+            row = layout.row(align=True)
+            row.prop(pg, f"p_{p['name']}")
+            row.prop_decorator(pg, f"p_{p['name']}")
+        else:
+            layout.prop(pg, f"p_{p['name']}")
 
 
 def draw_node(panel, context, node: dict, space: str) -> None:
