@@ -399,7 +399,8 @@ def animated_note(param: Mapping[str, Any], value: Any, frame: Any) -> str:
 # frame handles of temporal nodes
 
 
-def frames_needed(config: WorkerConfig, spec: "JobSpec", timeout: float = 300.0) -> List[int]:
+def frames_needed(config: WorkerConfig, spec: "JobSpec", timeout: float = 300.0,
+                  cancel: Optional[threading.Event] = None) -> List[int]:
     """The input frames a temporal node (schema ``"temporal": true``) needs to make the spec's frames, before
     clamping to what the input has: ``filmai info NODE --frames-needed FRAMES --set ...`` where the nodes run
     (the node's own ``frames_needed``, with the job's params, keys included). Runs a worker call: never on
@@ -410,7 +411,7 @@ def frames_needed(config: WorkerConfig, spec: "JobSpec", timeout: float = 300.0)
     for name, value in spec.params.items():
         args += ["--set", f"{name}={value}"]
     try:
-        data = json.loads(tool(config, args, timeout=timeout))
+        data = json.loads(tool(config, args, timeout=timeout, cancel=cancel))
         return schema.parse_frame_spec(str(data["needed"])) if data.get("needed") else []
     except (ValueError, KeyError, TypeError) as exc:
         raise WorkerError(f"{spec.node}: the worker's answer to --frames-needed is unusable ({exc})") from None
@@ -425,12 +426,15 @@ def with_handles(frames: Iterable[int], needed: Iterable[int], first: int, last:
     its input (util.temporal_median does): where windows reach past the input's ends, as many frames as
     were cut off there are staged from within the range too (a frame or two more, never read by a
     window), so a short run at the start of a long plate is not refused as if the plate were short."""
-    wanted = {int(f) for f in frames} | {int(n) for n in needed}
-    staged = {n for n in wanted if first <= n <= last}
-    short = len(wanted) - len(staged)
-    if not staged:
-        return []
-    lo, hi = min(staged), max(staged)
+    made = {int(f) for f in frames}  # always staged: a frame the input lacks is the DCC's own error
+    extra = {int(n) for n in needed} - made
+    inside = {n for n in extra if first <= n <= last}
+    staged = made | inside
+    in_range = [n for n in staged if first <= n <= last]
+    if not in_range:
+        return sorted(staged)
+    short = len(extra) - len(inside)
+    lo, hi = min(in_range), max(in_range)
     while short > 0 and (lo > first or hi < last):
         if hi < last:
             hi += 1
@@ -983,8 +987,10 @@ class BackgroundTask:
 # tools the adapters call in the worker environment (timelines, farm)
 
 
-def tool(config: WorkerConfig, args: List[str], timeout: float = 300.0) -> str:
-    """Run a short ``filmai`` sub-command where the nodes run; return its stdout (WorkerError on failure)."""
+def tool(config: WorkerConfig, args: List[str], timeout: float = 300.0,
+         cancel: Optional[threading.Event] = None) -> str:
+    """Run a short ``filmai`` sub-command where the nodes run; return its stdout (WorkerError on failure).
+    ``cancel``: an event that, once set, ends a worker process (and what it started) at once."""
     if config.runs_in_process():
         from filmai_plugins import cli  # type: ignore[import-not-found]
 
@@ -998,8 +1004,11 @@ def tool(config: WorkerConfig, args: List[str], timeout: float = 300.0) -> str:
         return out.getvalue()
     cmd = config.command() + list(args)
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=config.process_env(),
-                              stdin=subprocess.DEVNULL)
+        if cancel is None:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=config.process_env(),
+                                  stdin=subprocess.DEVNULL)
+        else:
+            proc = _cancellable_run(cmd, config.process_env(), timeout, cancel)
     except subprocess.TimeoutExpired:
         raise WorkerError(f"{shlex.join(cmd)} did not finish within {timeout:.0f} s") from None
     except OSError as exc:
@@ -1008,6 +1017,31 @@ def tool(config: WorkerConfig, args: List[str], timeout: float = 300.0) -> str:
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
         raise WorkerError(f"{shlex.join(cmd)} failed (exit {proc.returncode}): " + " | ".join(tail))
     return proc.stdout
+
+
+def _cancellable_run(cmd: List[str], env: Dict[str, str], timeout: float,
+                     cancel: threading.Event) -> subprocess.CompletedProcess:
+    """``subprocess.run`` that ends the process group when ``cancel`` is set (WorkerError) or on timeout."""
+    kwargs: Dict[str, Any] = {"start_new_session": True} if os.name == "posix" else {}
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+                            env=env, **kwargs)
+    deadline = time.time() + timeout
+    while True:
+        try:
+            out, err = proc.communicate(timeout=0.1)
+            return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+        except subprocess.TimeoutExpired:
+            if not cancel.is_set() and time.time() < deadline:
+                continue
+            with contextlib.suppress(OSError):
+                if os.name == "posix":
+                    os.killpg(proc.pid, signal.SIGKILL)
+                else:  # pragma: no cover - Windows
+                    proc.kill()
+            proc.communicate()
+            if cancel.is_set():
+                raise WorkerError(f"{shlex.join(cmd)}: cancelled") from None
+            raise
 
 
 def timeline_cuts(config: WorkerConfig, path: str, table: str = "") -> Dict[str, Any]:

@@ -364,7 +364,11 @@ def test_settings_and_jobs_are_stored_in_the_blend_and_rebuild_the_farm_command(
     out = subprocess.run([sys.executable, "-m", "filmai_plugins", "blender", "jobs", r["blend"], "--json"],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
-    jobs = {(j["kind"], j["node"]): j for j in json.loads(out.stdout) if j["scene"] == "Scene"}
+    stored_jobs = json.loads(out.stdout)
+    jobs = {(j["kind"], j["node"]): j for j in stored_jobs if j["scene"] == "Scene"}
+    keyed = next(j for j in stored_jobs if j["scene"] == "temporal" and j["node"] == "util.temporal_median")
+    assert keyed["spec"]["params"]["mix"] == step(session, "temporal")["keyed"]["spec"]["params"]["mix"]
+    assert f"--set mix={keyed['spec']['params']['mix']} " in keyed["command"]  # the F-curve, for a farm
     stored = jobs[("run", "util.convert")]
     assert stored["status"] == "done" and stored["spec"]["params"]["data_window"] == "display"
     # the stored command, run by a farm without Blender, makes the same frames

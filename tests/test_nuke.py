@@ -746,6 +746,42 @@ def test_a_worker_that_hangs_is_cancelled_without_freezing(session, tmp_path, mo
     assert worst_stall(start)[0] < 0.1 and not nuke._messages
 
 
+def test_cancel_while_a_hung_worker_is_asked_for_a_temporal_nodes_frames(session, tmp_path, monkeypatch):
+    filmai_nuke = session(gui=True, worker_process=True)
+    src = write_sequence(str(tmp_path / "plates"), "plate", range(1, 6), width=16, height=8)
+    group = new_group(filmai_nuke, "util.temporal_median", read_node(src, 1, 5), tmp_path / "out")
+    slow_worker(tmp_path, monkeypatch, 599)  # never answers which frames the node needs
+    asked = []
+
+    def cancel(task):
+        if any(m.startswith("asking the node") for m in task.messages) and not asked:
+            asked.append(time.time())
+        return bool(asked) and time.time() - asked[0] > 0.5
+
+    nuke.ProgressTask._cancel_when = cancel
+    start = len(nuke._main_stalls)
+    group["process"].execute()
+    nuke._run_main_thread(lambda: job_state(group) == "cancelled", timeout=30)
+    assert time.time() - asked[0] < 5 and "nothing was written" in group["status"].value()
+    assert worst_stall(start)[0] < 0.1 and not nuke._messages
+    assert not glob.glob(str(tmp_path / "out" / "**" / "*.exr"), recursive=True)
+    deadline = time.time() + 5
+    while time.time() < deadline and sleeping(599):
+        time.sleep(0.05)
+    assert not sleeping(599)  # the hung worker was ended with the cancel, not left behind
+
+
+def sleeping(seconds):
+    """Whether a `sleep SECONDS` process (a slow worker's) is still running."""
+    for cmdline in glob.glob("/proc/[0-9]*/cmdline"):
+        try:
+            if open(cmdline, "rb").read().split(b"\0")[:2] == [b"sleep", str(seconds).encode()]:
+                return True
+        except OSError:
+            pass
+    return False
+
+
 def test_a_model_made_for_other_channels_is_one_readable_error(session, tmp_path):
     import torch
 

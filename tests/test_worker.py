@@ -256,6 +256,7 @@ def test_handle_frames_to_stage_for_a_temporal_node():
     assert worker.with_handles([5, 6], range(3, 9), 5, 100) == [5, 6, 7, 8, 9, 10]  # 3-4 cut off: 9-10 staged
     assert worker.with_handles([1, 2], range(-1, 5), 1, 3) == [1, 2, 3]  # a short input stays short
     assert worker.with_handles([10], [10], 1, 20) == [10]
+    assert {7, 8} <= set(worker.with_handles([7, 8], range(5, 11), 1, 6))  # beyond the input: Nuke's Read says so
     assert worker.describe_handles({"frames_needed": {"read": "1-8", "outside_range": "1-2", "clamped": "-1-0"}}) == (
         "input frames 1-8 read for the node's windows (1-2 beyond the frames made); -1-0 not in the input "
         "(windows shortened at its ends)")

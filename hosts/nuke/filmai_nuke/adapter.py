@@ -927,8 +927,16 @@ class _Pipeline:
         if render is None or render.available is None:
             return
         self.progress(0.0, "asking the node which input frames it needs")
+        stop = threading.Event()
+        task = worker.BackgroundTask(worker.frames_needed, self.cfg, self.plan.spec, cancel=stop,
+                                     name="filmai-frames-needed")
+        while not task.done:  # Cancel is honoured while a slow worker answers (and ends it)
+            if self.cancelled():
+                stop.set()
+                raise _Cancelled()
+            time.sleep(POLL_SECONDS if self.gui else 0.02)
         try:
-            needed = worker.frames_needed(self.cfg, self.plan.spec)
+            needed = task.wait()
         except worker.WorkerError as exc:
             raise RuntimeError(f"asking {self.plan.spec.node} which frames it needs: {exc}") from None
         render.frames = worker.with_handles(render.frames, needed, *render.available)
@@ -936,8 +944,6 @@ class _Pipeline:
     def render_inputs(self) -> None:
         if self.plan.temporal:
             self.add_handles()
-            if self.cancelled():
-                raise _Cancelled()
         renders = list(self.plan.renders) + ([self.plan.preview] if self.plan.preview else [])
         total = sum(len(r.frames) for r in renders) or 1
         done = 0
