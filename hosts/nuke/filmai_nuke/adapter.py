@@ -922,8 +922,9 @@ class _Pipeline:
         """A temporal node: ask it (off the main thread) which input frames its windows need, and render
         those of its main input too, clamped to the upstream's frame range, so the node gets the same
         neighbours it gets from the whole sequence on disk."""
-        main = next((p["name"] for p in self.plan.node.get("inputs", []) if p["type"] == "Frames"), None)
-        render = next((r for r in self.plan.renders if r.port == main), None)
+        # the engine hands windows of the node's first Frames input that the job binds
+        render = next((r for p in self.plan.node.get("inputs", []) if p["type"] == "Frames"
+                       for r in self.plan.renders if r.port == p["name"]), None)
         if render is None or render.available is None:
             return
         self.progress(0.0, "asking the node which input frames it needs")
