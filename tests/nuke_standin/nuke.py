@@ -4,7 +4,9 @@ Nuke cannot be installed here, so this module implements the API surface the Fil
 (hosts/nuke) calls, with Nuke's documented names and behaviour: nodes created through ``nuke.nodes.X``
 and ``createNode``, groups with ``begin``/``end`` and Input/Output nodes, knobs (Int, Double, Boolean,
 Enumeration, String, File, Color/AColor, Channel/ChannelMask, PyScript, Text, Tab) with ``setRange``
-limiting only the slider, flags, menus, ``execute`` of a Write, ``ProgressTask``, ``executeInMainThread``
+limiting only the slider, knob animation (``setAnimated``, ``setValueAt``, ``getValueAt``/``valueAt``,
+``animation(s)`` with ``AnimationCurve``/``AnimationKey``; the curve shapes are this stand-in's reading of
+Foundry's description of each interpolation), flags, menus, ``execute`` of a Write, ``ProgressTask``, ``executeInMainThread``
 and ``executeInMainThreadWithResult``, ``knobChanged`` and ``updateUI`` callbacks, ``thisNode``/``thisKnob``,
 ``scriptOpen``/``scriptSave``, ``root()``, ``frame()``, ``message``, ``tprint``, ``pluginAddPath`` and ``env``.
 
