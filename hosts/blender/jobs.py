@@ -157,6 +157,8 @@ class HostJob:
             notes: list = []
             values = animation.param_values(scene, pg, node, kind, frames, scene_frame, notes)
             self.report += notes
+            # colour (issue 22 point 11, after the colour engine): the OCIO config and each input's
+            # colourspace join the spec here, beside the params
             spec = worker.JobSpec.from_values(node, kind, values, nodes.STATE.io_options(), io_values, **fields)
         except BaseException:
             for source in self.sources.values():

@@ -789,6 +789,8 @@ def _plan(group, node: Dict[str, Any], kind: str, frames_override: str = "") -> 
         notes: List[str] = []
         values = _values(group, worker.params_for(node, kind), frames=frame_list if kind == "run" else None,
                          notes=notes)
+        # colour (issue 22 point 11, after the colour engine): the OCIO config and each input's colourspace
+        # join the spec here, beside the params
         spec = worker.JobSpec.from_values(node, kind, values, options, _values(group, options, prefix_io=True),
                                           **fields)
         plan = Plan(group=group.fullName(), label=node["label"], kind=kind, folder=folder, spec=spec,
