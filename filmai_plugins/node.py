@@ -124,7 +124,13 @@ class Param:
 
 @dataclass(frozen=True)
 class Port:
-    """A typed input or output. ``channels`` names the channels a Frames port expects (empty: any)."""
+    """A typed input or output.
+
+    ``channels`` names the channels a Frames input computes from (empty: any). The engine checks every
+    frame has them (a missing one is an error naming file, frame and channel), applies the NaN/Inf
+    policy to them, and ``frame.select()`` returns them; every channel is still read, so the others pass
+    through to the output. A node whose channels depend on its params overrides ``Node.input_channels``.
+    """
 
     name: str
     type: PortType
@@ -302,7 +308,11 @@ class Node:
         """Called once before the first frame: load the model, move it to ``ctx.device``."""
 
     def input_channels(self, port: str) -> list[str] | None:
-        """Channels the engine should read for an input port (None: every channel of the part/layer)."""
+        """Channels an input port computes from, checked on every frame (None: no check). Defaults to the
+        port's declared ``channels``; every channel is read either way, so the others can pass through."""
+        for p in self.inputs:
+            if p.name == port and p.channels:
+                return list(p.channels)
         return None
 
     def process(self, frame: "Frame", ctx: "RunContext") -> "Frame":

@@ -35,7 +35,7 @@ def test_run_writes_frames_manifest_and_provenance(tmp_path, sequence):
     m = fa.run("util.convert", input=sequence, output=out, io={"compression": "dwab", "pixel_type": "float"})
     assert m["status"] == "complete" and m["frames"] == "1001-1004"
     assert m["outputs"]["output"]["frames_written"] == "1001-1004"
-    assert m["node"] == {"id": "util.convert", "version": "1.0.0", "family": "util"}
+    assert m["node"] == {"id": "util.convert", "version": "1.1.0", "family": "util"}
     assert os.path.basename(m["manifest_path"]) == "conv.1001-1004.manifest.json"
     on_disk = read_manifest(m["manifest_path"])
     assert on_disk["params_hash"] == m["params_hash"] and on_disk["versions"]["filmai_plugins"] == fa.__version__

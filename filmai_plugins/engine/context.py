@@ -26,7 +26,8 @@ NONFINITE_POLICIES = ("error", "zero", "pass")
 
 #: Engine I/O options every frame node accepts; hosts draw them from this schema like node params.
 IO_OPTIONS: tuple[Param, ...] = (
-    Param("part", "string", "", help="EXR part (subimage) to read, by name or index; empty: the first part"),
+    Param("part", "string", "", help="EXR part (subimage) to read, by name or index; empty: every part (a node "
+                                     "computes on the first, the others pass through)"),
     Param("layer", "string", "", help="layer/AOV to read (e.g. 'diffuse' reads diffuse.R/G/B); empty: the main layer"),
     Param("compression", "enum", "keep", choices=("keep", "none", "rle", "zip", "zips", "piz", "pxr24", "b44",
                                                     "b44a", "dwaa", "dwab"),
@@ -37,7 +38,8 @@ IO_OPTIONS: tuple[Param, ...] = (
     Param("tile_size", "int", 1024, min=64, max=16384,
           help="frames larger than this are processed in overlapping tiles (seamless) to bound memory"),
     Param("nonfinite", "enum", "error", choices=NONFINITE_POLICIES,
-          help="NaN/Inf input pixels: error (name file and frame), zero (replace with 0), pass"),
+          help="NaN/Inf in the channels a node reads: error (name file and frame), zero (the node sees 0), pass; "
+               "channels it does not read pass through untouched"),
 )
 
 
@@ -178,24 +180,36 @@ class RunContext:
 
     # ----- frames ----------------------------------------------------------------------------
     def read_input(self, frame: int | None, port: str | None = None, *, channels: list[str] | None = None,
-                   layer: str | None = None) -> Frame:
-        """Read one input frame with the run's part/layer selection and the non-finite policy."""
+                   layer: str | None = None, require: list[str] | None = None) -> Frame:
+        """Read one input frame with the run's part/layer selection and the non-finite policy.
+
+        ``channels`` reads only those channels (of one part); without it every channel of the part, and
+        without ``--part``/``--layer`` every part of the file, comes along to pass through. ``require``
+        names channels the node computes from: missing ones are an error naming file and frame, and
+        ``frame.select()`` returns them."""
         pattern = SequencePattern(self.input_path(port))
         path = pattern.path(frame) if pattern.is_sequence else pattern.pattern
         t0 = time.perf_counter()
         f = self.app.read_frame(path, part=self.io.part or None, layer=self.io.layer if layer is None else layer,
                                 channels=channels, frame=frame)
         self.timings.add("read_s", time.perf_counter() - t0)
-        return self.check_frame(f)
+        return self.check_frame(f, require)
 
-    def check_frame(self, f: Frame) -> Frame:
-        if self.node_cls.rejects_nonfinite and self.io.nonfinite != "pass":
-            bad = f.nonfinite_count()
-            if bad:
-                if self.io.nonfinite == "error":
-                    raise FrameError(f"{bad} NaN/Inf pixel values (node {self.node_id} needs finite input; "
-                                     "use --nonfinite zero to replace them)", f.path, f.number)
-                f.pixels = np.nan_to_num(f.pixels, nan=0.0, posinf=0.0, neginf=0.0)
+    def check_frame(self, f: Frame, require: list[str] | None = None) -> Frame:
+        """Apply the run's NaN/Inf policy to ``f`` (checked where a channel is read as float, so channels
+        the node never reads pass through untouched) and check it has the ``require``d channels."""
+        if require:
+            missing = f.missing(require)
+            if missing:
+                listed = ", ".join(require[:-1]) + f" and {require[-1]}" if len(require) > 1 else require[0]
+                raise FrameError(f"node {self.node_id} needs channels {listed}: missing "
+                                 f"{', '.join(missing)} (channels: {', '.join(f.channels)}"
+                                 + (f"; other parts: {', '.join(p.part for p in f.other_parts)}" if f.other_parts
+                                    else "") + "; pick a layer with --layer or a part with --part)", f.path, f.number)
+            f.port_channels = tuple(require)
+        if self.node_cls.rejects_nonfinite:
+            for part in f.parts:
+                part.nonfinite = self.io.nonfinite
         return f
 
     def provenance(self, frame: int | None, source: str | None = None) -> dict[str, Any]:

@@ -403,14 +403,14 @@ def _run_frames(node: Node, ctx: RunContext, skip_existing: bool, prefetch: int)
     rpool = ThreadPoolExecutor(max_workers=max(1, prefetch), thread_name_prefix="filmai-read")
     wpool = ThreadPoolExecutor(max_workers=max(1, prefetch), thread_name_prefix="filmai-write")
     next_read = 0
-    reference: Frame | None = None
+    reference: tuple[Any, Any] | None = None  # (display window, frame number) of the first frame read
 
     def read_until(index: int) -> None:
         """Submit reads up to position ``index`` of the read order (inclusive)."""
         nonlocal next_read
         while next_read < len(read_order) and next_read <= index:
             n = read_order[next_read]
-            reads[n] = (rpool.submit(ctx.read_input, n, in_port, channels=channels) if in_port
+            reads[n] = (rpool.submit(ctx.read_input, n, in_port, require=channels) if in_port
                         else _done_future(None))
             next_read += 1
 
@@ -426,11 +426,11 @@ def _run_frames(node: Node, ctx: RunContext, skip_existing: bool, prefetch: int)
         frame = fut.result()
         if frame is not None:
             if reference is None:
-                reference = frame
-            elif frame.display_window != reference.display_window:
+                reference = (frame.display_window, frame.number)  # not the frame: it would stay in memory
+            elif frame.display_window != reference[0]:
                 raise FrameError(
                     f"mixed resolutions: display window {frame.display_window[2]}x{frame.display_window[3]} "
-                    f"but frame {reference.number} is {reference.display_window[2]}x{reference.display_window[3]}",
+                    f"but frame {reference[1]} is {reference[0][2]}x{reference[0][3]}",
                     frame.path, n)
         return frame
 
@@ -458,6 +458,7 @@ def _run_frames(node: Node, ctx: RunContext, skip_existing: bool, prefetch: int)
                     reads.pop(n, None)  # no later output needs it: let it go
             writes.append((f, t_start, wpool.submit(ctx.write_output, result, f, out_port,
                                                     frame.path if frame is not None else None)))
+            frame = result = window = None  # held by the write from here: a finished write frees them
             while len(writes) > prefetch:
                 finish_write()
         while writes:

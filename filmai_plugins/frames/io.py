@@ -16,7 +16,7 @@ import numpy as np
 from ..atomic import temp_path_for
 from ..errors import BadInput, FrameError
 from ..hookspecs import hookimpl
-from .image import Frame, FrameHeader
+from .image import Frame, FrameHeader, copy_channels
 
 COMPRESSIONS = ("none", "rle", "zip", "zips", "piz", "pxr24", "b44", "b44a", "dwaa", "dwab")
 PIXEL_TYPES = ("keep", "half", "float")
@@ -58,10 +58,29 @@ class FrameWriter(Protocol):
 # OpenImageIO implementation
 
 
+_threads_applied = False
+
+
 def _oiio():
     import OpenImageIO as oiio  # imported lazily: hosts listing nodes never pay for it
 
+    global _threads_applied
+    if not _threads_applied:
+        _threads_applied = True
+        if os.environ.get("FILMAI_IO_THREADS"):
+            set_io_threads(int(os.environ["FILMAI_IO_THREADS"]))
     return oiio
+
+
+def set_io_threads(count: int) -> None:
+    """Threads OpenImageIO (and OpenEXR under it) use to decode and encode one file; 0: one per core, its
+    default. The engine already reads ahead and writes behind on its own threads; ``FILMAI_IO_THREADS``
+    sets this for a process (bench/io.py measures 1 and 2 on a 2-core machine)."""
+    import OpenImageIO as oiio
+
+    count = int(count) if count > 0 else (os.cpu_count() or 1)
+    oiio.attribute("threads", count)
+    oiio.attribute("exr_threads", count)  # OpenEXR's own pool (de)compresses the blocks of one file
 
 
 def _type_name(typedesc: Any) -> str:
@@ -171,7 +190,11 @@ def resolve_channels(available: Sequence[str], layer: str | None, channels: Sequ
 
 
 class OIIOReader:
-    """Reads every format OpenImageIO reads: EXR scanline/tiled/multi-part, PNG, TIFF, JPEG, DPX …"""
+    """Reads every format OpenImageIO reads: EXR scanline/tiled/multi-part, PNG, TIFF, JPEG, DPX …
+
+    Pixels stay in the type OpenImageIO hands over natively: half as float16, 8/16-bit files as
+    uint8/uint16, a part mixing types in the widest of them (float32).
+    """
 
     def header(self, path: str, *, part: str | int | None = None, frame: int | None = None) -> FrameHeader:
         inp = _open(path, frame)
@@ -184,30 +207,71 @@ class OIIOReader:
 
     def read(self, path: str, *, part: str | int | None = None, layer: str | None = None,
              channels: Sequence[str] | None = None, frame: int | None = None) -> Frame:
+        """One part (``part``, else the first) with ``layer``/``channels`` selected from it. Without part,
+        layer or channels the whole file is read: the first part, carrying the others as ``other_parts``."""
+        whole = (part is None or part == "") and not layer and channels is None
         inp = _open(path, frame)
         try:
             index, names = _select_part(inp, path, part, frame)
-            spec = inp.spec()
-            h = _header_from_spec(path, spec, names, index, inp.format_name())
-            _check_dimensions(h, frame)
-            idx, out_names = resolve_channels(h.channels, layer, channels, path, frame)
-            lo, hi = min(idx), max(idx) + 1
-            pixels = inp.read_image(index, 0, lo, hi, "float")
-            if pixels is None:
-                err = (inp.geterror() or _oiio().geterror() or "unknown error").strip()
-                raise FrameError(f"corrupt or truncated image: {err}", path, frame)
+            fmt = inp.format_name()
+            first = _read_part(inp, path, index, names, fmt, layer, channels, frame)
+            if whole and len(names) > 1:
+                first.other_parts = [_read_part(inp, path, i, names, fmt, None, None, frame)
+                                     for i in range(1, len(names))]
+                check_parts(first.parts, path, frame, "read one part with --part")
         finally:
             inp.close()
-        pixels = np.asarray(pixels, dtype=np.float32)
-        if pixels.ndim == 2:
-            pixels = pixels[:, :, None]
-        rel = [i - lo for i in idx]
-        if rel != list(range(hi - lo)):
-            pixels = pixels[:, :, rel]
-        return Frame(pixels=np.ascontiguousarray(pixels), channels=out_names, data_window=h.data_window,
-                     display_window=h.display_window, attributes=h.attributes,
-                     attribute_types=h.attribute_types, pixel_types=[h.pixel_types[i] for i in idx],
-                     layer=layer or "", path=path, number=frame)
+        return first
+
+
+#: Pixel types OpenImageIO hands over natively as a numpy type a Frame keeps.
+_NATIVE_FORMATS = ("half", "float", "uint8", "uint16")
+
+
+def _read_part(inp: Any, path: str, index: int, names: list[str], fmt: str, layer: str | None,
+               channels: Sequence[str] | None, frame: int | None) -> Frame:
+    if not inp.seek_subimage(index, 0):
+        raise FrameError(f"cannot seek to part {index}: {inp.geterror()}", path, frame)
+    spec = inp.spec()
+    h = _header_from_spec(path, spec, names, index, fmt)
+    _check_dimensions(h, frame)
+    idx, out_names = resolve_channels(h.channels, layer, channels, path, frame)
+    if not idx:
+        raise FrameError("no channels selected", path, frame)
+    lo, hi = min(idx), max(idx) + 1
+    # Native types where numpy has them; anything else (int8, double, EXR's uint) as float like before.
+    want = "unknown" if _type_name(spec.format) in _NATIVE_FORMATS else "float"
+    pixels = inp.read_image(index, 0, lo, hi, want)
+    if pixels is None:
+        err = (inp.geterror() or _oiio().geterror() or "unknown error").strip()
+        raise FrameError(f"corrupt or truncated image: {err}", path, frame)
+    plane = pixels if pixels.ndim == 3 else pixels.reshape(h.height, h.width, hi - lo)
+    # A channel subset keeps the decoded range and points into it: no copy.
+    return Frame._from_planes([plane], [(0, i - lo) for i in idx], out_names, [h.pixel_types[i] for i in idx],
+                              [False] * len(idx), None, data_window=h.data_window, display_window=h.display_window,
+                              attributes=h.attributes, attribute_types=h.attribute_types, layer=layer or "",
+                              path=path, number=frame, part=names[index])
+
+
+def check_parts(parts: Sequence[Frame], path: str, frame: int | None, hint: str) -> None:
+    """Parts of one file need unique names and one display window (OpenEXR's rule for multi-part files)."""
+    seen: dict[str, int] = {}
+    for i, p in enumerate(parts):
+        if p.part in seen:
+            raise FrameError(f"parts {seen[p.part]} and {i} are both named {p.part!r}; the parts of a file need "
+                             f"unique names ({hint})", path, frame)
+        seen[p.part] = i
+    first = parts[0]
+    for p in parts[1:]:
+        if p.display_window != first.display_window:
+            raise FrameError(f"parts differ in display window: {first.part!r} {_box(first.display_window)} but "
+                             f"{p.part!r} {_box(p.display_window)}; the parts of a multi-part file share one "
+                             f"({hint})", path, frame)
+
+
+def _box(window: tuple[int, int, int, int]) -> str:
+    x, y, w, h = window
+    return f"{w}x{h}" + (f"+{x}+{y}" if x or y else "")
 
 
 def _typedesc(oiio: Any, type_name: str):
@@ -217,33 +281,77 @@ def _typedesc(oiio: Any, type_name: str):
     return td if str(td) != "unknown" else None
 
 
+#: What ``pixel_type=keep`` writes to EXR for each file type. EXR holds half, float and uint, and
+#: OpenImageIO writes only the first two: 8-bit values fit half's 11-bit mantissa exactly, 16-bit ones
+#: need float, and EXR uint channels (object IDs), which OpenImageIO reads as normalised floats, stay float.
+EXR_TYPE_FOR = {"half": "half", "float": "float", "uint8": "half", "uint16": "float", "uint32": "float"}
+#: What other formats are written in (``pixel_type`` half/float applies to TIFF only).
+OTHER_FORMAT_TYPES = {".png": "uint8", ".tif": "uint16", ".tiff": "uint16", ".dpx": "uint16"}
+
+
 class OIIOWriter:
-    """Writes EXR (half/float, any compression, windows, attributes) and other OpenImageIO formats."""
+    """Writes EXR (half/float per channel, any compression, windows, attributes, every part) and the
+    other formats OpenImageIO writes. Untouched channels are handed to OpenImageIO as they were read."""
 
     def write(self, path: str, frame: Frame, options: WriteOptions) -> None:
         oiio = _oiio()
         ext = os.path.splitext(path)[1].lower()
         is_exr = ext == ".exr"
-        pixels = frame.pixels
-        data_window, display_window = frame.data_window, frame.display_window
-        if not is_exr and data_window != display_window:
-            pixels = frame.to_display_window()  # formats without data windows get the full image
-            data_window = display_window
-        h, w, c = pixels.shape
+        parts = frame.parts
+        out = oiio.ImageOutput.create(path)
+        if out is None:
+            raise BadInput(f"{path}: no writer for {ext or 'files without extension'}: {oiio.geterror()}")
+        if len(parts) > 1:
+            names = [p.part or f"part{i}" for i, p in enumerate(parts)]
+            if not out.supports("multiimage"):
+                raise FrameError(f"the frame has {len(parts)} parts ({', '.join(names)}) but a {ext or 'this'} file "
+                                 "holds one: write EXR, or choose one part with --part", path, frame.number)
+            check_parts(parts, path, frame.number, "choose one with --part")
+        prepared = [self._prepare(oiio, p, options, ext) for p in parts]
+        if len(parts) > 1:
+            for (spec, _), name in zip(prepared, names):
+                spec.attribute("name", name)
+        target = _temp_name(path)
+        try:
+            specs = prepared[0][0] if len(prepared) == 1 else tuple(s for s, _ in prepared)
+            if not out.open(target, specs):
+                raise OSError(out.geterror() or oiio.geterror())
+            for i, (spec, pixels) in enumerate(prepared):
+                if i and not out.open(target, spec, "AppendSubimage"):
+                    raise OSError(out.geterror() or oiio.geterror())
+                if not out.write_image(pixels):
+                    raise OSError(out.geterror())
+            if not out.close():
+                raise OSError(out.geterror())
+            os.replace(target, path)
+        except BaseException:
+            try:
+                out.close()
+            except Exception:
+                pass
+            _remove_quietly(target)
+            raise
+
+    def _prepare(self, oiio: Any, frame: Frame, options: WriteOptions, ext: str) -> tuple[Any, np.ndarray]:
+        """The spec and the pixel buffer of one part."""
+        is_exr = ext == ".exr"
+        if not is_exr and frame.data_window != frame.display_window:
+            frame = frame.with_data_window(frame.display_window)  # formats without data windows get the full image
+        h, w, c = frame.shape
         if is_exr:
-            types = self._exr_types(frame, options.pixel_type, pixels)
-            spec = oiio.ImageSpec(w, h, c, "half" if all(t == "half" for t in types) else "float")
-            if len(set(types)) > 1:
-                spec.channelformats = tuple(oiio.TypeDesc(t) for t in types)
+            types = exr_types(frame, options.pixel_type)
         else:
-            fmt = {".png": "uint8", ".tif": "uint16", ".tiff": "uint16", ".dpx": "uint16"}.get(ext, "uint8")
+            fmt = OTHER_FORMAT_TYPES.get(ext, "uint8")
             if options.pixel_type in ("half", "float") and ext in (".tif", ".tiff"):
                 fmt = options.pixel_type
-            spec = oiio.ImageSpec(w, h, c, fmt)
-        spec.x, spec.y = data_window[0], data_window[1]
-        spec.full_x, spec.full_y, spec.full_width, spec.full_height = display_window
-        names = [f"{frame.layer}.{n}" if frame.layer and is_exr else n for n in frame.channels]
-        spec.channelnames = tuple(names)
+            types = [fmt] * c
+        uniform = len(set(types)) == 1
+        spec = oiio.ImageSpec(w, h, c, types[0] if uniform else "float")
+        if not uniform:
+            spec.channelformats = tuple(oiio.TypeDesc(t) for t in types)
+        spec.x, spec.y = frame.data_window[0], frame.data_window[1]
+        spec.full_x, spec.full_y, spec.full_width, spec.full_height = frame.display_window
+        spec.channelnames = tuple(f"{frame.layer}.{n}" if frame.layer and is_exr else n for n in frame.channels)
         if "A" in frame.channels:
             spec.alpha_channel = frame.channels.index("A")
         for name, value in frame.attributes.items():
@@ -267,47 +375,60 @@ class OIIOWriter:
                 spec.tile_width = spec.tile_height = options.tile_size
         for key, value in options.provenance.items():
             spec.attribute(PROVENANCE_PREFIX + key, value if isinstance(value, str) else json.dumps(value, sort_keys=True))
-        out = oiio.ImageOutput.create(path)
-        if out is None:
-            raise BadInput(f"{path}: no writer for {ext or 'files without extension'}: {oiio.geterror()}")
-        target = _temp_name(path)
-        try:
-            if not out.open(target, spec):
-                raise OSError(out.geterror() or oiio.geterror())
-            if not out.write_image(np.ascontiguousarray(pixels, dtype=np.float32)):
-                raise OSError(out.geterror())
-            if not out.close():
-                raise OSError(out.geterror())
-            os.replace(target, path)
-        except BaseException:
-            try:
-                out.close()
-            except Exception:
-                pass
-            _remove_quietly(target)
-            raise
+        return spec, pixel_buffer(frame, types, is_exr)
 
-    @staticmethod
-    def _exr_types(frame: Frame, pixel_type: str, pixels: np.ndarray) -> list[str]:
-        c = pixels.shape[2]
-        if pixel_type in ("half", "float"):
-            return [pixel_type] * c
-        if pixel_type != "keep":
-            raise BadInput(f"unknown pixel type {pixel_type!r} (one of {', '.join(PIXEL_TYPES)})")
-        known = frame.pixel_types if frame.pixel_types and len(frame.pixel_types) == c else None
-        types = []
-        for i in range(c):
-            t = known[i] if known else "half"
-            if t not in ("half", "float"):
-                t = "float" if t == "uint32" else "half"
-            if t == "half":
-                # New channels default to half like a compositor's Write; keep float where half would clip.
-                ch = pixels[:, :, i]
-                finite = ch[np.isfinite(ch)]
-                if finite.size and float(np.abs(finite).max()) > HALF_MAX:
-                    t = "float"
-            types.append(t)
-        return types
+
+def exr_types(frame: Frame, pixel_type: str) -> list[str]:
+    """The EXR type each channel is written as: ``half``/``float`` for all, or ``keep``: the file's type
+    (``EXR_TYPE_FOR``), half for new channels, and float for a computed channel whose values half would clip."""
+    c = len(frame.channels)
+    if pixel_type in ("half", "float"):
+        return [pixel_type] * c
+    if pixel_type != "keep":
+        raise BadInput(f"unknown pixel type {pixel_type!r} (one of {', '.join(PIXEL_TYPES)})")
+    types = [EXR_TYPE_FOR.get(t or "half", "float") for t in frame._types]
+    computed = frame.computed()
+    suspects = [pos for pos, t in enumerate(types) if t == "half" and computed[pos]]
+    for pos in half_clipping(frame, suspects):
+        types[pos] = "float"
+    return types
+
+
+def half_clipping(frame: Frame, positions: Sequence[int]) -> list[int]:
+    """Of the channels at ``positions``, those holding finite values beyond half's range (65504): one
+    vectorised pass per plane over those channels only (float16 and integer planes cannot)."""
+    wanted = set(positions)
+    clipping: list[int] = []
+    for plane, src, dst in frame.storage():
+        if plane.dtype != np.float32:
+            continue
+        pick = [(i, pos) for i, pos in zip(src, dst) if pos in wanted]
+        if not pick:
+            continue
+        sub = plane[:, :, [i for i, _ in pick]]
+        peak = np.fmax.reduce(np.abs(sub).reshape(-1, len(pick)), axis=0)  # fmax skips NaN
+        for j in np.flatnonzero(peak > HALF_MAX):
+            if np.isfinite(peak[j]):
+                clipping.append(pick[j][1])
+            else:  # an Inf is no reason for float; a finite value beyond half is
+                ch = sub[:, :, j]
+                if bool(np.any(np.isfinite(ch) & (np.abs(ch) > HALF_MAX))):
+                    clipping.append(pick[j][1])
+    return clipping
+
+
+def pixel_buffer(frame: Frame, types: Sequence[str], is_exr: bool) -> np.ndarray:
+    """One (H, W, C) buffer for OpenImageIO. Channels stored as one array in order go as they are (OpenImageIO
+    converts to the file's types); otherwise half-only EXR output is gathered as float16 (only computed
+    channels are converted), anything else as float32."""
+    arr = frame.native()
+    if arr is not None:
+        return np.ascontiguousarray(arr)
+    dtype = np.float16 if is_exr and set(types) == {"half"} else np.float32
+    buf = np.empty(frame.shape, dtype)
+    for plane, src, dst in frame.storage():
+        copy_channels(buf, dst, plane, src)
+    return buf
 
 
 def _temp_name(path: str) -> str:

@@ -15,8 +15,8 @@ class Exposure(Node):
     rejects_nonfinite = False
 
     def process(self, frame, ctx):
-        rgb = frame.select(["R", "G", "B"]) * 2.0 ** self.params["stops"]
-        return frame.with_pixels(rgb, ["R", "G", "B"])
+        rgb = frame.select() * 2.0 ** self.params["stops"]  # the port's channels, as float32
+        return frame.with_channels(["R", "G", "B"], rgb)  # alpha, AOVs, other parts and pixel types kept
 
 
 @hookimpl

@@ -47,7 +47,7 @@ class CopycatNode(Node):
         Param("mix", "float", 1.0, min=0.0, max=1.0, animatable=True,
               help="blend between the input (0) and the network's result (1)"),
         Param("keep_other_channels", "bool", True,
-              help="pass the input's other channels (alpha, AOVs) through to the output"),
+              help="pass the input's other channels (alpha, AOVs) and other parts through to the output"),
         Param("half", "bool", False, help="half precision (fp16) on a CUDA GPU: faster, less memory"),
         Param("batch", "int", 1, min=1, max=64, help="tiles per forward pass for frames larger than the tile size"),
         Param("channels_in", "string", "R,G,B", stage="train",
@@ -139,25 +139,16 @@ class CopycatNode(Node):
         y = ctx.apply_tiled(self._forward, x, align=self.align, receptive_field=self.receptive_field,
                             batch=self.params["batch"])
         mix = float(self.params["mix"])
-        if mix < 1.0:
-            base = np.stack([frame.pixels[:, :, frame.channels.index(c)] if c in frame.channels
-                             else np.zeros(frame.pixels.shape[:2], np.float32) for c in self.channels_out], axis=2)
-            y = base + mix * (y - base)
         names = list(self.channels_out)
-        types_by_name = dict(zip(frame.channels, frame.pixel_types or []))
+        if mix < 1.0:  # blend towards the input's own channels (zero where the input has none)
+            base = np.zeros_like(y)
+            have = [j for j, c in enumerate(names) if c in frame.channels]
+            if have:
+                base[:, :, have] = frame.select([names[j] for j in have])
+            y = base + mix * (y - base)
         if self.params["keep_other_channels"]:
-            pixels = frame.pixels.copy()
-            out_names = list(frame.channels)
-            for j, name in enumerate(names):
-                if name in out_names:
-                    pixels[:, :, out_names.index(name)] = y[:, :, j]
-                else:
-                    pixels = np.concatenate([pixels, y[:, :, j:j + 1]], axis=2)
-                    out_names.append(name)
-        else:
-            pixels, out_names = y, names
-        types = [types_by_name.get(n, "half") for n in out_names] if types_by_name else None
-        return frame.with_pixels(pixels, out_names, pixel_types=types)
+            return frame.with_channels(names, y)  # alpha, AOVs, other parts and pixel types kept
+        return frame.with_pixels(y, names, other_parts=[])  # the model's channels alone
 
 
 NODES = (CopycatNode,)

@@ -165,10 +165,7 @@ class DenoiseNode(Node):
         mix = float(self.params["mix"])
         if mix < 1.0:
             y = x[:, :, :3] + mix * (y - x[:, :, :3])
-        pixels = frame.pixels.copy()
-        for j, name in enumerate(self.layout.beauty):
-            pixels[:, :, frame.channels.index(name)] = y[:, :, j]
-        return frame.with_pixels(pixels)
+        return frame.with_channels(list(self.layout.beauty), y)  # every other channel and part untouched
 
 
 NODES = (DenoiseNode,)

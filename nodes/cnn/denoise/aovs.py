@@ -185,7 +185,12 @@ class PassLayout:
         try:
             if src.part < 0:  # among the channels the engine already read
                 return frame.select(list(src.channels))
-            aov = read_frame(path, part=src.part_name or src.part, channels=list(src.channels), frame=frame.number)
+            carried = [p for p in frame.other_parts if p.part == src.part_name]
+            if carried:  # the engine read the whole file: the pass came along as another part
+                aov = carried[0].subset(list(src.channels))
+            else:
+                aov = read_frame(path, part=src.part_name or src.part, channels=list(src.channels),
+                                 frame=frame.number)
         except FrameError as exc:
             raise FrameError(f"{exc.reason} -- the {src.kind} pass {src.layer!r} found in "
                              f"{os.path.basename(self.source)} is missing here; every frame of a sequence must "

@@ -57,7 +57,7 @@ class TorchScriptNode(Node):
         Param("channels_in", "string", "R,G,B", help="input channels fed to the model, in order"),
         Param("channels_out", "string", "R,G,B", help="names of the model's output channels, in order"),
         Param("keep_other_channels", "bool", True,
-              help="pass the input's other channels (alpha, AOVs) through (only when scale is 1)"),
+              help="pass the input's other channels (alpha, AOVs) and other parts through (only when scale is 1)"),
         Param("scale", "int", 0, min=0, max=16, help="output/input size ratio; 0 detects it from the model"),
         Param("receptive_field", "int", 32, min=0, max=1024, soft_max=128,
               help="pixels of context the model needs; tiles overlap by more than this so tiling is seamless"),
@@ -71,9 +71,7 @@ class TorchScriptNode(Node):
     needs_torch = True
 
     def input_channels(self, port: str) -> list[str] | None:
-        if self.params["keep_other_channels"]:
-            return None  # read everything so other channels can pass through
-        return parse_channel_list(self.params["channels_in"])
+        return parse_channel_list(self.params["channels_in"])  # checked on every frame; the others pass through
 
     def validate(self, ctx) -> None:
         if not parse_channel_list(self.params["channels_in"]) or not parse_channel_list(self.params["channels_out"]):
@@ -167,14 +165,11 @@ class TorchScriptNode(Node):
             y = color.convert(y, space, file_space)
         names = list(self.channels_out)
         if self.params["keep_other_channels"] and self.scale == 1:
-            others = [i for i, c in enumerate(frame.channels) if c not in names]
-            if others:
-                y = np.concatenate([y, frame.pixels[:, :, others]], axis=2)
-                names += [frame.channels[i] for i in others]
-        types = None
-        if frame.pixel_types and self.scale == 1:
-            by_name = dict(zip(frame.channels, frame.pixel_types))
-            types = [by_name.get(n, "half") for n in names]
-        return frame.with_pixels(y, names, scale=self.scale, pixel_types=types)
+            return frame.with_channels(names, y)  # alpha, AOVs, other parts and pixel types kept
+        if self.params["keep_other_channels"] and frame.other_parts and not getattr(self, "_told_parts", False):
+            ctx.message(f"cnn.torchscript: the model scales by {self.scale}: the file's other parts "
+                        f"({', '.join(p.part for p in frame.other_parts)}) are left out")
+            self._told_parts = True
+        return frame.with_pixels(y, names, scale=self.scale, other_parts=[])
 
 NODES = (TorchScriptNode,)

@@ -58,8 +58,8 @@ class UpresNode(Node):
               help="how alpha is up-res'd: through the network as a matte (edges as crisp as the RGB), "
                    "or a smooth bicubic; either way clamped to 0-1"),
         Param("other_channels", "enum", "drop", choices=("drop", "nearest", "smooth"),
-              help="channels besides RGB and alpha (AOVs, Z): drop them, or scale them by nearest neighbour "
-                   "(IDs, depth) or bicubic (note: motion vectors are not rescaled)"),
+              help="channels besides RGB and alpha (AOVs, Z) and the file's other parts: drop them, or scale them "
+                   "by nearest neighbour (IDs, depth) or bicubic (note: motion vectors are not rescaled)"),
         Param("half", "bool", False, help="half precision (fp16) on a CUDA GPU: faster, less memory; ignored on CPU"),
         Param("colorspace", "string", "", stage="both",
               help="colourspace of the input files (OCIO name); empty: from the file (EXR: scene-linear Rec.709)"),
@@ -168,23 +168,31 @@ class UpresNode(Node):
             names.append("A")
 
         others = [c for c in frame.channels if c not in names]
-        if others and self.params["other_channels"] != "drop":
-            px = frame.select(others)
-            if self.params["other_channels"] == "nearest":
-                planes.append(np.repeat(np.repeat(px, s, axis=0), s, axis=1))
-            else:
-                planes.append(smooth_upscale(px[None], s, "bicubic")[0])
+        how = self.params["other_channels"]
+        if others and how != "drop":
+            planes.append(self._resample(frame.select(others), how))
             names += others
-        elif others and not getattr(self, "_told_dropped", False):
-            ctx.message(f"gan.upres: dropping channels {', '.join(others)} (set other_channels=nearest or "
-                        "smooth to keep them)", level="warning")
+        scaled_parts = []
+        if how != "drop":  # every part of a file shares one display window: the other parts scale too
+            for part in frame.other_parts:
+                up = self._resample(part.select(part.channels), how)
+                scaled_parts.append(part.with_pixels(up, part.channels, scale=s, other_parts=[]))
+        dropped = others + [f"part {p.part!r}" for p in frame.other_parts if how == "drop"]
+        if dropped and not getattr(self, "_told_dropped", False):
+            ctx.message(f"gan.upres: dropping {', '.join(dropped)} (set other_channels=nearest or smooth to "
+                        "keep them)", level="warning")
             self._told_dropped = True
+        # pixel types follow the channel names (half stays half); windows scale with the image
+        return frame.with_pixels(np.concatenate(planes, axis=2), names, scale=s, other_parts=scaled_parts)
 
-        types = None
-        if frame.pixel_types:
-            by_name = dict(zip(frame.channels, frame.pixel_types))
-            types = [by_name.get(n, "half") for n in names]
-        return frame.with_pixels(np.concatenate(planes, axis=2), names, scale=s, pixel_types=types)
+    def _resample(self, px: np.ndarray, how: str) -> np.ndarray:
+        """Channels besides RGB and alpha: nearest neighbour (IDs, depth) or bicubic."""
+        from .model import smooth_upscale
+
+        s = self.scale
+        if how == "nearest":
+            return np.repeat(np.repeat(px, s, axis=0), s, axis=1)
+        return smooth_upscale(px[None], s, "bicubic")[0]
 
     def _check_tile_size(self, frame: Frame, ctx) -> None:
         """A tile must hold the model's reach on both sides plus a blend ramp (the tiler's rule); say so
