@@ -32,6 +32,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -74,6 +75,7 @@ def plain_loop(pattern: str, frames: list[int], out_folder: str, compression: st
                 out.open(path, spec, "AppendSubimage")
             out.write_image(px)
         out.close()
+        del px, pixels  # one frame in memory at a time
 
 
 def filmai_api(pattern: str, frames: list[int], out_folder: str, compression: str) -> None:
@@ -100,23 +102,44 @@ def worker(args: argparse.Namespace) -> None:
 
 
 def run_child(cmd: list[str], env: dict[str, str]) -> tuple[float, float, int, str]:
-    """(wall s, CPU s, peak RSS KiB, stdout) of one child process, its own rusage through wait4."""
+    """(wall s, CPU s, peak RSS KiB, stdout) of one child process: CPU from its own rusage (wait4); peak RSS
+    from /proc/PID/status VmHWM polled while it runs (rusage's maxrss also counts the parent's memory the
+    child was forked from, before its exec)."""
     with tempfile.TemporaryFile("w+") as err:
         t0 = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, env=env, text=True)
+        peak = [0]
+        done = threading.Event()
+
+        def poll() -> None:
+            while not done.is_set():
+                try:
+                    with open(f"/proc/{proc.pid}/status") as fh:
+                        for line in fh:
+                            if line.startswith("VmHWM:"):
+                                peak[0] = max(peak[0], int(line.split()[1]))
+                except OSError:
+                    pass
+                done.wait(0.02)
+
+        watcher = threading.Thread(target=poll, daemon=True)
+        watcher.start()
         out = proc.stdout.read()
         _, status, usage = os.wait4(proc.pid, 0)
+        done.set()
+        watcher.join()
         wall = time.perf_counter() - t0
         proc.returncode = code = os.waitstatus_to_exitcode(status)
         if code:
             err.seek(0)
             raise RuntimeError(f"{' '.join(cmd)} failed ({code}): {err.read().strip()[-2000:]}")
-    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss, out
+    return wall, usage.ru_utime + usage.ru_stime, peak[0], out
 
 
 def measure(runner: str, pattern: str, frames: int, out: str, compression: str, threads: int | None) -> dict:
     env = dict(os.environ)
     env.pop("FILMAI_IO_THREADS", None)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # an installed package has its bytecode cached; so does this run
     if threads:
         env["FILMAI_IO_THREADS"] = str(threads)
     os.makedirs(out, exist_ok=True)
@@ -185,6 +208,7 @@ def memory_bench(work: str, frames: int) -> list[str]:
     out.write_image(np.zeros((8, 8, 24), np.float16))
     out.close()
     env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     lines = []
     rows = []
     for label, pat, n in (("tiny frame (start-up baseline)", os.path.join(tiny, "t.####.exr"), 1),
@@ -204,7 +228,7 @@ def memory_bench(work: str, frames: int) -> list[str]:
             rows.append(("plain loop, same frames", n, 0.0, 0.0, prss))
     base = rows[0][4] * 1024
     lines.append(f"Memory: {frames} frames of 4096x2160, 24 half channels ({frame_bytes / 2**20:.0f} MiB a frame in "
-                 "memory), piz; peak RSS from wait4.")
+                 "memory), piz; peak RSS (VmHWM) of each process.")
     lines.append("")
     lines.append("| process | peak RSS MiB | above the tiny-frame baseline, MiB | frames in flight |")
     lines.append("|---|---|---|---|")
@@ -212,7 +236,7 @@ def memory_bench(work: str, frames: int) -> list[str]:
         above = rss * 1024 - base
         lines.append(f"| {label} | {rss / 1024:.0f} | {above / 2**20:.0f} | {above / frame_bytes:.2f} |")
     lines.append("")
-    lines.append("The engine's bound: 2 read ahead + 1 in process + 2 written behind = 5 frames.")
+    lines.append("The engine's bound: 2 frames read ahead + 1 in process + 2 written behind = 5.")
     return lines
 
 
@@ -241,7 +265,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--codecs", default="piz,zip,dwaa")
     ap.add_argument("--kinds", default="aovs,multipart,rgba2k")
-    ap.add_argument("--threads", action="store_true", help="also run the API and CLI with 1 and 2 OpenImageIO threads")
+    ap.add_argument("--threads", action="store_true",
+                    help="also run the API and CLI with 1 and 2 OpenImageIO threads (on the first codec)")
     ap.add_argument("--memory", action="store_true", help="peak RSS per frame in flight on 4K 24-channel half frames")
     ap.add_argument("--memory-frames", type=int, default=8)
     ap.add_argument("--json", help="write every measurement here")
@@ -280,27 +305,32 @@ def main() -> None:
                     pattern = recompress(beachball("singlepart" if kind == "aovs" else "multipart"), src, args.frames,
                                          codec)
                 frames = list(range(1001, 1001 + args.frames))
-                times: dict[tuple, list[dict]] = {r: [] for r in runners}
-                identical = {r: True for r in runners}
-                to_source = {r: True for r in runners}
+                todo = runners if codec == codecs[0] else runners[:3]  # thread counts: on the first codec
+                warm = os.path.join(work, "warm-up")
+                for runner in todo:  # bytecode written, files in the page cache: every round starts alike
+                    measure(runner[0], pattern, 2, warm, codec, runner[1])
+                    shutil.rmtree(warm, ignore_errors=True)
+                times: dict[tuple, list[dict]] = {r: [] for r in todo}
+                identical = {r: True for r in todo}
+                to_source = {r: True for r in todo}
                 for rnd in range(args.rounds):
                     outs = {}
-                    for runner in runners:
+                    for runner in todo:
                         out = os.path.join(work, f"out-{kind}-{codec}-{rnd}-{runner[0]}-{runner[1]}")
                         loads.append(os.getloadavg()[0])
                         times[runner].append(measure(runner[0], pattern, args.frames, out, codec, runner[1]))
                         outs[runner] = out
                     check = frames if rnd == 0 else [frames[0], frames[-1]]
-                    for runner in runners[1:]:
-                        identical[runner] &= same_outputs(outs[runners[0]], outs[runner], check)
+                    for runner in todo[1:]:
+                        identical[runner] &= same_outputs(outs[todo[0]], outs[runner], check)
                     if codec in LOSSLESS:
-                        for runner in runners:
+                        for runner in todo:
                             to_source[runner] &= same_as_source(pattern, outs[runner], check[:3])
                     for out in outs.values():
                         shutil.rmtree(out, ignore_errors=True)
                 base_wall = statistics.median(t["wall"] for t in times[runners[0]])
                 base_cpu = statistics.median(t["cpu"] for t in times[runners[0]])
-                for runner in runners:
+                for runner in todo:
                     wall = statistics.median(t["wall"] for t in times[runner])
                     cpu = statistics.median(t["cpu"] for t in times[runner])
                     ratios = [t["wall"] / b["wall"] for t, b in zip(times[runner], times[runners[0]])]
