@@ -482,10 +482,10 @@ def test_png_uint8_to_exr_is_half_exactly(tmp_path):
 
 
 def test_port_channels_are_checked_and_selected(tmp_path, monkeypatch):
-    from filmai_plugins.registry import reset_registry
+    from filmai_plugins.app import set_default_app
 
     monkeypatch.setenv("FILMAI_PLUGIN_MODULES", "registry_packs.good,registry_packs.channel_pack")
-    reset_registry()
+    set_default_app(None)
     names = ["R", "G", "B", "A", "diffuse.R"]
     px = plate(1, 24, 16, 4)
     px = np.concatenate([px, px[:, :, :1]], axis=2)

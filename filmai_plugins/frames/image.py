@@ -429,10 +429,11 @@ class Frame:
         """Pixels (float32) placed on the full display window (cropping what lies outside it)."""
         return self.on_window(self.display_window, fill)
 
-    def on_window(self, window: tuple[int, int, int, int], fill: float = 0.0) -> np.ndarray:
-        """Pixels (float32) placed on another (x, y, w, h) window: cropped where they lie outside it,
-        ``fill`` where it reaches beyond them."""
-        return _place(self.pixels, self.data_window, window, fill)
+    def on_window(self, window: tuple[int, int, int, int], fill: float = 0.0,
+                  names: Sequence[str] | None = None) -> np.ndarray:
+        """Pixels (float32; only ``names`` when given) placed on another (x, y, w, h) window: cropped where
+        they lie outside it, ``fill`` where it reaches beyond them."""
+        return _place(self.pixels if names is None else self.select(names), self.data_window, window, fill)
 
     def __repr__(self) -> str:
         types = sorted({t for t in self._types if t}) or ["unset"]

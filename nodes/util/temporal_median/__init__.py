@@ -57,15 +57,15 @@ class TemporalMedianNode(Node):
         names = parse_channel_list(self.params["channels"]) or list(frame.channels)
         for name in names:
             frame.channel_index(name)  # a clear error naming file and frame for a channel that is not there
-        idx = [frame.channels.index(n) for n in names]
-        stack = np.stack([neighbour.on_window(frame.data_window)[:, :, idx]
+        # only these channels are converted to float; the rest of the frame passes through untouched
+        stack = np.stack([neighbour.on_window(frame.data_window, names=names)
                           for neighbour in ctx.input_window().values()])
         median = np.median(stack, axis=0)
-        current = frame.pixels[:, :, idx]
         mix = float(self.params["mix"])
-        pixels = frame.pixels.copy()
-        pixels[:, :, idx] = current + mix * (median - current) if mix < 1.0 else median
-        return frame.with_pixels(pixels)
+        if mix < 1.0:
+            current = frame.select(names)
+            median = current + mix * (median - current)
+        return frame.with_channels(names, median)
 
 
 NODES = (TemporalMedianNode,)
