@@ -89,9 +89,9 @@ def worker(args: argparse.Namespace) -> None:
     """Run one in-process runner after its imports and report wall and CPU seconds as JSON."""
     if args.worker == "api":
         import filmai_plugins  # noqa: F401  (the API row is timed after import, as a pipeline script runs it)
-        from filmai_plugins.registry import get_registry
+        from filmai_plugins.app import default_app
 
-        get_registry()
+        default_app()  # the packs loaded, as in a pipeline script that has run a node before
     import OpenImageIO  # noqa: F401
 
     frames = list(range(args.first, args.first + args.frames))
