@@ -239,7 +239,7 @@ class RunContext:
         self.written.setdefault(name, []).append(number if pattern.is_sequence else path)
         self.checksums.setdefault(name, {})[str(number) if pattern.is_sequence else os.path.abspath(path)] = digest
         if self.first_written is None:
-            self.first_written = frame
+            self.first_written = frame.without_pixels()  # its header: the pixels must not stay in memory
         return path
 
     def apply_tiled(self, fn: Callable[[np.ndarray], np.ndarray], pixels: np.ndarray, *, scale: int = 1,

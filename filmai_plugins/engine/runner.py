@@ -452,7 +452,7 @@ def _run_frames(node: Node, ctx: RunContext, skip_existing: bool, prefetch: int)
             if not isinstance(result, Frame):
                 raise RunFailure(f"node {ctx.node_id}: process() returned {type(result).__name__}, not a Frame")
             if ctx.first_written is None:
-                ctx.first_written = result  # the run's first frame (writes finish in any order)
+                ctx.first_written = result.without_pixels()  # its header: the pixels must not stay in memory
             for n in windows[f]:
                 if last_use[n] <= i:
                     reads.pop(n, None)  # no later output needs it: let it go

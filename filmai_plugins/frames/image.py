@@ -224,9 +224,11 @@ class Frame:
 
     # ----- native pixels -----------------------------------------------------------------------------
     def plane(self, name: str) -> np.ndarray:
-        """The named channel as its native (H, W) array: a view, no copy, no conversion. Do not write to it."""
+        """The named channel as its native (H, W) array: a read-only view, no copy, no conversion."""
         p, i = self._slots[self.channel_index(name)]
-        return self._planes[p][:, :, i]
+        view = self._planes[p][:, :, i]
+        view.flags.writeable = False  # other frames may share the array (with_channels keeps what it can)
+        return view
 
     def native(self) -> np.ndarray | None:
         """Every channel as the one (H, W, C) native array they are stored in, or None when they are not
@@ -243,6 +245,11 @@ class Frame:
             src.append(i)
             dst.append(pos)
         return [(self._planes[p], src, dst) for p, (src, dst) in groups.items()]
+
+    def file_types(self) -> list[str | None]:
+        """Per channel: the pixel type of the file it was read from; None for a channel made in memory
+        without a declared type (written as half, float where half would clip)."""
+        return list(self._types)
 
     def computed(self) -> list[bool]:
         """Per channel: made in memory (a node's output or an array) rather than read from the file."""
@@ -399,6 +406,13 @@ class Frame:
         idx = [self.channel_index(n) for n in names]
         return Frame._from_planes(list(self._planes), [self._slots[i] for i in idx], [self._channels[i] for i in idx],
                                   [self._types[i] for i in idx], [self._computed[i] for i in idx], self)
+
+    def without_pixels(self) -> "Frame":
+        """This frame's metadata (attributes, windows, part, path, number) with no channels and no memory
+        held: what a record of the frame needs. The windows keep their origin; the data window's size is 0."""
+        out = Frame._from_planes([], [], [], [], [], self, other_parts=())
+        out.display_window = self.display_window
+        return out
 
     def with_data_window(self, window: Window, fill: float = 0.0) -> "Frame":
         """The same channels placed on another data window (cropped where they lie outside it, ``fill``

@@ -386,7 +386,7 @@ def exr_types(frame: Frame, pixel_type: str) -> list[str]:
         return [pixel_type] * c
     if pixel_type != "keep":
         raise BadInput(f"unknown pixel type {pixel_type!r} (one of {', '.join(PIXEL_TYPES)})")
-    types = [EXR_TYPE_FOR.get(t or "half", "float") for t in frame._types]
+    types = [EXR_TYPE_FOR.get(t or "half", "float") for t in frame.file_types()]
     computed = frame.computed()
     suspects = [pos for pos, t in enumerate(types) if t == "half" and computed[pos]]
     for pos in half_clipping(frame, suspects):
