@@ -516,3 +516,22 @@ def fa_run(*args, **kw):
     import filmai_plugins as fa
 
     return fa.run(*args, **kw)
+
+
+def test_prepared_channels_are_handed_over_once_and_checked():
+    px = np.arange(2 * 3 * 4, dtype=np.float32).reshape(2, 3, 4).astype(np.float16)
+    f = Frame.from_array(px, ["R", "G", "B", "A"])
+    f.prepare(["R", "G"])
+    first = f.select(["R", "G"])
+    np.testing.assert_array_equal(first, px[:, :, :2].astype(np.float32))
+    first[:] = -1  # the caller owns what select() returns: a later select() converts afresh
+    np.testing.assert_array_equal(f.select(["R", "G"]), px[:, :, :2].astype(np.float32))
+    bad = px.copy()
+    bad[1, 1, 2] = np.inf
+    g = Frame.from_array(bad, ["R", "G", "B", "A"], path="x.exr", number=3)
+    g.nonfinite = "error"
+    with pytest.raises(FrameError, match=r"x.exr \(frame 3\): 1 NaN/Inf pixel values in channels R, G, B"):
+        g.prepare(["R", "G", "B"])
+    g.prepare(["R", "G"])  # the Inf is in B: R and G are fine
+    g.nonfinite = "zero"
+    assert g.select(["B"])[1, 1, 0] == 0 and np.isinf(g.plane("B")[1, 1])  # the frame itself is untouched

@@ -210,6 +210,8 @@ class RunContext:
         if self.node_cls.rejects_nonfinite:
             for part in f.parts:
                 part.nonfinite = self.io.nonfinite
+        if require:
+            f.prepare(require)  # float32 conversion and NaN/Inf check here, on the read thread, not in process()
         return f
 
     def provenance(self, frame: int | None, source: str | None = None) -> dict[str, Any]:

@@ -137,6 +137,7 @@ class Frame:
         #: Channels the node's input port declared (``Port(channels=...)``): what ``select()`` returns.
         self.port_channels: tuple[str, ...] = ()
         self._float_cache: np.ndarray | None = None
+        self._prepared: dict[tuple[str, ...], np.ndarray] = {}
 
     @classmethod
     def _from_planes(cls, planes: list[np.ndarray], slots: list[tuple[int, int]], names: list[str],
@@ -262,6 +263,9 @@ class Frame:
         handled by the frame's ``nonfinite`` policy (set by the engine from ``--nonfinite``)."""
         if names is None:
             names = list(self.port_channels) or self._channels
+        ready = self._prepared.pop(tuple(names), None)
+        if ready is not None:  # converted (and checked) ahead, on the engine's read thread
+            return ready
         idx = [self.channel_index(n) for n in names]
         out = np.empty((self.height, self.width, len(idx)), np.float32)
         by_plane: dict[int, tuple[list[int], list[int]]] = {}
@@ -289,6 +293,11 @@ class Frame:
             view.flags.writeable = False
             self._float_cache = view
         return self._float_cache
+
+    def prepare(self, names: Sequence[str]) -> None:
+        """Convert (and check) the named channels now, so the next ``select(names)`` hands them over without
+        work: the engine does this on its read threads for the channels a port declares."""
+        self._prepared[tuple(names)] = self.select(names)
 
     def _apply_nonfinite(self, out: np.ndarray, names: Sequence[str]) -> np.ndarray:
         if self.nonfinite == "pass" or out.size == 0:
