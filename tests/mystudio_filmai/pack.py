@@ -32,7 +32,7 @@ class Trail(Node):
         rgb = frame.select(["R", "G", "B"])
         brightest = np.max([f.select(["R", "G", "B"]) for f in ctx.input_window().values()], axis=0)
         trail = rgb + self.params["amount"] * (brightest - rgb)
-        return frame.with_pixels(trail, ["R", "G", "B"])
+        return frame.with_channels(["R", "G", "B"], trail)  # alpha, AOVs and other parts kept
 
 
 @hookimpl
