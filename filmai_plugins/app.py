@@ -59,6 +59,8 @@ class App:
                                  builtins=[(name, _load_builtin(t)) for name, t in BUILTIN_PLUGINS] if builtins else ())
         self._ocio_source = ocio_config
         self._ocio: Any = None
+        self._ocio_source_used: Any = None
+        self._colour: Any = None
         self._ocio_lock = threading.Lock()
 
     # ----- plug-ins and nodes ---------------------------------------------------------------
@@ -148,18 +150,31 @@ class App:
         return provenance_of(self.read_header(path))
 
     # ----- colour ---------------------------------------------------------------------------
+    def colour(self) -> Any:
+        """The OCIO config in force as a ``color.ColourConfig`` (names, tags, cached processors)."""
+        with self._ocio_lock:
+            if self._colour is None:
+                from . import color
+
+                self._colour = color.ColourConfig(self._load_ocio(), str(self._ocio_source_used or ""))
+            return self._colour
+
+    def _load_ocio(self) -> Any:
+        if self._ocio is None:
+            from . import color
+
+            source = self._ocio_source
+            if source is None:
+                source = self.pm.hook.filmai_ocio_config(host_name=self.host_name)
+            self._ocio_source_used = source or os.environ.get("OCIO") or color.BUILTIN_CONFIG
+            self._ocio = color.load_config(source)
+        return self._ocio
+
     def ocio_config(self) -> Any:
         """The OCIO config in force: the one given to the app, else a plug-in's ``filmai_ocio_config``
         answer, else ``$OCIO``, else the pinned built-in config (``color.BUILTIN_CONFIG``). Loaded once."""
         with self._ocio_lock:
-            if self._ocio is None:
-                from . import color
-
-                source = self._ocio_source
-                if source is None:
-                    source = self.pm.hook.filmai_ocio_config(host_name=self.host_name)
-                self._ocio = color.load_config(source)
-            return self._ocio
+            return self._load_ocio()
 
     # ----- events ---------------------------------------------------------------------------
     def emit(self, event: dict[str, Any]) -> None:

@@ -19,7 +19,7 @@ from .errors import BadInput
 from .files import now_iso, write_json_atomic
 
 SCHEMA = "filmai.manifest/1"
-_VERSIONED = ("numpy", "OpenImageIO", "OpenEXR", "opencolorio", "torch", "safetensors", "pluggy", "fileseq")
+_VERSIONED = ("numpy", "OpenImageIO", "opencolorio", "torch", "safetensors", "pluggy")
 
 
 def versions() -> dict[str, str]:

@@ -146,3 +146,18 @@ def recipe(name: str):
     if RECIPES not in sys.path:
         sys.path.insert(0, RECIPES)
     return importlib.import_module(name)
+
+
+#: The header attributes every output frame gets naming its colourspace (issue 21: every frame is tagged)
+COLOUR_TAGS = ("colorInteropID", "chromaticities", "colorspace", "oiio:ColorSpace")
+
+
+def without_added_colour_tags(out_attrs: dict, src_attrs: dict) -> dict:
+    """``out_attrs`` less the colour tags the engine added to an untagged source (they must name a colourspace);
+    tags the source had are kept, so they are compared."""
+    out = dict(out_attrs)
+    assert out.get("colorspace"), "an output frame names its colourspace"
+    for key in COLOUR_TAGS:
+        if key not in src_attrs:
+            out.pop(key, None)
+    return out

@@ -5,7 +5,7 @@ import pytest
 
 from filmai_plugins import color
 from filmai_plugins.errors import BadInput
-from filmai_plugins.frames import read_frame
+from filmai_plugins.frames import read_frame, read_provenance
 
 
 def test_log_encoding_is_invertible_and_keeps_hdr_and_negatives():
@@ -57,3 +57,149 @@ def test_declared_colourspace_from_exr_headers(tmp_path):
     assert color.frame_colorspace(read_frame(str(tmp_path / "plain.exr")).attributes, ".exr") == "lin_rec709"
     assert color.frame_colorspace({"oiio:ColorSpace": "sRGB"}, ".png") == "sRGB"
     assert color.canonical_colorspace("sRGB") == "sRGB Encoded Rec.709 (sRGB)"
+
+
+# ----- colour through the engine: tags in, tags out, OCIO's own conversions -------------------------
+
+import json  # noqa: E402
+import os  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+
+import OpenImageIO as oiio  # noqa: E402
+
+import filmai_plugins as fa  # noqa: E402
+from filmai_plugins.frames import read_header  # noqa: E402
+from helpers import plate, write_exr  # noqa: E402
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "filmai_plugins", *args], capture_output=True, text=True)
+
+
+def _aov_plate(folder, frames=(1001, 1002), tag=None):
+    """RGBA + a normal AOV (N.R/G/B, data) + depth Z, half, optionally tagged with a colorInteropID."""
+    for f in frames:
+        rgba = plate(f, 24, 16)
+        normal = np.random.default_rng(f).uniform(-1, 1, (16, 24, 3)).astype(np.float32)
+        z = np.full((16, 24, 1), 7.5, np.float32)
+        write_exr(os.path.join(folder, f"p.{f:04d}.exr"), np.concatenate([rgba, normal, z], axis=2),
+                  ["R", "G", "B", "A", "N.R", "N.G", "N.B", "Z"], attributes={"colorInteropID": tag} if tag else None)
+    return os.path.join(folder, "p.####.exr")
+
+
+def _header_space(path):
+    a = read_header(path).attributes
+    return a.get("colorInteropID"), a.get("colorspace"), a.get("chromaticities")
+
+
+def test_a_tagged_acescg_plate_keeps_its_tag(tmp_path):
+    src = _aov_plate(str(tmp_path / "in"), tag="lin_ap1_scene")
+    fa.run("util.convert", input=src, output=str(tmp_path / "o" / "c.####.exr"))
+    interop, name, chroma = _header_space(str(tmp_path / "o" / "c.1001.exr"))
+    assert (interop, name) == ("lin_ap1_scene", "ACEScg") and abs(chroma[0] - 0.713) < 1e-4
+
+
+def test_output_colourspace_is_exactly_ocios_conversion_and_never_touches_data(tmp_path):
+    src = _aov_plate(str(tmp_path / "in"), tag="lin_ap1_scene")
+    m = fa.run("util.convert", input=src, output=str(tmp_path / "o" / "c.####.exr"),
+               io={"output_colorspace": "lin_rec709_srgb", "pixel_type": "float"})
+    got = read_frame(str(tmp_path / "o" / "c.1001.exr"))
+    inp = read_frame(src.replace("####", "1001"))
+    config = color.load_config(None)
+    proc = config.getProcessor("ACEScg", "Linear Rec.709 (sRGB)").getDefaultCPUProcessor()
+    expected = np.ascontiguousarray(inp.select(["R", "G", "B"]))
+    proc.applyRGB(expected)
+    assert np.abs(got.select(["R", "G", "B"]) - expected).max() < 1e-3
+    for data in ("A", "N.R", "N.G", "N.B", "Z"):  # alpha, the normal AOV and depth pass through unconverted
+        np.testing.assert_array_equal(got.select([data]), inp.select([data]))
+    assert _header_space(str(tmp_path / "o" / "c.1001.exr"))[:2] == ("lin_rec709_scene", "Linear Rec.709 (sRGB)")
+    assert m["io"]["output_colorspace"] == "lin_rec709_srgb"
+
+
+def test_input_colourspace_tags_untagged_frames_and_wins_over_a_tag_with_a_warning(tmp_path):
+    untagged = _aov_plate(str(tmp_path / "plain"))
+    fa.run("util.convert", input=untagged, output=str(tmp_path / "a" / "c.####.exr"),
+           io={"input_colorspace": "lin_rec709_srgb"})
+    assert _header_space(str(tmp_path / "a" / "c.1001.exr"))[:2] == ("lin_rec709_scene", "Linear Rec.709 (sRGB)")
+    # without a flag an untagged EXR is the config's scene_linear role (ACEScg in the built-in config)
+    fa.run("util.convert", input=untagged, output=str(tmp_path / "b" / "c.####.exr"))
+    assert _header_space(str(tmp_path / "b" / "c.1001.exr"))[1] == "ACEScg"
+    tagged = _aov_plate(str(tmp_path / "tagged"), tag="lin_ap1_scene")
+    r = _cli("run", "util.convert", "-i", tagged, "-o", str(tmp_path / "c" / "c.####.exr"),
+             "--input-colorspace", "lin_rec709_srgb", "--progress", "none")
+    assert r.returncode == 0, r.stderr
+    assert "is tagged 'ACEScg' (colorInteropID) but --input-colorspace says 'Linear Rec.709 (sRGB)'" in r.stderr
+    manifest = json.load(open(tmp_path / "c" / "c.1001-1002.manifest.json"))
+    assert any("the flag wins" in w for w in manifest["warnings"])
+    assert _header_space(str(tmp_path / "c" / "c.1001.exr"))[1] == "Linear Rec.709 (sRGB)"
+
+
+def _studio_config(path):
+    """A show's own config with a log space defined only there (as a studio's would be)."""
+    import PyOpenColorIO as ocio
+
+    cfg = ocio.Config.CreateRaw()
+    lin = ocio.ColorSpace(ocio.REFERENCE_SPACE_SCENE, name="show_linear", encoding="scene-linear")
+    log = ocio.ColorSpace(ocio.REFERENCE_SPACE_SCENE, name="show_log", encoding="log")
+    curve = ocio.LogAffineTransform(logSideSlope=[0.07, 0.07, 0.07], logSideOffset=[0.45, 0.45, 0.45],
+                                    linSideSlope=[1.0, 1.0, 1.0], linSideOffset=[0.005, 0.005, 0.005])
+    curve.setBase(2.0)
+    log.setTransform(curve, ocio.COLORSPACE_DIR_FROM_REFERENCE)
+    cfg.addColorSpace(lin)
+    cfg.addColorSpace(log)
+    cfg.setRole("scene_linear", "show_linear")
+    cfg.validate()
+    with open(path, "w") as f:
+        f.write(cfg.serialize())
+    return path
+
+
+def test_a_studio_config_converts_exactly_as_ocio_does_with_it(tmp_path):
+    import PyOpenColorIO as ocio
+
+    config_path = _studio_config(str(tmp_path / "show.ocio"))
+    src = _aov_plate(str(tmp_path / "in"))
+    r = _cli("run", "util.convert", "-i", src, "-o", str(tmp_path / "o" / "c.####.exr"), "--ocio-config", config_path,
+             "--output-colorspace", "show_log", "--pixel-type", "float", "--progress", "none")
+    assert r.returncode == 0, r.stderr
+    cfg = ocio.Config.CreateFromFile(config_path)
+    expected = np.ascontiguousarray(read_frame(src.replace("####", "1002")).select(["R", "G", "B"]))
+    cfg.getProcessor("show_linear", "show_log").getDefaultCPUProcessor().applyRGB(expected)
+    got = read_frame(str(tmp_path / "o" / "c.1002.exr"))
+    assert np.abs(got.select(["R", "G", "B"]) - expected).max() < 1e-5
+    assert read_header(str(tmp_path / "o" / "c.1002.exr")).attributes["colorspace"] == "show_log"
+    assert json.loads(read_provenance(str(tmp_path / "o" / "c.1002.exr"))["ocioConfig"])["source"] == config_path
+
+
+def test_the_runs_own_output_publishes_without_being_told_its_colourspace(tmp_path):
+    from filmai_plugins.publish import publish
+
+    src = _aov_plate(str(tmp_path / "in"))
+    m = fa.run("util.convert", input=src, output=str(tmp_path / "o" / "plate.####.exr"))
+    result = publish([m["manifest_path"]], root=str(tmp_path / "pub"), project="demo", shot="sh010", task="comp",
+                     movie=False)
+    assert result.ok, result.format()
+    from filmai_plugins.publish import integrate
+
+    record = integrate.read_record(result.instances[0].published["path"])
+    assert record["colorspace"] == "ACEScg" and "--colorspace" not in record["colorspace_source"]
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--output-colorspace", "ACEScgg"], "unknown colourspace 'ACEScgg'"),
+    (["--input-colorspace", "lin_rec709x"], "did you mean 'lin_rec709'"),
+    (["--ocio-config", "/nonexistent/show.ocio"], "cannot load OCIO config /nonexistent/show.ocio"),
+    (["--output-colorspace", "Raw"], "is a data colourspace"),
+])
+def test_colour_bad_input_exits_2_before_anything_is_written(tmp_path, args, message):
+    src = _aov_plate(str(tmp_path / "in"))
+    r = _cli("run", "util.convert", "-i", src, "-o", str(tmp_path / "o" / "c.####.exr"), *args)
+    assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert not (tmp_path / "o").exists() or not os.listdir(tmp_path / "o")
+
+
+def test_a_file_tagged_with_a_name_the_config_does_not_know_is_named(tmp_path):
+    src = _aov_plate(str(tmp_path / "in"), tag="arri_logc4_camera_ours")
+    r = _cli("run", "util.convert", "-i", src, "-o", str(tmp_path / "o" / "c.####.exr"))
+    assert r.returncode == 2 and "p.1001.exr (frame 1001)" in r.stderr and "--ocio-config" in r.stderr

@@ -97,10 +97,11 @@ def test_template_parameters_come_from_the_node_schema(tmp_path, testpack):
 
 
 def test_template_passes_openjd_check_and_openjd_run_publishes(tmp_path, testpack, capsys, monkeypatch):
-    src = write_sequence(str(tmp_path / "in"), "plate", range(1001, 1007))  # untagged: --colorspace says what
+    src = write_sequence(str(tmp_path / "in"), "plate", range(1001, 1007))  # untagged: the render says what
     monkeypatch.chdir(tmp_path)
     args = ["farm", "template", "util.convert", "--input", src, "--output", str(tmp_path / "out" / "plate.####.exr"),
             "--frames", "1001-1006", "--chunk", "3", "--set", "data_window=display", "--layer", "",
+            "--input-colorspace", "lin_rec709",  # the render tags its frames; publish's --colorspace agrees
             "--publish-root", str(tmp_path / "pub"), "--project", "demo", "--shot", "sh010", "--task", "comp",
             "--colorspace", "lin_rec709", "--handles", "1,2"]
     # printed to stdout, the template's folder is unknown: no path defaults, every path is a value
@@ -136,7 +137,8 @@ def test_template_passes_openjd_check_and_openjd_run_publishes(tmp_path, testpac
     record = integrate.read_record(str(tmp_path / "pub" / "demo" / "sh010" / "comp" / "plate" / "v001"))
     assert record["targets"] == ["farm"] and record["frames"] == "1001-1006" and len(record["manifests"]) == 2
     assert record["farm"]["render_hosts"]
-    assert record["colorspace"] == "Linear Rec.709 (sRGB)" and record["colorspace_source"] == "--colorspace"
+    assert record["colorspace"] == "Linear Rec.709 (sRGB)"
+    assert record["colorspace_source"] == "frames (and --colorspace)"  # every run's output is tagged
     assert record["frame_range"] == {"head_in": 1001, "cut_in": 1002, "cut_out": 1004, "tail_out": 1006,
                                      "handle_head": 1, "handle_tail": 2, "cut_duration": 3}
     monkeypatch.chdir(tmp_path)
@@ -238,11 +240,11 @@ def test_publish_never_runs_when_a_chunk_keeps_failing(tmp_path, testpack, capsy
     untagged = write_sequence(str(tmp_path / "untagged"), "plate", range(1001, 1003))
     args = ["farm", "run", "farmtest.gain", "-i", untagged, "-o", str(tmp_path / "out3" / "plate.####.exr"),
             "-f", "1001-1002", "--engine", "local", "--retries", "2", "--publish-root", str(tmp_path / "pub"),
-            "--project", "demo", "--shot", "sh010", "--task", "comp", "--json"]
-    assert main(args) == 1  # the plates carry no colourspace and none was given
+            "--project", "demo", "--shot", "sh010", "--task", "comp", "--colorspace", "lin_rec709", "--json"]
+    assert main(args) == 1  # the render tags its frames ACEScg (the config's scene_linear), publish is told Rec.709
     tasks = {t["key"]: t for t in json.loads(capsys.readouterr().out)["tasks"]}
     assert [a["exit_code"] for a in tasks["Publish/Publish"]["attempts"]] == [2]
-    assert "colourspace not recorded" in tasks["Publish/Publish"]["attempts"][0]["tail"]
+    assert "--colorspace says Linear Rec.709 (sRGB) but frames" in tasks["Publish/Publish"]["attempts"][0]["tail"]
 
     # Bad input fails fast: exit code 2 is not retried.
     bad = ["farm", "run", "util.convert", "-i", str(tmp_path / "missing.####.exr"), "-o",

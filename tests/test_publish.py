@@ -81,7 +81,7 @@ def test_full_publish_of_a_convert_run(tmp_path):
 
 
 def test_every_problem_is_listed_at_once(tmp_path):
-    src = write_sequence(str(tmp_path / "in"), "plate", range(1001, 1007))  # no colourspace declared
+    src = write_sequence(str(tmp_path / "in"), "plate", range(1001, 1007))
     nan = plate(1003)
     nan[5, 5, 0] = np.nan
     write_exr(str(tmp_path / "in" / "plate.1003.exr"), nan)
@@ -90,7 +90,8 @@ def test_every_problem_is_listed_at_once(tmp_path):
     os.remove(out.replace("####", "1005"))
     with open(out.replace("####", "1002"), "r+b") as f:
         f.truncate(2000)
-    fa.run("util.convert", input=src, output=out, frames="1004", data_window="display")  # other params
+    fa.run("util.convert", input=src, output=out, frames="1004", data_window="display",  # other params
+           io={"output_colorspace": "lin_rec709"})  # and another colourspace than the others' (ACEScg)
 
     result = publish([manifest], root=str(tmp_path / "pub"), **CONTEXT)
     assert not result.ok and result.stopped.startswith("extraction")
@@ -100,7 +101,7 @@ def test_every_problem_is_listed_at_once(tmp_path):
     assert "1 of 6 frames missing: 1005" in text
     assert "beauty pass.1002.exr (frame 1002): corrupt or truncated image" in text
     assert "frame 1003): 1 NaN/Inf pixel values" in text
-    assert "colourspace not recorded on frames 1001,1003-1004,1006" in text
+    assert "frames declare different colourspaces: ACEScg on 1001,1003,1006; Linear Rec.709 (sRGB) on 1004" in text
     assert any("frames 1004: paramsHash is" in line for line in text.splitlines())
     plugins = {p for p, _ in found}
     assert {"FilmAIValidateNaming", "FilmAIValidateFrameRange", "FilmAIValidateFramesReadable",

@@ -8,6 +8,7 @@ import pytest
 import filmai_plugins as fa
 from filmai_plugins.errors import FrameError
 from filmai_plugins.frames import read_frame, read_header
+from helpers import without_added_colour_tags
 
 
 def test_every_sample_image_reads(shared_data):
@@ -110,5 +111,6 @@ def test_beachball_converted_whole_is_bit_identical(shared_data, tmp_path, kind)
         assert "DateTime" in attrs  # OpenImageIO stamps the writing time on files that have none, as oiiotool does
         if "DateTime" not in dict(s_part[5]):
             attrs.pop("DateTime")
+        attrs = without_added_colour_tags(attrs, dict(s_part[5]))
         assert o_part[:5] + (sorted(attrs.items(), key=str),) + o_part[6:] == s_part
     assert read_header(str(tmp_path / "o.0001.exr")).attributes["compression"] == "piz"

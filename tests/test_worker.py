@@ -304,6 +304,7 @@ def test_schema_from_the_worker_matches_in_process(packs):
     assert ids == [n["id"] for n in local["nodes"]] == sorted(list_nodes())
     assert {"util.convert", "cnn.torchscript", "hoststest.gain", "hoststest.cuts"} <= set(ids)
     assert [p["name"] for p in remote["io_options"]] == ["part", "layer", "compression", "pixel_type", "tile_size",
+                                                          "input_colorspace", "output_colorspace", "ocio_config",
                                                           "nonfinite"]
 
 

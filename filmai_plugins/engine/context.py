@@ -14,6 +14,8 @@ from ..atomic import atomic_open
 from ..errors import BadInput, FrameError
 from ..files import file_sha256
 from ..frames.image import Frame
+from .. import color
+from ..color import ColourConfig
 from ..frames.io import WriteOptions
 from ..frames.sequence import SequencePattern
 from ..node import Node, Param
@@ -37,6 +39,15 @@ IO_OPTIONS: tuple[Param, ...] = (
                "float where half would clip)"),
     Param("tile_size", "int", 1024, min=64, max=16384,
           help="frames larger than this are processed in overlapping tiles (seamless) to bound memory"),
+    Param("input_colorspace", "string", "",
+          help="the OCIO colourspace of the input frames (a name, alias or interop id: ACEScg, lin_ap1_scene, "
+               "lin_rec709_srgb ...); it wins over the files' own tags (with a warning where they differ); empty: "
+               "each file's tag (colorInteropID, colorspace, chromaticities), else the config's scene_linear role "
+               "for EXR and sRGB for 8/16-bit images"),
+    Param("output_colorspace", "string", "",
+          help="the OCIO colourspace to write (colour channels converted, data channels never); empty: the input's"),
+    Param("ocio_config", "string", "",
+          help="OCIO config file or ocio:// URI; empty: the host's, $OCIO, else the pinned built-in CG config"),
     Param("nonfinite", "enum", "error", choices=NONFINITE_POLICIES,
           help="NaN/Inf in the channels a node reads: error (name file and frame), zero (the node sees 0), pass; "
                "channels it does not read pass through untouched"),
@@ -50,6 +61,9 @@ class IOOptions:
     compression: str = "keep"
     pixel_type: str = "keep"
     tile_size: int = 1024
+    input_colorspace: str = ""
+    output_colorspace: str = ""
+    ocio_config: str = ""
     nonfinite: str = "error"
 
     @classmethod
@@ -118,6 +132,8 @@ class RunContext:
     extra: dict[str, Any] = field(default_factory=dict)  # node results for the manifest (stats, summaries)
     #: the input frames of the output frame being processed, by number (set by the engine before process())
     window: dict[int, Frame] = field(default_factory=dict)
+    _colour: Any = field(default=None, repr=False)
+    _colour_said: set = field(default_factory=set, repr=False)  # warnings already given once
     #: frames read for windows beyond the requested range, and window frames clamped away (manifest)
     handles: dict[str, str] = field(default_factory=dict)
     _on_disk: dict[str, list[int]] = field(default_factory=dict, repr=False)
@@ -178,6 +194,88 @@ class RunContext:
     def output_path(self, port: str | None = None) -> str:
         return self._port(self.outputs, port, "output")[1]
 
+    # ----- colour ----------------------------------------------------------------------------
+    @property
+    def colour(self) -> ColourConfig:
+        """The run's OCIO config (``--ocio-config``, else the app's) with its name lookups and processors."""
+        if self._colour is None:
+            self._colour = ColourConfig.load(self.io.ocio_config) if self.io.ocio_config else self.app.colour()
+        return self._colour
+
+    def check_colour(self) -> None:
+        """Before anything is written: the config loads and the colourspaces given are known (exit 2 naming the
+        closest names otherwise); an output colourspace that is data (not colour) is refused."""
+        colour = self.colour
+        if self.io.input_colorspace:
+            colour.resolve(self.io.input_colorspace)
+        if self.io.output_colorspace:
+            out = colour.resolve(self.io.output_colorspace)
+            if colour.is_data(out):
+                raise BadInput(f"--output-colorspace {self.io.output_colorspace!r} is a data colourspace ({out}): "
+                               "colour frames are never written as data; leave it empty to keep the input's")
+
+    def frame_colorspace(self, f: Frame) -> str:
+        """What ``f``'s colour channels are: ``--input-colorspace`` (it wins over the file's tag, with a warning
+        once where they differ), else the file's tag, else the config's ``scene_linear`` role for EXR and other
+        float images and sRGB for 8/16-bit ones."""
+        colour = self.colour
+        ext = os.path.splitext(f.path or "")[1] or ".exr"
+        declared, where = color.declared_colorspace(f.attributes, ext)
+        if self.io.input_colorspace:
+            given = colour.resolve(self.io.input_colorspace)
+            if declared:
+                try:
+                    tagged = colour.resolve(declared)
+                except BadInput:
+                    tagged = declared
+                if tagged != given and ("input", tagged) not in self._colour_said:
+                    self._colour_said.add(("input", tagged))
+                    self.message(f"{f.where()} is tagged {tagged!r} ({where}) but --input-colorspace says "
+                                 f"{given!r}: the flag wins", level="warning")
+            return given
+        if declared:
+            try:
+                return colour.resolve(declared)
+            except BadInput:
+                raise FrameError(f"the file says its colourspace is {declared!r} ({where}), which OCIO config "
+                                 f"{colour.name!r} does not know: give the show's config (--ocio-config) or "
+                                 "--input-colorspace", f.path, f.number) from None
+        types = f.file_types()
+        if types and all(t in ("uint8", "uint16") for t in types if t):
+            return colour.resolve("srgb_tx")
+        return colour.scene_linear()
+
+    def output_colour(self, frame: Frame) -> Frame:
+        """``frame`` (and its other parts) in the output colourspace, tagged: colour channels converted with
+        OCIO's CPU processor when ``--output-colorspace`` differs from the frame's; data layers, alpha and
+        single channels never; ``colorInteropID``, ``chromaticities`` and ``colorspace`` set in each part's
+        header."""
+        colour = self.colour
+        src = frame.colorspace or (colour.resolve(self.io.input_colorspace) if self.io.input_colorspace
+                                   else colour.scene_linear())
+        dst = colour.resolve(self.io.output_colorspace) if self.io.output_colorspace else src
+        parts = []
+        for part in frame.parts:
+            if dst != src:
+                names = [part.channels[i] for triplet in color.colour_triplets(part.channels) for i in triplet]
+                if names:
+                    converted = [colour.convert_rgb(part.select(names[i:i + 3]), src, dst)
+                                 for i in range(0, len(names), 3)]
+                    part = part.with_channels(names, np.concatenate(converted, axis=2))
+            tagged = {k: v for k, v in part.attributes.items()
+                      if k not in ("colorInteropID", "chromaticities", "colorspace", "colorSpace")}
+            tags = colour.tags(dst)
+            tagged.update(tags)
+            tagged["oiio:ColorSpace"] = tags.get("colorInteropID") or tags["colorspace"]
+            part.attributes = tagged
+            if "chromaticities" in tags:
+                part.attribute_types = {**part.attribute_types, "chromaticities": "float[8]"}
+            part.colorspace = dst
+            parts.append(part)
+        first = parts[0]
+        first.other_parts = parts[1:]
+        return first
+
     # ----- frames ----------------------------------------------------------------------------
     def read_input(self, frame: int | None, port: str | None = None, *, channels: list[str] | None = None,
                    layer: str | None = None, require: list[str] | None = None) -> Frame:
@@ -210,6 +308,9 @@ class RunContext:
         if self.node_cls.rejects_nonfinite:
             for part in f.parts:
                 part.nonfinite = self.io.nonfinite
+        space = self.frame_colorspace(f)
+        for part in f.parts:
+            part.colorspace = space
         if require:
             f.prepare(require)  # float32 conversion and NaN/Inf check here, on the read thread, not in process()
         return f
@@ -225,6 +326,7 @@ class RunContext:
             prov["frame"] = str(frame)
         if source:
             prov["source"] = os.path.basename(source)
+        prov["ocioConfig"] = self.colour.describe()
         return prov
 
     def write_output(self, frame: Frame, number: int | None, port: str | None = None,
@@ -235,6 +337,7 @@ class RunContext:
         pattern = SequencePattern(pattern_str)
         path = pattern.path(number) if pattern.is_sequence else pattern.pattern
         t0 = time.perf_counter()
+        frame = self.output_colour(frame)
         self.app.write_frame(path, frame, self.io.write_options(self.provenance(number, source)))
         digest = file_sha256(path)  # on the write thread, from the page cache
         self.timings.add("write_s", time.perf_counter() - t0)

@@ -238,6 +238,7 @@ def run_node(node_id: str, *, input: PortArg = None, output: PortArg = None, fra
         node.params = cls.params_at(resolved, frame_list[0])
     ckpt, model_path, model_sha = _load_model(cls, model, "run", node.params)
     ctx.model, ctx.model_path, ctx.model_sha256 = ckpt, model_path, model_sha
+    ctx.check_colour()
     node.validate(ctx)  # before any output folder, frame or manifest is written
     ctx.device = _resolve_device(cls, device)
     ctx.params_hash = cls.params_hash({**resolved, "_io": io_opts.to_json(),

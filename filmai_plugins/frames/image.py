@@ -136,6 +136,9 @@ class Frame:
         self.nonfinite = "pass"
         #: Channels the node's input port declared (``Port(channels=...)``): what ``select()`` returns.
         self.port_channels: tuple[str, ...] = ()
+        #: The OCIO colourspace of the colour channels (the config's name), set by the engine when it reads
+        #: the frame (the file's tag, --input-colorspace, or the config's default); "" when unknown.
+        self.colorspace = ""
         self._float_cache: np.ndarray | None = None
         self._prepared: dict[tuple[str, ...], np.ndarray] = {}
 
@@ -160,6 +163,7 @@ class Frame:
         if like is not None:
             self.nonfinite = like.nonfinite
             self.port_channels = tuple(c for c in like.port_channels if c in names)
+            self.colorspace = like.colorspace
         return self
 
     @classmethod

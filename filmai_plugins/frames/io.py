@@ -296,7 +296,6 @@ class OIIOWriter:
     def write(self, path: str, frame: Frame, options: WriteOptions) -> None:
         oiio = _oiio()
         ext = os.path.splitext(path)[1].lower()
-        is_exr = ext == ".exr"
         parts = frame.parts
         out = oiio.ImageOutput.create(path)
         if out is None:
