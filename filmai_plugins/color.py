@@ -210,6 +210,24 @@ class ColourConfig:
         self.processor(s, d).applyRGB(out)
         return out
 
+    def convert_channels(self, pixels: np.ndarray, channels: list[str], src: str, dst: str) -> np.ndarray:
+        """``pixels`` (..., len(channels)) with every colour layer's R, G, B converted from ``src`` to ``dst``
+        (``colour_triplets``); alpha, data layers (depth, normals, mattes, IDs) and single channels untouched.
+        A new float32 array. What a node calls to go into its model's working space and back."""
+        out = np.array(pixels, dtype=np.float32, copy=True)
+        s, d = self.resolve(src), self.resolve(dst)
+        if s == d:
+            return out
+        for triplet in colour_triplets(list(channels)):
+            idx = list(triplet)
+            out[..., idx] = self.convert_rgb(out[..., idx], s, d)
+        return out
+
+    def portable(self, name: str) -> str:
+        """How a checkpoint or a manifest records a colourspace so another config finds it: the interop id
+        where the colourspace has one (``lin_ap1_scene``), else the config's name."""
+        return self.interop_id(name) or self.resolve(name)
+
     def tags(self, name: str) -> dict[str, Any]:
         """Header attributes naming a colourspace: ``colorInteropID`` (where it has one), ``chromaticities`` (a
         linear space with known primaries) and ``colorspace`` (the config's name, for configs without interop

@@ -203,3 +203,23 @@ def test_a_file_tagged_with_a_name_the_config_does_not_know_is_named(tmp_path):
     src = _aov_plate(str(tmp_path / "in"), tag="arri_logc4_camera_ours")
     r = _cli("run", "util.convert", "-i", src, "-o", str(tmp_path / "o" / "c.####.exr"))
     assert r.returncode == 2 and "p.1001.exr (frame 1001)" in r.stderr and "--ocio-config" in r.stderr
+
+
+def test_convert_channels_touches_colour_layers_only():
+    """ColourConfig.convert_channels: every colour layer's R, G, B is converted as OCIO does; alpha, a data
+    layer (normals) and a single channel pass bit-exact; portable() names a space by its interop id."""
+    colour = color.ColourConfig.load()
+    channels = ["R", "G", "B", "A", "diffuse.R", "diffuse.G", "diffuse.B", "N.X", "N.Y", "N.Z", "Z"]
+    rng = np.random.default_rng(3)
+    px = rng.uniform(-0.1, 4.0, size=(5, 7, len(channels))).astype(np.float32)
+    out = colour.convert_channels(px, channels, "ACEScg", "lin_rec709_srgb")
+    ref = np.ascontiguousarray(px[..., :3]).copy()
+    colour.config.getProcessor(colour.resolve("ACEScg"), colour.resolve("lin_rec709_srgb")) \
+        .getDefaultCPUProcessor().applyRGB(ref)
+    assert np.abs(out[..., :3] - ref).max() < 1e-6
+    assert np.abs(out[..., 4:7] - colour.convert_rgb(px[..., 4:7], "ACEScg", "lin_rec709_srgb")).max() < 1e-6
+    for i in (3, 7, 8, 9, 10):
+        assert np.array_equal(out[..., i], px[..., i]), channels[i]
+    back = colour.convert_channels(out, channels, "lin_rec709_srgb", "ACEScg")
+    assert np.abs(back - px).max() < 1e-4
+    assert colour.portable("ACEScg") == "lin_ap1_scene"

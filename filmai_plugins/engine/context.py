@@ -259,9 +259,7 @@ class RunContext:
             if dst != src:
                 names = [part.channels[i] for triplet in color.colour_triplets(part.channels) for i in triplet]
                 if names:
-                    converted = [colour.convert_rgb(part.select(names[i:i + 3]), src, dst)
-                                 for i in range(0, len(names), 3)]
-                    part = part.with_channels(names, np.concatenate(converted, axis=2))
+                    part = part.with_channels(names, colour.convert_channels(part.select(names), names, src, dst))
             tagged = {k: v for k, v in part.attributes.items()
                       if k not in ("colorInteropID", "chromaticities", "colorspace", "colorSpace")}
             tags = colour.tags(dst)
