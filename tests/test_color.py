@@ -1,11 +1,18 @@
 """Colour: OCIO conversions, declared colourspaces, display transforms, the log working encoding."""
+import json
+import os
+import subprocess
+import sys
+
 import numpy as np
 import OpenEXR
 import pytest
 
+import filmai_plugins as fa
 from filmai_plugins import color
 from filmai_plugins.errors import BadInput
-from filmai_plugins.frames import read_frame, read_provenance
+from filmai_plugins.frames import read_frame, read_header, read_provenance
+from helpers import plate, write_exr
 
 
 def test_log_encoding_is_invertible_and_keeps_hdr_and_negatives():
@@ -60,17 +67,6 @@ def test_declared_colourspace_from_exr_headers(tmp_path):
 
 
 # ----- colour through the engine: tags in, tags out, OCIO's own conversions -------------------------
-
-import json  # noqa: E402
-import os  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-
-import OpenImageIO as oiio  # noqa: E402
-
-import filmai_plugins as fa  # noqa: E402
-from filmai_plugins.frames import read_header  # noqa: E402
-from helpers import plate, write_exr  # noqa: E402
 
 
 def _cli(*args):
