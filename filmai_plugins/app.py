@@ -37,6 +37,7 @@ BUILTIN_PLUGINS = (
     ("filmai.timeline", "filmai_plugins.timeline"),
     ("filmai.packaging", "filmai_plugins.packaging"),
     ("filmai.modelinfo", "filmai_plugins.modelinfo"),
+    ("filmai.colourspaces", "filmai_plugins.colourspaces"),
 )
 #: Commands the ``filmai`` command defines itself; packs cannot take these names.
 CORE_COMMANDS = ("nodes", "info", "run", "train")

@@ -85,9 +85,10 @@ class CommandRegistrar:
         self.pack = pack
 
     def add_parser(self, name: str, **kwargs: Any) -> Any:
-        if name in self._taken:
-            raise RegistryError(f"pack {self.pack!r}: the command {name!r} already exists")
-        self._taken.add(name)
+        for each in (name, *kwargs.get("aliases", ())):
+            if each in self._taken:
+                raise RegistryError(f"pack {self.pack!r}: the command {each!r} already exists")
+        self._taken.update((name, *kwargs.get("aliases", ())))
         return self._subparsers.add_parser(name, **kwargs)
 
 

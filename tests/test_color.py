@@ -182,6 +182,23 @@ def test_the_runs_own_output_publishes_without_being_told_its_colourspace(tmp_pa
     assert record["colorspace"] == "ACEScg" and "--colorspace" not in record["colorspace_source"]
 
 
+def test_output_in_a_studio_config_publishes_in_that_config(tmp_path):
+    """Frames written in a show's own log space (known only to its config) publish without --colorspace: the
+    validator checks names in the run's config (from its manifest), and the review media use it too."""
+    from filmai_plugins.publish import integrate, publish
+
+    config_path = _studio_config(str(tmp_path / "show.ocio"))
+    src = _aov_plate(str(tmp_path / "in"))
+    m = fa.run("util.convert", input=src, output=str(tmp_path / "o" / "plate.####.exr"),
+               io={"ocio_config": config_path, "output_colorspace": "show_log"})
+    result = publish([m["manifest_path"]], root=str(tmp_path / "pub"), project="demo", shot="sh010", task="comp",
+                     movie=False)
+    assert result.ok, result.format()
+    record = integrate.read_record(result.instances[0].published["path"])
+    assert record["colorspace"] == "show_log"
+    assert record["ocio_config"]["source"] == config_path
+
+
 @pytest.mark.parametrize("args,message", [
     (["--output-colorspace", "ACEScgg"], "unknown colourspace 'ACEScgg'"),
     (["--input-colorspace", "lin_rec709x"], "did you mean 'lin_rec709'"),
@@ -219,3 +236,15 @@ def test_convert_channels_touches_colour_layers_only():
     back = colour.convert_channels(out, channels, "lin_rec709_srgb", "ACEScg")
     assert np.abs(back - px).max() < 1e-4
     assert colour.portable("ACEScg") == "lin_ap1_scene"
+
+
+def test_colourspaces_command_lists_a_studio_configs_own_spaces(tmp_path):
+    config_path = _studio_config(str(tmp_path / "show.ocio"))
+    r = _cli("colourspaces", "--ocio-config", config_path, "--json")
+    assert r.returncode == 0, r.stderr
+    info = json.loads(r.stdout)
+    assert {"show_linear", "show_log"} <= {s["name"] for s in info["colorspaces"]}
+    assert info["scene_linear"] == "show_linear" and info["config"]["source"] == config_path
+    builtin = _cli("colorspaces")
+    assert builtin.returncode == 0 and "ACEScg" in builtin.stdout and "lin_ap1_scene" in builtin.stdout
+    assert "Raw" in builtin.stdout and "data" in builtin.stdout

@@ -5,7 +5,7 @@ Used by training (input | output | target every N steps), publishing (thumbnails
 from __future__ import annotations
 
 import os
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -28,22 +28,22 @@ def _fit(img: np.ndarray, width: int) -> np.ndarray:
     return np.asarray(out.get_pixels(oiio.FLOAT), dtype=np.float32).reshape(height, width, img.shape[2])
 
 
-def _as_rgb(img: np.ndarray, colorspace: str) -> np.ndarray:
+def _as_rgb(img: np.ndarray, colorspace: str, config: Any = None) -> np.ndarray:
     arr = np.asarray(img, dtype=np.float32)
     if arr.ndim == 2:
         arr = arr[:, :, None]
     if arr.shape[2] == 1 or arr.shape[2] == 2:  # a matte or luminance: show as grey, no display transform
         return np.clip(np.repeat(arr[:, :, :1], 3, axis=2), 0, 1)
-    return color.to_display(arr[:, :, :3], src=colorspace)
+    return color.to_display(arr[:, :, :3], src=colorspace, config=config)
 
 
 def contact_sheet(rows: Sequence[Sequence[np.ndarray]], labels: Sequence[str] | None = None,
-                  colorspace: str = "lin_rec709", cell_width: int = 320) -> np.ndarray:
+                  colorspace: str = "lin_rec709", cell_width: int = 320, config: Any = None) -> np.ndarray:
     """Compose display-referred RGB (0–1): one row per entry, one cell per image, optional column labels."""
     import OpenImageIO as oiio
 
     ncols = max(len(r) for r in rows)
-    cells = [[_fit(_as_rgb(img, colorspace), cell_width) for img in row] for row in rows]
+    cells = [[_fit(_as_rgb(img, colorspace, config), cell_width) for img in row] for row in rows]
     row_heights = [max(c.shape[0] for c in row) for row in cells]
     top = LABEL_HEIGHT if labels else 0
     height = top + sum(row_heights) + GAP * (len(rows) - 1)

@@ -8,7 +8,7 @@ name and renamed into place.
 from __future__ import annotations
 
 from fractions import Fraction
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -58,12 +58,13 @@ def linear_proxy(path: str, frame: int | None, width: int, height: int | None = 
     return resize(np.nan_to_num(_picture(src), nan=0.0, posinf=65504.0, neginf=-65504.0), width, height)
 
 
-def display_proxy(path: str, frame: int | None, colorspace: str, width: int, height: int | None = None) -> np.ndarray:
+def display_proxy(path: str, frame: int | None, colorspace: str, width: int, height: int | None = None,
+                  config: Any = None) -> np.ndarray:
     """Read a frame, shrink it in linear light, and apply the display/view transform: RGB 0–1."""
     linear = linear_proxy(path, frame, width, height)
     if linear.shape[2] == 1:  # a matte or depth: shown as grey, not colour-managed
         return np.clip(np.repeat(linear, 3, axis=2), 0.0, 1.0)
-    return color.to_display(linear, src=colorspace)
+    return color.to_display(linear, src=colorspace, config=config)
 
 
 def _write_image(path: str, rgb: np.ndarray) -> str:
@@ -71,9 +72,10 @@ def _write_image(path: str, rgb: np.ndarray) -> str:
     return path
 
 
-def write_thumbnail(path: str, source: str, frame: int | None, colorspace: str, width: int = THUMBNAIL_WIDTH) -> str:
+def write_thumbnail(path: str, source: str, frame: int | None, colorspace: str, width: int = THUMBNAIL_WIDTH,
+                    config: Any = None) -> str:
     """One frame as a display-referred PNG/JPEG (by ``path``'s extension)."""
-    return _write_image(path, display_proxy(source, frame, colorspace, width))
+    return _write_image(path, display_proxy(source, frame, colorspace, width, config=config))
 
 
 def pick_frames(frames: Sequence[int], count: int) -> list[int]:
@@ -86,14 +88,15 @@ def pick_frames(frames: Sequence[int], count: int) -> list[int]:
 
 
 def write_sheet(path: str, sources: Sequence[tuple[int, str]], colorspace: str, *, columns: int = SHEET_COLUMNS,
-                cell_width: int = SHEET_CELL_WIDTH, title: str = "") -> str:
+                cell_width: int = SHEET_CELL_WIDTH, title: str = "", config: Any = None) -> str:
     """A contact sheet of the given (frame, path) pairs, each cell labelled with its frame number."""
     import OpenImageIO as oiio
 
     # Cells are shrunk in linear light here; contact_sheet then applies the display transform to them.
     cells = [linear_proxy(p, f, cell_width) for f, p in sources]
     rows = [cells[i:i + columns] for i in range(0, len(cells), columns)]
-    sheet = contact_sheet(rows, labels=[title] if title else None, colorspace=colorspace, cell_width=cell_width)
+    sheet = contact_sheet(rows, labels=[title] if title else None, colorspace=colorspace, cell_width=cell_width,
+                          config=config)
     top = sheet.shape[0] - sum(max(c.shape[0] for c in r) for r in rows) - GAP * (len(rows) - 1)
     buf = oiio.ImageBuf(np.ascontiguousarray(sheet))
     y = top
@@ -136,7 +139,7 @@ def movie_size(width: int, height: int, max_width: int = MOVIE_MAX_WIDTH) -> tup
 
 
 def write_movie(path: str, sources: Sequence[tuple[int, str]], colorspace: str, fps: float,
-                max_width: int = MOVIE_MAX_WIDTH, crf: int = 18) -> dict:
+                max_width: int = MOVIE_MAX_WIDTH, crf: int = 18, config: Any = None) -> dict:
     """Encode an H.264 (yuv420p, BT.709-tagged) MP4 preview with PyAV; returns what was written."""
     import av
 
@@ -155,7 +158,7 @@ def write_movie(path: str, sources: Sequence[tuple[int, str]], colorspace: str, 
             cc = stream.codec_context
             # Tag BT.709 so players do not guess (they guess BT.601 for small frames).
             cc.color_primaries, cc.color_trc, cc.colorspace, cc.color_range = 1, 1, 1, 1
-            for rgb in _prefetched(sources, lambda f, p: display_proxy(p, f, colorspace, width, height)):
+            for rgb in _prefetched(sources, lambda f, p: display_proxy(p, f, colorspace, width, height, config)):
                 frame = av.VideoFrame.from_ndarray(np.ascontiguousarray((rgb * 255.0 + 0.5).astype(np.uint8)), format="rgb24")
                 frame = frame.reformat(format="yuv420p", dst_colorspace="ITU709", dst_color_range="MPEG")
                 for packet in stream.encode(frame):

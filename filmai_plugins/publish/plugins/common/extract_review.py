@@ -9,6 +9,12 @@ from filmai_plugins.publish import lib, media
 DEFAULT_FPS = 24.0
 
 
+def _config(instance):
+    """The OCIO config the colourspace was validated in (the run's), for the display transform."""
+    colour = instance.data.get("filmai_colour")
+    return colour.config if colour is not None else None
+
+
 def _frames(instance):
     seq = SequencePattern(instance.data["pattern"])
     return [(f, seq.path(f)) for f in instance.data["frames_expected"]]
@@ -25,7 +31,7 @@ class FilmAIExtractThumbnail(pyblish.api.InstancePlugin):
         frames = _frames(instance)
         number, path = frames[len(frames) // 2]
         out = os.path.join(lib.staging_of(instance), "thumbnail.jpg")
-        media.write_thumbnail(out, path, number, instance.data["colorspace"])
+        media.write_thumbnail(out, path, number, instance.data["colorspace"], config=_config(instance))
         lib.add_representation(instance, "thumbnail", out, "_thumbnail.jpg", frame=number)
 
 
@@ -42,7 +48,7 @@ class FilmAIExtractContactSheet(pyblish.api.InstancePlugin):
         out = os.path.join(lib.staging_of(instance), "sheet.jpg")
         c = instance.context.data
         title = f"{c['filmai_shot']} {c['filmai_task']} {instance.data['name']}  {instance.data['colorspace']}"
-        media.write_sheet(out, sources, instance.data["colorspace"], title=title)
+        media.write_sheet(out, sources, instance.data["colorspace"], title=title, config=_config(instance))
         lib.add_representation(instance, "sheet", out, "_sheet.jpg", frames=sorted(picked))
 
 
@@ -62,7 +68,7 @@ class FilmAIExtractPreviewMovie(pyblish.api.InstancePlugin):
         first = next((i for i in instance.data.get("frame_info", {}).values() if i.get("fps")), None)
         fps = c.get("filmai_fps") or (first or {}).get("fps") or c.get("filmai_host_fps") or DEFAULT_FPS
         out = os.path.join(lib.staging_of(instance), "preview.mp4")
-        info = media.write_movie(out, _frames(instance), instance.data["colorspace"], float(fps))
+        info = media.write_movie(out, _frames(instance), instance.data["colorspace"], float(fps), config=_config(instance))
         instance.data["fps"] = info["fps"]
         lib.add_representation(instance, "movie", out, "_preview.mp4",
                                **{k: info[k] for k in ("width", "height", "fps", "codec", "pix_fmt")})

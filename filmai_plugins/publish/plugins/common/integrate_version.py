@@ -49,7 +49,8 @@ class FilmAIIntegrateVersion(pyblish.api.InstancePlugin):
                            "pattern": f"{prefix}.{'#' * pad}{seq.extension}", "source_pattern": d["pattern"],
                            "resolution": d.get("resolution"), "channels": d.get("channels"),
                            "pixel_types": d.get("pixel_types"), "colorspace": d.get("colorspace"),
-                           "colorspace_source": d.get("colorspace_source"), "fps": d.get("fps"),
+                           "colorspace_source": d.get("colorspace_source"), "ocio_config": d.get("ocio_config"),
+                           "fps": d.get("fps"),
                            "frame_range": d.get("frame_range"), "checksums_verified": d.get("checksums_verified", 0),
                            "timecode": {k: v for k, v in (d.get("timecode") or {}).items() if k != "frames"} or None})
         elif d["family"] == lib.FAMILY_MODEL:

@@ -1,9 +1,22 @@
 """Validate: the colourspace of the frames is recorded (in the files, or asserted with --colorspace)."""
 import pyblish.api
 
-from filmai_plugins import color
 from filmai_plugins.errors import BadInput
 from filmai_plugins.publish import lib
+
+
+def run_colour_config(instance):
+    """The OCIO config the frames were made under: the one their run was given (``--ocio-config``, in the
+    manifest's io options), else the app's (``$OCIO`` or the pinned built-in config). Names are checked in it."""
+    from filmai_plugins.app import default_app
+    from filmai_plugins.color import ColourConfig
+
+    manifests = instance.context.data.get("filmai_manifests", {})
+    sources = {(manifests.get(m) or {}).get("io", {}).get("ocio_config") or "" for m in instance.data.get("manifests", [])}
+    sources.discard("")
+    if len(sources) > 1:
+        raise lib.ValidationFailed([f"the runs of these frames used different OCIO configs: {', '.join(sorted(sources))}"])
+    return ColourConfig.load(sources.pop()) if sources else default_app().colour()
 
 
 class FilmAIValidateColorspace(pyblish.api.InstancePlugin):
@@ -19,11 +32,13 @@ class FilmAIValidateColorspace(pyblish.api.InstancePlugin):
         infos = [i for _, i in sorted(instance.data.get("frame_info", {}).items()) if "error" not in i]
         asserted = instance.context.data.get("filmai_colorspace")
         problems = []
-        config = color.default_config()
+        colour = run_colour_config(instance)
+        instance.data["ocio_config"] = colour.describe()  # for the record
+        instance.data["filmai_colour"] = colour  # the review media's display transform uses the same config
 
         def canonical(name, where):
             try:
-                return color.canonical_colorspace(name, config)
+                return colour.resolve(name)
             except BadInput as exc:
                 problems.append(f"{where}: {exc}")
                 return None
