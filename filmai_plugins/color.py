@@ -215,6 +215,8 @@ class ColourConfig:
         (``colour_triplets``); alpha, data layers (depth, normals, mattes, IDs) and single channels untouched.
         A new float32 array. What a node calls to go into its model's working space and back."""
         out = np.array(pixels, dtype=np.float32, copy=True)
+        if not src or not dst:  # unknown (a frame made in memory, a model that records none): as it is
+            return out
         s, d = self.resolve(src), self.resolve(dst)
         if s == d:
             return out

@@ -86,7 +86,8 @@ def test_training_writes_checkpoint_contact_sheets_and_interval_checkpoints(trai
     ckpt = load_checkpoint(trained["ckpt"], expect_node="gan.generate")
     meta = ckpt.meta
     assert meta["arch"]["name"] == "mocogan/1" and (meta["arch"]["width"], meta["arch"]["height"]) == (32, 24)
-    assert meta["channels"] == ["R", "G", "B", "A"] and meta["colorspace"] == "lin_rec709"
+    # untagged EXR is read as the config's scene_linear role (ACEScg in the built-in config)
+    assert meta["channels"] == ["R", "G", "B", "A"] and meta["colorspace"] == "lin_ap1_scene"
     assert meta["codec"]["encodings"] == ["log", "log", "log", "linear"]  # HDR colour in log, alpha linear
     assert meta["training"]["steps"] == 4 and meta["source"]["frames"] == "1-12"
     assert meta["arch"]["minibatch_std"] == 4  # new models train with the anti-collapse feature
@@ -169,7 +170,8 @@ def test_generates_frames_of_the_model_size_with_provenance(trained, tmp_path):
     assert names == [f"gen.{f:04d}.exr" for f in range(1, 11)]
     f = read_frame(str(tmp_path / "gen.0004.exr"))
     assert (f.width, f.height) == (32, 24) and f.channels == ["R", "G", "B", "A"]
-    assert f.display_window == (0, 0, 32, 24) and f.attributes["oiio:ColorSpace"] == "lin_rec709"
+    # written in the colourspace of the clip it learnt (untagged EXR: ACEScg), and tagged so
+    assert f.display_window == (0, 0, 32, 24) and f.attributes["colorInteropID"] == "lin_ap1_scene"
     assert np.isfinite(f.pixels).all() and 0.0 <= f.pixels[..., 3].min() and f.pixels[..., 3].max() <= 1.0
     prov = read_provenance(str(tmp_path / "gen.0004.exr"))
     assert prov["node"] == "gan.generate" and json.loads(prov["params"])["seed"] == 7

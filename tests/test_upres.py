@@ -143,6 +143,7 @@ def test_mode_blend_is_network_interpolation():
     for node in (node_psnr, node_zero, node_gan):
         class Ctx:
             model, device, extra = ckpt, "cpu", {}
+            model_colorspace = staticmethod(lambda recorded, what="": recorded)
         node.setup(Ctx)
         outs.append(node.run_net(lr))
     np.testing.assert_array_equal(outs[0], outs[1])
@@ -373,7 +374,9 @@ def srgb_plate(tmp_path, size=(40, 48), seed=3, alpha=False) -> tuple[str, np.nd
         yy, xx = np.mgrid[0:size[0], 0:size[1]]
         a = np.clip(1.2 - np.hypot(xx - size[1] / 2, yy - size[0] / 2) / 12, 0, 1)[:, :, None].astype(np.float32)
         px = np.concatenate([px, a], axis=2)
-    write_exr(str(tmp_path / "plate.0001.exr"), px, pixel_type="float")
+    # tagged as what it is (an untagged EXR would be read as the config's scene_linear role, ACEScg)
+    write_exr(str(tmp_path / "plate.0001.exr"), px, pixel_type="float",
+              attributes={"colorInteropID": "lin_rec709_scene"})
     return str(tmp_path / "plate.####.exr"), img
 
 

@@ -214,6 +214,19 @@ class RunContext:
                 raise BadInput(f"--output-colorspace {self.io.output_colorspace!r} is a data colourspace ({out}): "
                                "colour frames are never written as data; leave it empty to keep the input's")
 
+    def model_colorspace(self, recorded: str | None, model: str = "the model") -> str:
+        """The run config's name for the colourspace a model works in, as its checkpoint records it (an interop
+        id or a name; ``ColourConfig.portable``); "" when it records none (the model takes plates as they are).
+        A config that lacks it is bad usage: the run cannot be right."""
+        if not recorded:
+            return ""
+        try:
+            return self.colour.resolve(recorded)
+        except BadInput:
+            raise BadInput(f"{model} works in colourspace {recorded!r}, which OCIO config {self.colour.name!r} "
+                           f"({self.colour.source}) does not have: use a config that defines it (its interop id "
+                           "is what is matched) or one of the ACES/CG configs") from None
+
     def frame_colorspace(self, f: Frame) -> str:
         """What ``f``'s colour channels are: ``--input-colorspace`` (it wins over the file's tag, with a warning
         once where they differ), else the file's tag, else the config's ``scene_linear`` role for EXR and other

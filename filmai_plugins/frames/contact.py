@@ -65,12 +65,12 @@ def contact_sheet(rows: Sequence[Sequence[np.ndarray]], labels: Sequence[str] | 
 
 
 def write_contact_sheet(path: str, rows: Sequence[Sequence[np.ndarray]], labels: Sequence[str] | None = None,
-                        colorspace: str = "lin_rec709", cell_width: int = 320) -> str:
+                        colorspace: str = "lin_rec709", cell_width: int = 320, config: Any = None) -> str:
     """Write a contact sheet PNG/JPEG atomically; returns the path."""
     from .image import Frame
     from .io import WriteOptions, write_frame
 
-    sheet = contact_sheet(rows, labels, colorspace, cell_width)
+    sheet = contact_sheet(rows, labels, colorspace, cell_width, config)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     frame = Frame.from_array(sheet, ["R", "G", "B"], attributes={"oiio:ColorSpace": "sRGB"})
     write_frame(path, frame, WriteOptions())

@@ -465,7 +465,7 @@ class Trainer:
         path = os.path.join(self.ctx.work_dir, f"contact_{step:06d}.png")
         cell = 256  # small crops are scaled up so a 32-pixel fix is still visible
         write_contact_sheet(path, rows, labels=[f"input (step {step})", "output", "target"],
-                            colorspace=self.colorspace, cell_width=cell)
+                            colorspace=self.colorspace, cell_width=cell, config=self.ctx.colour.config)
         self.contact_sheets.append(path)
         return path
 

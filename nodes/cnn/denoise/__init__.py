@@ -115,6 +115,9 @@ class DenoiseNode(Node):
         except (KeyError, TypeError, ValueError):
             raise CheckpointError(f"{ckpt.path}: checkpoint lacks align/receptive_field metadata") from None
         self.model_name = os.path.basename(ckpt.path or "model")
+        # the space the model learnt in (the shipped model: Cycles renders, linear Rec.709); plates in another
+        # are converted into it and back (beauty and albedo; normals are data)
+        self.model_space = ctx.model_colorspace(meta.get("colorspace"), f"{self.model_name}")
         self.device = ctx.device or "cpu"
         self.half = bool(self.params["half"]) and str(self.device).startswith("cuda")
         if self.params["half"] and not self.half:
@@ -144,7 +147,7 @@ class DenoiseNode(Node):
         return self.model(x)
 
     def process(self, frame: Frame, ctx) -> Frame:
-        from .aovs import resolve_layout
+        from .aovs import NET_CHANNELS_IN, NET_CHANNELS_OUT, resolve_layout
 
         if self.layout is None:  # found once, on the first frame; every later frame must match it
             self.layout = resolve_layout(frame, self.params["beauty"], self.params["albedo"], self.params["normal"])
@@ -160,11 +163,14 @@ class DenoiseNode(Node):
                 ctx.message(f"cnn.denoise: using {layout.describe()}")
             ctx.extra["passes"] = layout.to_json()
         x = self.layout.network_input(frame, ctx.check_frame)
+        space = self.model_space or frame.colorspace
+        x = ctx.colour.convert_channels(x, NET_CHANNELS_IN, frame.colorspace, space)
         y = ctx.apply_tiled(self._forward, x, align=self.align, receptive_field=self.model_receptive_field,
                             batch=self.params["batch"])
         mix = float(self.params["mix"])
         if mix < 1.0:
             y = x[:, :, :3] + mix * (y - x[:, :, :3])
+        y = ctx.colour.convert_channels(y, NET_CHANNELS_OUT, space, frame.colorspace)
         return frame.with_channels(list(self.layout.beauty), y)  # every other channel and part untouched
 
 

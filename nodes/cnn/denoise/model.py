@@ -274,9 +274,10 @@ class AuxDropoutCrops(PairedCrops):
         return {**super().describe(), "aux_dropout": self.aux_dropout}
 
 
-def load_denoise_pairs(ctx, frames: list[int], params: dict[str, Any],
-                       layout: PassLayout | None = None) -> tuple[list[FramePair], PassLayout | None]:
-    """Noisy (beauty + passes) → clean beauty pairs, checked like ``datasets.load_pairs``."""
+def load_denoise_pairs(ctx, frames: list[int], params: dict[str, Any], layout: PassLayout | None = None,
+                       space: str = "") -> tuple[list[FramePair], PassLayout | None]:
+    """Noisy (beauty + passes) → clean beauty pairs, checked like ``datasets.load_pairs``. Beauty and albedo
+    are converted into the working colourspace ``space`` (the OCIO name; empty: each frame's own)."""
     if "target" not in ctx.inputs:
         raise BadInput(f"node {NODE_ID}: training needs the clean renders (--target PATTERN)")
     real = [f for f in frames if f is not None]
@@ -302,6 +303,8 @@ def load_denoise_pairs(ctx, frames: list[int], params: dict[str, Any],
                                  f"{src.path} is {src.display_window[2]}x{src.display_window[3]}; pairs must line "
                                  "up pixel for pixel", dst.path, f)
             y = dst.on_window(src.data_window)[:, :, beauty]  # the clean render on the noisy one's grid
+        x = ctx.colour.convert_channels(x, NET_CHANNELS_IN, src.colorspace, space or src.colorspace)
+        y = ctx.colour.convert_channels(y, NET_CHANNELS_OUT, dst.colorspace, space or src.colorspace)
         pairs.append(FramePair(f, np.ascontiguousarray(x), np.ascontiguousarray(y), src.path or "", dst.path or "",
                                list(NET_CHANNELS_IN), list(NET_CHANNELS_OUT)))
     return pairs, layout
@@ -322,8 +325,6 @@ def _initial_model(ctx, params: dict[str, Any], default_path: str | None):
 
 
 def train(ctx, default_path: str | None) -> dict[str, Any]:
-    from filmai_plugins.frames.io import read_header
-
     p = ctx.params
     init = _initial_model(ctx, p, default_path)
     if init is not None:
@@ -338,13 +339,16 @@ def train(ctx, default_path: str | None) -> dict[str, Any]:
     align = int(arch["align"])
 
     train_frames, val_frames = split_validation(ctx, p["validation_frames"])
-    pairs, layout = load_denoise_pairs(ctx, train_frames, p)
-    val_pairs, _ = load_denoise_pairs(ctx, val_frames, p, layout) if val_frames else ([], layout)
+    # The working colourspace: a fine-tuned model keeps its own; a new one learns in the plate's (the first
+    # training frame's), and every pair is converted into it.
+    space = ctx.model_colorspace(init.meta.get("colorspace"), f"{init.path}") if init is not None else ""
+    if not space and train_frames:
+        space = ctx.read_input(train_frames[0]).colorspace
+    pairs, layout = load_denoise_pairs(ctx, train_frames, p, space=space)
+    val_pairs, _ = load_denoise_pairs(ctx, val_frames, p, layout, space) if val_frames else ([], layout)
     assert layout is not None
     ctx.message(f"passes: {layout.describe()}")
-    first = pairs[0].input_path
-    colorspace = color.frame_colorspace(read_header(first).attributes, os.path.splitext(first)[1]) if first \
-        else "lin_rec709"
+    colorspace = ctx.colour.portable(space) if space else ""
 
     codec_in = ChannelCodec(tuple(arch["encodings_in"]), tuple(bool(b) for b in arch["bounded_in"]))
     codec_out = ChannelCodec(tuple(arch["encodings_out"]), tuple(bool(b) for b in arch["bounded_out"]))
@@ -362,7 +366,8 @@ def train(ctx, default_path: str | None) -> dict[str, Any]:
             "receptive_field": arch["receptive_field"], "passes": layout.to_json(),
             "training_params": dict(p)}
     trainer = Trainer(ctx, core, data, config, validation=validation, meta=meta, codec_in=codec_in,
-                      codec_out=codec_out, colorspace=colorspace, identity_channels=[0, 1, 2])
+                      codec_out=codec_out, colorspace=space or ctx.colour.scene_linear(),
+                      identity_channels=[0, 1, 2])
     trainer.load_weights(init)
     summary = trainer.fit()
     ctx.extra["passes"] = layout.to_json()

@@ -1,12 +1,10 @@
 """``cnn.torchscript``: run any TorchScript (or ONNX) image model a studio already has, Cattery-style."""
 from __future__ import annotations
 
-import os
 import zipfile
 
 import numpy as np
 
-from filmai_plugins import color
 from filmai_plugins.errors import BadInput, FrameError
 from filmai_plugins.frames.image import Frame
 from filmai_plugins.node import Node, Param, Port
@@ -63,7 +61,9 @@ class TorchScriptNode(Node):
               help="pixels of context the model needs; tiles overlap by more than this so tiling is seamless"),
         Param("align", "int", 1, min=1, max=256, help="the model needs sizes that are multiples of this"),
         Param("half", "bool", False, help="half precision (fp16) on GPU: faster, less memory; ignored on CPU"),
-        Param("colorspace", "string", "", help="colourspace the model expects (OCIO name); empty: as in the file"),
+        Param("colorspace", "string", "",
+              help="colourspace the model was trained in (an OCIO name, alias or interop id): colour channels are "
+                   "converted into it and back; empty: the plate's own"),
         Param("batch", "int", 1, min=1, max=64, help="tiles per forward pass (models that accept batches)"),
     )
     model = "required"
@@ -78,6 +78,7 @@ class TorchScriptNode(Node):
             raise BadInput("cnn.torchscript: channels_in and channels_out must name at least one channel")
         if not ctx.model_path.lower().endswith(".onnx"):
             check_torchscript_file(ctx.model_path)  # a pickle or a damaged archive: refused before anything runs
+        ctx.model_colorspace(self.params["colorspace"], "cnn.torchscript's colorspace")  # known to the config
 
     def setup(self, ctx) -> None:
         self.channels_in = parse_channel_list(self.params["channels_in"])
@@ -152,17 +153,15 @@ class TorchScriptNode(Node):
             x = frame.select(self.channels_in)
         except FrameError as exc:
             raise FrameError(f"{exc.reason} (channels_in={','.join(self.channels_in)})", frame.path, frame.number) from None
-        space = self.params["colorspace"]
-        file_space = color.frame_colorspace(frame.attributes, os.path.splitext(frame.path or ".exr")[1])
-        if space and x.shape[2] >= 3:
-            x = color.convert(x, file_space, space)
+        # into the space the model was trained in (colour layers only: alpha and data pass as they are)
+        space = ctx.model_colorspace(self.params["colorspace"], "cnn.torchscript's colorspace")
+        x = ctx.colour.convert_channels(x, self.channels_in, frame.colorspace, space)
         if self.scale is None:  # probe the scale on a small crop so the tiler knows the output size
             probe = x[: min(64, x.shape[0]), : min(64, x.shape[1])]
             self._forward(probe[None])
         y = ctx.apply_tiled(self._forward, x, scale=self.scale, align=self.params["align"],
                             batch=self.params["batch"], receptive_field=self.params["receptive_field"])
-        if space and y.shape[2] >= 3:
-            y = color.convert(y, space, file_space)
+        y = ctx.colour.convert_channels(y, self.channels_out, space, frame.colorspace)
         names = list(self.channels_out)
         if self.params["keep_other_channels"] and self.scale == 1:
             return frame.with_channels(names, y)  # alpha, AOVs, other parts and pixel types kept

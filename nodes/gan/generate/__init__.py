@@ -129,7 +129,9 @@ class GenerateNode(Node):
         self.codec = codec_from_meta(meta)
         self.norm = meta["normalize"]
         self.channel_names = list(meta["channels"])
-        self.colorspace = meta.get("colorspace", "lin_rec709")
+        # what the clip it learnt was in; frames are written tagged with it (--output-colorspace converts)
+        self.colorspace = ctx.model_colorspace(meta.get("colorspace"), "gan.generate's model") or \
+            ctx.colour.scene_linear()
 
     def run_sequence(self, ctx) -> None:
         from .render import RENDER_BATCH, latent_codes, render, to_linear
@@ -147,7 +149,6 @@ class GenerateNode(Node):
         cache: dict[int, object] = {}
         total, done, compute_s = len(ctx.frames), 0, 0.0
         h, w = self.arch.height, self.arch.width
-        attributes = {"oiio:ColorSpace": self.colorspace}
         for i in range(0, total, RENDER_BATCH):
             ctx.check_cancel()
             idx = list(range(i, min(total, i + RENDER_BATCH)))
@@ -165,7 +166,8 @@ class GenerateNode(Node):
             compute_s += time.perf_counter() - tc
             for j in idx:
                 tf = time.perf_counter()
-                frame = Frame.from_array(cache[keys[j]], self.channel_names, attributes=dict(attributes))
+                frame = Frame.from_array(cache[keys[j]], self.channel_names)
+                frame.colorspace = self.colorspace
                 path = ctx.write_output(frame, ctx.frames[j])
                 done += 1
                 ctx.progress.frame(ctx.frames[j], path, done, total, time.perf_counter() - tf)

@@ -16,7 +16,6 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from filmai_plugins import color
 from filmai_plugins.errors import BadInput, CheckpointError, FrameError
 from filmai_plugins.frames.sequence import SequencePattern, format_frames
 from filmai_plugins.training.datasets import ChannelCodec, check_frames_exist, parse_channels
@@ -99,8 +98,9 @@ def load_clip(ctx: Any, channels: str, resolution: int, clip_length: int,
                          "longer --frames range or lower clip_length", pattern)
     first = ctx.read_input(frames[0])
     names = parse_channels(channels) if channels.strip() else default_channels(first.channels, first.where())
-    ext = os.path.splitext(first.path or ".exr")[1]
-    colorspace = color.frame_colorspace(first.attributes, ext)
+    # the model learns (and later writes) in the clip's colourspace: the first frame's; frames tagged
+    # otherwise are converted into it
+    colorspace = first.colorspace
     disp = first.display_window
     if size is None:
         height, width = mg.training_size(disp[2], disp[3], resolution)
@@ -119,8 +119,10 @@ def load_clip(ctx: Any, channels: str, resolution: int, clip_length: int,
             raise FrameError(f"no channel {', '.join(repr(m) for m in missing)} (channels: "
                              f"{', '.join(fr.channels)}; channels={','.join(names)})", fr.path, f)
         full = fr.to_display_window()[:, :, [fr.channels.index(n) for n in names]]
+        full = ctx.colour.convert_channels(full, names, fr.colorspace, colorspace)
         out[i] = _resize(full, width, height)
-    return Clip(out, frames, names, colorspace, (disp[2], disp[3]), pattern)
+    return Clip(out, frames, names, ctx.colour.portable(colorspace) if colorspace else "", (disp[2], disp[3]),
+                pattern)
 
 
 class ClipData:
@@ -314,7 +316,7 @@ class VideoGANTrainer(Trainer):
         path = os.path.join(self.ctx.work_dir, f"contact_{step:06d}.png")
         cell = max(96, min(192, self.arch.width * 2))
         write_contact_sheet(path, rows, labels=[f"t{i}" for i in range(t)], colorspace=self.colorspace,
-                            cell_width=cell)
+                            cell_width=cell, config=self.ctx.colour.config)
         self.contact_sheets.append(path)
         return path
 

@@ -5,7 +5,6 @@ import os
 
 import numpy as np
 
-from filmai_plugins import color
 from filmai_plugins.errors import BadInput, CheckpointError, FrameError
 from filmai_plugins.frames.image import Frame
 from filmai_plugins.node import Node, Param, Port
@@ -61,8 +60,6 @@ class UpresNode(Node):
               help="channels besides RGB and alpha (AOVs, Z) and the file's other parts: drop them, or scale them "
                    "by nearest neighbour (IDs, depth) or bicubic (note: motion vectors are not rescaled)"),
         Param("half", "bool", False, help="half precision (fp16) on a CUDA GPU: faster, less memory; ignored on CPU"),
-        Param("colorspace", "string", "", stage="both",
-              help="colourspace of the input files (OCIO name); empty: from the file (EXR: scene-linear Rec.709)"),
         # --- self-supervised fine-tuning (filmai train) ---
         Param("train_weights", "enum", "psnr", choices=("psnr", "gan"), stage="train",
               help="which weights the fine-tune updates: psnr (pixel loss) or gan (adversarial + pixel + "
@@ -132,7 +129,9 @@ class UpresNode(Node):
         self.run_net = hdr_safe(self.upscaler, self.scale, self.upscaler.encoding)  # scene-linear RGB
         self.run_matte = hdr_safe(self.upscaler, self.scale)  # alpha: already a 0-1 coverage value
         meta = ctx.model.meta
-        self.model_space = str(meta.get("colorspace", "lin_rec709"))
+        # The shipped and community models learnt on sRGB photographs: linear Rec.709 primaries, then the
+        # model's encoding. Plates go there and back through the run's OCIO config.
+        self.model_space = ctx.model_colorspace(str(meta.get("colorspace", "lin_rec709")), "gan.upres's model")
         ctx.extra.update({"scale": self.scale, "weights_blend": alpha, "model_encoding": self.upscaler.encoding,
                           "receptive_field": self.upscaler.receptive_field})
         if community:
@@ -148,12 +147,11 @@ class UpresNode(Node):
                              f"(channels: {', '.join(frame.channels)}; use --layer to pick an AOV)",
                              frame.path, frame.number)
         s = self.scale
-        file_space = self.params["colorspace"] or color.frame_colorspace(
-            frame.attributes, os.path.splitext(frame.path or ".exr")[1])
-        rgb = color.convert(frame.select(list(RGB)), file_space, self.model_space)
+        rgb = ctx.colour.convert_channels(frame.select(list(RGB)), RGB, frame.colorspace, self.model_space)
         tiled = dict(scale=s, receptive_field=self.upscaler.receptive_field, align=self.upscaler.align)
         self._check_tile_size(frame, ctx)
-        out_rgb = color.convert(ctx.apply_tiled(self.run_net, rgb, **tiled), self.model_space, file_space)
+        out_rgb = ctx.colour.convert_channels(ctx.apply_tiled(self.run_net, rgb, **tiled), RGB, self.model_space,
+                                              frame.colorspace)
         planes, names = [out_rgb], list(RGB)
 
         if "A" in frame.channels:

@@ -60,8 +60,7 @@ def _read_plate(ctx: Any, frames: list, model_space: str, encoding: str) -> list
         missing = [c for c in RGB if c not in fr.channels]
         if missing:
             raise FrameError(f"gan.upres needs R, G and B channels; missing {', '.join(missing)}", fr.path, f)
-        space = ctx.params["colorspace"] or color.frame_colorspace(fr.attributes, os.path.splitext(fr.path or ".exr")[1])
-        rgb = color.convert(fr.select(RGB), space, model_space)
+        rgb = ctx.colour.convert_channels(fr.select(RGB), RGB, fr.colorspace, model_space)
         # The network only ever sees the 0-1 working range at inference (HDR goes around it), so it
         # learns on that range too.
         out.append((f, np.clip(color.encode(rgb, encoding), 0.0, 1.0).astype(np.float32), fr.path or ""))
@@ -135,7 +134,7 @@ def fine_tune(cls: Any, ctx: Any) -> None:
     torch = ctx.torch
     ckpt, cfg = _starting_checkpoint(cls, ctx)
     encoding = str(ckpt.meta.get("encoding", "srgb"))
-    model_space = str(ckpt.meta.get("colorspace", "lin_rec709"))
+    model_space = ctx.model_colorspace(str(ckpt.meta.get("colorspace", "lin_rec709")), "gan.upres's model")
     train_frames, val_frames = split_validation(ctx, p["validation_frames"])
     if not train_frames:
         raise BadInput("gan.upres: no frames to train on (give --frames)")
