@@ -32,9 +32,14 @@ def _load_config_file(source: str):
     import PyOpenColorIO as ocio
 
     try:
-        return ocio.Config.CreateFromFile(source)
+        config = ocio.Config.CreateFromFile(source)
     except Exception as exc:
         raise BadInput(f"cannot load OCIO config {source}: {exc}") from None
+    try:
+        config.validate()  # a config that loads but cannot be right (a role naming no colourspace, ...)
+    except Exception as exc:
+        raise BadInput(f"OCIO config {source} does not validate: {exc}") from None
+    return config
 
 
 def load_config(source: Any = None):

@@ -199,6 +199,19 @@ def test_output_in_a_studio_config_publishes_in_that_config(tmp_path):
     assert record["ocio_config"]["source"] == config_path
 
 
+def test_a_config_that_loads_but_does_not_validate_is_exit_2(tmp_path):
+    import PyOpenColorIO as ocio
+
+    cfg = ocio.Config.CreateRaw()
+    cfg.setRole("scene_linear", "no_such_space")  # a role naming a colourspace the config lacks
+    path = tmp_path / "broken.ocio"
+    path.write_text(cfg.serialize())
+    src = _aov_plate(str(tmp_path / "in"))
+    r = _cli("run", "util.convert", "-i", src, "-o", str(tmp_path / "o" / "c.####.exr"), "--ocio-config", str(path))
+    assert r.returncode == 2 and "does not validate" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert not (tmp_path / "o").exists() or not os.listdir(tmp_path / "o")
+
+
 @pytest.mark.parametrize("args,message", [
     (["--output-colorspace", "ACEScgg"], "unknown colourspace 'ACEScgg'"),
     (["--input-colorspace", "lin_rec709x"], "did you mean 'lin_rec709'"),
