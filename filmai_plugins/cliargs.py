@@ -53,6 +53,9 @@ def add_io_args(parser: argparse.ArgumentParser) -> None:
         kwargs: dict[str, Any] = {"dest": "io_" + p.name, "default": None, "help": p.help}
         if p.type == "enum":
             kwargs["choices"] = p.choices
+        else:
+            kwargs["metavar"] = {"int": "N", "path": "PATH"}.get(p.type, "NAME" if p.name != "ocio_config"
+                                                                 else "PATH|URI")
         group.add_argument(flag, **kwargs)
 
 
