@@ -261,3 +261,35 @@ def test_colourspaces_command_lists_a_studio_configs_own_spaces(tmp_path):
     builtin = _cli("colorspaces")
     assert builtin.returncode == 0 and "ACEScg" in builtin.stdout and "lin_ap1_scene" in builtin.stdout
     assert "Raw" in builtin.stdout and "data" in builtin.stdout
+
+
+def test_parts_of_data_only_are_tagged_as_data_not_colour(tmp_path):
+    """A render's depth, vector and matte parts hold no colour: tagged as the config's data space (Raw), while
+    the beauty part gets the colourspace; converting the beauty leaves the data parts' pixels bit for bit."""
+    import OpenImageIO as oiio
+
+    from test_frames import _write_parts
+
+    rng = np.random.default_rng(2)
+    parts = [("beauty", rng.uniform(0, 4, (48, 64, 4)).astype(np.float32), ["R", "G", "B", "A"], "half", (0, 0), {}),
+             ("depth", rng.uniform(1, 90, (48, 64, 1)).astype(np.float32), ["Z"], "float", (0, 0), {}),
+             ("vectors", rng.normal(0, 3, (48, 64, 2)).astype(np.float32), ["forward.u", "forward.v"], "half",
+              (0, 0), {})]
+    os.makedirs(tmp_path / "in")
+    _write_parts(str(tmp_path / "in" / "r.1001.exr"), parts)
+    fa.run("util.convert", input=str(tmp_path / "in" / "r.####.exr"), output=str(tmp_path / "o" / "r.####.exr"),
+           io={"input_colorspace": "ACEScg", "output_colorspace": "lin_rec709_srgb"})
+    inp = oiio.ImageInput.open(str(tmp_path / "o" / "r.1001.exr"))
+    tags = []
+    i = 0
+    while inp.seek_subimage(i, 0):
+        s = inp.spec()
+        tags.append((s.getattribute("name"), s.getattribute("colorInteropID"), s.getattribute("colorspace")))
+        if i:
+            assert np.array_equal(inp.read_image(i, 0, 0, s.nchannels, "float"),
+                                  np.asarray(parts[i][1]).astype(np.float16 if parts[i][3] == "half" else np.float32)
+                                  .astype(np.float32)), s.getattribute("name")
+        i += 1
+    inp.close()
+    assert tags == [("beauty", "lin_rec709_scene", "Linear Rec.709 (sRGB)"), ("depth", "data", "Raw"),
+                    ("vectors", "data", "Raw")]

@@ -268,18 +268,25 @@ class RunContext:
                                    else colour.scene_linear())
         dst = colour.resolve(self.io.output_colorspace) if self.io.output_colorspace else src
         parts = []
+        chromaticities = colour.chromaticities(dst)
         for part in frame.parts:
             if dst != src:
                 names = [part.channels[i] for triplet in color.colour_triplets(part.channels) for i in triplet]
                 if names:
                     part = part.with_channels(names, colour.convert_channels(part.select(names), names, src, dst))
             tagged = {k: v for k, v in part.attributes.items()
-                      if k not in ("colorInteropID", "chromaticities", "colorspace", "colorSpace")}
-            tags = colour.tags(dst)
-            tagged.update(tags)
-            tagged["oiio:ColorSpace"] = tags.get("colorInteropID") or tags["colorspace"]
+                      if k not in ("colorInteropID", "chromaticities", "colorspace", "colorSpace", "oiio:ColorSpace")}
+            # a part of data only (depth, vectors, disparity, mattes) is tagged as the config's data space, not
+            # as colour it never held
+            space = dst if color.colour_triplets(part.channels) else colour.role("data")
+            if space:
+                tags = colour.tags(space)
+                tagged.update(tags)
+                tagged["oiio:ColorSpace"] = tags.get("colorInteropID") or tags["colorspace"]
+            if chromaticities:  # an attribute OpenEXR shares across the parts of a file: the same on every part
+                tagged["chromaticities"] = chromaticities
             part.attributes = tagged
-            if "chromaticities" in tags:
+            if "chromaticities" in tagged:
                 part.attribute_types = {**part.attribute_types, "chromaticities": "float[8]"}
             part.colorspace = dst
             parts.append(part)
