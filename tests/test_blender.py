@@ -127,6 +127,12 @@ def pixels(path):
     return np.asarray(buf.get_pixels(oiio.FLOAT)), list(buf.spec().channelnames)
 
 
+def header(path):
+    import OpenImageIO as oiio
+
+    return {a.name: a.value for a in oiio.ImageBuf(path).spec().extra_attribs}
+
+
 # ----- tests ----------------------------------------------------------------------------------------
 
 
@@ -231,6 +237,49 @@ def test_training_from_blender_with_pairs_picked_on_the_timeline(session):
     a, _ = pixels(src.replace("####", "0003"))
     b, _ = pixels(r["output"].replace("####", "0003"))
     np.testing.assert_allclose(b, a[:, :, :3] * [2.0, 0.5, 1.0], rtol=1e-3)  # the learnt gain is applied
+
+
+def test_a_datablocks_colourspace_is_the_runs_and_the_result_gets_what_was_written(session):
+    import PyOpenColorIO as ocio
+
+    r = step(session, "colour")
+    config = r["bundled_config"]
+    assert config.endswith(os.path.join("datafiles", "colormanagement", "config.ocio")) and os.path.isfile(config)
+    run = r["acescg"]
+    assert run["result"] == ["FINISHED"], run["error_text"]
+    assert run["io"]["input_colorspace"] == "ACEScg" and run["io"]["ocio_config"] == config
+    first = run["output"].replace("####", "0002")
+    src = os.path.join(session["_fixtures"]["work"], "colour", "acescg.0002.exr")
+    a, _ = pixels(src)
+    b, _ = pixels(first)
+    np.testing.assert_array_equal(a, b)  # ACEScg in, ACEScg out: not converted
+    tags = header(first)
+    assert tags["colorspace"] == "ACEScg"
+    assert run["result_colorspace"] == "ACEScg"  # Blender would have read it as Linear Rec.709 (float default)
+    manifest = json.load(open(run["manifests"][-1]))
+    assert manifest["outputs"]["output"]["colorspace"] == "ACEScg"
+
+    conv = r["to_rec709"]
+    assert conv["io"]["output_colorspace"] == "lin_rec709" and conv["result_colorspace"] == "Linear Rec.709"
+    c, _ = pixels(conv["output"].replace("####", "0002"))
+    expect = a[:, :, :3].copy()
+    ocio.Config.CreateFromFile(config).getProcessor("ACEScg", "Linear Rec.709").getDefaultCPUProcessor().applyRGB(expect)
+    np.testing.assert_allclose(c[:, :, :3], expect, atol=1e-6)  # exactly as OCIO converts, with Blender's config
+    np.testing.assert_array_equal(c[:, :, 3], a[:, :, 3])  # alpha never converted
+    assert abs(c[0, 0, 0] - a[0, 0, 0]) > 0.05  # and it did convert
+
+    data = r["non_color"]
+    assert data["result"] == ["FINISHED"], data["error_text"]
+    assert data["io"]["input_colorspace"] == "Non-Color" and data["result_colorspace"] == "Non-Color"
+    n_in, _ = pixels(os.path.join(session["_fixtures"]["work"], "colour", "normals.0003.exr"))
+    n_out, _ = pixels(data["output"].replace("####", "0003"))
+    np.testing.assert_array_equal(n_in, n_out)  # data: never converted, negatives kept
+
+    assert r["train_same"]["io"]["input_colorspace"] == "ACEScg"
+    mixed = r["train_mixed"]
+    assert "input_colorspace" not in mixed["io"] and mixed["io"]["ocio_config"] == config
+    assert any(level == "WARNING" and "input: ACEScg" in text and "target: sRGB" in text
+               for level, text in mixed["report"])
 
 
 def test_cancel_keeps_complete_frames_only(session):
@@ -746,6 +795,71 @@ def _session(fixtures: dict) -> None:  # noqa: C901 - one scripted Blender sessi
         job = last_report("hoststest.gain")
         return {"pair_frames": pg.pair_frames, "train_result": list(train_result), "message": message,
                 "model": bpy.path.abspath(pg.model), "steps_seen": steps, "output": job["spec"]["outputs"]["output"]}
+
+    @record("colour")
+    def _():
+        """Colour: the datablock's colourspace is the run's input colourspace, with Blender's OCIO config;
+        the result is set to the colourspace written; Non-Color stays data."""
+        from helpers import write_exr
+
+        set_worker("in_process")
+        scene = bpy.context.scene
+        jobs_mod = sys.modules[EXT_MODULE + ".jobs"]
+        out = {}
+        acescg = os.path.join(work, "colour", "acescg.####.exr")  # untagged: only Blender knows what it is
+        normals = os.path.join(work, "colour", "normals.####.exr")
+        for f in (1, 2, 3):
+            px = np.zeros((6, 8, 4), np.float32)
+            px[...] = [0.8, 0.2, 0.1 * f, 1.0]
+            write_exr(acescg.replace("####", f"{f:04d}"), px, pixel_type="float")
+            write_exr(normals.replace("####", f"{f:04d}"), px * [-1.0, 0.5, 2.0, 1.0], pixel_type="float")
+        pg = node_pg("util.convert")
+        pg.out_dir = os.path.join(work, "out_colour")
+        pg.frame_mode = "ALL"
+
+        def run(image, bring_back):
+            pg.in_input.kind, pg.in_input.image = "IMAGE", image
+            pg.bring_back = bring_back
+            images, strips = set(bpy.data.images.keys()), set(s.name for s in scene.sequence_editor.strips_all)
+            (result, err), text = reports_of(lambda: run_op(bpy.ops.filmai.run_util_convert))
+            job = last_report("util.convert")
+            new_images = [bpy.data.images[k] for k in bpy.data.images.keys() if k not in images]
+            new_strips = [s for s in scene.sequence_editor.strips_all if s.name not in strips]
+            made = (new_images or new_strips or [None])[0]
+            manifest = os.path.join(os.path.dirname(job["spec"]["outputs"]["output"]))
+            return {"result": list(result), "error_text": err, "report": text, "io": job["spec"]["io"],
+                    "output": job["spec"]["outputs"]["output"],
+                    "result_colorspace": made.colorspace_settings.name if made is not None else None,
+                    "manifests": sorted(glob.glob(os.path.join(manifest, "*manifest*.json")))}
+
+        plate = bpy.data.images.load(acescg.replace("####", "0001"))
+        plate.source = "SEQUENCE"
+        plate.colorspace_settings.name = "ACEScg"
+        out["acescg"] = run(plate, "IMAGE")
+        pg.io_output_colorspace = "lin_rec709"  # an alias: Blender's config calls it Linear Rec.709
+        out["to_rec709"] = run(plate, "IMAGE")
+        pg.io_output_colorspace = ""
+        data_image = bpy.data.images.load(normals.replace("####", "0001"))
+        data_image.source = "SEQUENCE"
+        data_image.colorspace_settings.name = "Non-Color"
+        out["non_color"] = run(data_image, "STRIP")
+        # training: input and target datablocks; in the same colourspace it is the run's, in two it is none
+        gain = node_pg("hoststest.gain")
+        target = bpy.data.images.load(acescg.replace("####", "0001"))
+        target.source = "SEQUENCE"
+        target.colorspace_settings.name = "ACEScg"
+        gain.in_input.kind, gain.in_input.image = "IMAGE", plate
+        gain.target.kind, gain.target.image = "IMAGE", target
+        gain.pair_frames = "1,2"
+        for name, space in (("train_same", "ACEScg"), ("train_mixed", "sRGB")):
+            target.colorspace_settings.name = space
+            host_job = jobs_mod.HostJob(scene, "hoststest.gain", "train")
+            out[name] = {"io": dict(host_job.spec.io), "report": [list(r) for r in host_job.report]}
+            sys.modules[EXT_MODULE + ".nodes"].STATE.jobs.pop(host_job.key, None)
+            host_job._remove_staging()
+        gain.in_input.kind = gain.target.kind = "FILES"
+        out["bundled_config"] = sys.modules[EXT_MODULE + ".colour"].config_path()
+        return out
 
     @record("cancel")
     def _():

@@ -191,6 +191,8 @@ class _Run:
                     entry["count"] = len(written)
                 else:
                     entry["files"] = [os.path.abspath(f) for f in written]
+                if ctx.written_colorspace.get(port):  # what a host sets on the result it loads
+                    entry["colorspace"] = ctx.written_colorspace[port]
                 if ctx.checksums.get(port):
                     entry["checksums"] = dict(sorted(ctx.checksums[port].items()))
                 outs[port] = entry

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import bpy
 
-from . import worker
+from . import colour, worker
 
 UNSAVED_ROOT = os.path.join(tempfile.gettempdir(), "filmai-unsaved-blend")
 MOVIE_EXTENSIONS = (".mov", ".mp4", ".mkv", ".avi", ".mxf", ".webm", ".m4v", ".mpg", ".mpeg", ".ogv")
@@ -64,6 +64,7 @@ class Source:
     is_movie: bool = False
     notes: list[str] = field(default_factory=list)
     decode: "MovieDecode | None" = None  # a movie still to be decoded to this pattern
+    colorspace: str = ""  # what its pixels are in, as Blender names it ("": the file's own tag decides)
 
     @property
     def is_sequence(self) -> bool:
@@ -186,18 +187,22 @@ def _from_image(scene, src, port: dict, staging: str, frame_scope: bool) -> Sour
         raise SourceError(f"input {port['name']}: pick an image")
     label = clean_stem(image.name)
     path = abspath(image.filepath) if image.filepath else ""
+    on_disk_space = colour.of_datablock(image)  # a file read as it is: in the datablock's colourspace
     if image.source == "SEQUENCE":
-        return _placed_sequence(scene, src, worker.pattern_from_file(path)[0], label)
+        source = _placed_sequence(scene, src, worker.pattern_from_file(path)[0], label)
+        source.colorspace = on_disk_space
+        return source
     if image.source == "MOVIE":
         if not os.path.isfile(path):
             raise SourceError(f"image {image.name!r}: movie {path} not found")
         if frame_scope:
-            decode = MovieDecode(path, os.path.join(staging, label), label)
+            decode = MovieDecode(path, os.path.join(staging, label), label, on_disk_space)
             source = Source(decode.pattern, label, offset=placement_offset(scene, src, 1),
                             on_disk=list(range(1, decode.total + 1)), decode=decode,
-                            notes=[f"movie {os.path.basename(path)} decoded to EXR frames"])
+                            notes=[f"movie {os.path.basename(path)} decoded to EXR frames"],
+                            colorspace=colour.of_written(image))
             return source
-        return Source(path, label, is_movie=True)
+        return Source(path, label, is_movie=True, colorspace=on_disk_space)
     if image.source == "TILED":
         raise SourceError(f"image {image.name!r} was loaded as UDIM tiles (Blender's UDIM detection takes files "
                           "numbered 1001, 1002 … for tiles). For a plate, open it again with 'UDIM Tiles' unticked "
@@ -205,10 +210,11 @@ def _from_image(scene, src, port: dict, staging: str, frame_scope: bool) -> Sour
     untouched_file = (image.source == "FILE" and path and os.path.isfile(path) and not image.packed_file
                       and not image.is_dirty)
     if untouched_file:
-        return Source(path, label)
-    # generated, packed or painted pixels: save them losslessly first (the data mover's job)
+        return Source(path, label, colorspace=on_disk_space)
+    # generated, packed or painted pixels: save them losslessly first (the data mover's job); Blender
+    # holds them in its working space (Non-Color: as data), and writes them so
     return Source(save_image_exr(image, os.path.join(staging, f"{label}.exr")), label,
-                  notes=[f"image {image.name!r} saved to EXR for the node"])
+                  notes=[f"image {image.name!r} saved to EXR for the node"], colorspace=colour.of_written(image))
 
 
 def save_image_exr(image, path: str) -> str:
@@ -236,7 +242,7 @@ class MovieDecode:
     scene, the way Nuke's adapter renders through a temporary Write: one frame per :meth:`step`, so an
     interactive session decodes between timer ticks instead of freezing for the whole movie."""
 
-    def __init__(self, movie: str, folder: str, label: str):
+    def __init__(self, movie: str, folder: str, label: str, colorspace: str = ""):
         self.movie = movie
         self.pattern = os.path.join(folder, f"{label}.####.exr")
         self.folder = folder
@@ -246,6 +252,8 @@ class MovieDecode:
         self._scene_name = tmp_scene.name
         se = tmp_scene.sequence_editor_create()
         strip = se.strips.new_movie("source", movie, 1, 1)
+        if colorspace and colour.to_blender(colorspace):  # decoded from the colourspace the artist set
+            strip.colorspace_settings.name = colour.to_blender(colorspace)
         elem = strip.elements[0]
         self.total = int(strip.frame_final_duration)
         render = tmp_scene.render
@@ -313,6 +321,7 @@ def _from_strip(scene, name: str, port: dict, staging: str, frame_scope: bool, w
     strip = find_strip(scene, name)
     start = int(strip.frame_start)
     first_visible, end_visible = window or (int(strip.frame_final_start), int(strip.frame_final_end))
+    on_disk_space = colour.of_datablock(strip)
     if strip.type == "IMAGE":
         folder = abspath(strip.directory)
         names = [e.filename for e in strip.elements]
@@ -321,28 +330,30 @@ def _from_strip(scene, name: str, port: dict, staging: str, frame_scope: bool, w
         if len(patterns) != 1 or any(n is None for _, n in parsed):
             if len(names) == 1:
                 return Source(os.path.join(folder, names[0]), clean_stem(strip.name), strip=strip.name,
-                              channel=strip.channel, frame_map={}, origin=first_visible)
+                              channel=strip.channel, frame_map={}, origin=first_visible, colorspace=on_disk_space)
             raise SourceError(f"strip {strip.name!r}: its images are not one numbered sequence")
         numbers = [n for _, n in parsed]
         frame_map = {n: start + i for i, n in enumerate(numbers) if first_visible <= start + i < end_visible}
         if not frame_map:
             raise SourceError(f"strip {strip.name!r} shows none of its images")
         return Source(patterns.pop(), clean_stem(strip.name), frames=sorted(frame_map), frame_map=frame_map,
-                      origin=first_visible, strip=strip.name, channel=strip.channel)
+                      origin=first_visible, strip=strip.name, channel=strip.channel, colorspace=on_disk_space)
     if strip.type == "MOVIE":
         movie = abspath(strip.filepath)
         if not os.path.isfile(movie):
             raise SourceError(f"strip {strip.name!r}: movie {movie} not found")
         if frame_scope:
-            decode = MovieDecode(movie, os.path.join(staging, clean_stem(strip.name)), clean_stem(strip.name))
+            decode = MovieDecode(movie, os.path.join(staging, clean_stem(strip.name)), clean_stem(strip.name),
+                                 on_disk_space)
             n = int(strip.frame_duration)
             frame_map = {i + 1: start + i for i in range(n) if first_visible <= start + i < end_visible}
             return Source(decode.pattern, clean_stem(strip.name), frames=sorted(frame_map), frame_map=frame_map,
                           origin=first_visible, strip=strip.name, channel=strip.channel, decode=decode,
-                          notes=[f"movie {os.path.basename(movie)} decoded to EXR frames"])
+                          notes=[f"movie {os.path.basename(movie)} decoded to EXR frames"],
+                          colorspace=colour.of_written(strip))
         # a sequence node (cut detection) reads the whole movie: its frame 0 sits at the strip's start
         return Source(movie, clean_stem(strip.name), origin=start, strip=strip.name, channel=strip.channel,
-                      is_movie=True)
+                      is_movie=True, colorspace=on_disk_space)
     raise SourceError(f"strip {strip.name!r} is a {strip.type.lower()} strip; FilmAI reads image and movie strips "
                       "(render it to an image sequence first)")
 
@@ -354,7 +365,10 @@ def _from_render(scene, port: dict) -> Source:
     if not diff or len(a) != len(b):
         raise SourceError("the scene's output path has no frame number; render an image sequence first")
     pattern = a[: diff[0]] + "#" * (diff[-1] - diff[0] + 1) + a[diff[-1] + 1:]
-    return Source(pattern, clean_stem(scene.name + "_render"))
+    # EXR renders hold the working space; other formats are display-encoded by the view transform, which the
+    # file's own tag (or the 8-bit sRGB default) describes better than a guess here
+    linear = r.image_settings.file_format in ("OPEN_EXR", "OPEN_EXR_MULTILAYER")
+    return Source(pattern, clean_stem(scene.name + "_render"), colorspace=colour.working_space() if linear else "")
 
 
 def job_frames(scene, mode: str, custom: str, source: Source) -> str:
@@ -448,10 +462,14 @@ def load_sequence_image(pattern: str, frames: list[int], label: str):
     return image
 
 
-def bring_back(scene, mode: str, pattern: str, frames: list[int], source: Source | None, label: str) -> str:
-    """Show a Frames result where the artist works; returns a short description of what was made."""
+def bring_back(scene, mode: str, pattern: str, frames: list[int], source: Source | None, label: str,
+               colorspace: str = "", notes: list | None = None) -> str:
+    """Show a Frames result where the artist works; returns a short description of what was made.
+    ``colorspace``: what the result's pixels are in (set on the image or strip, so Blender reads them as
+    that); one Blender's config does not know is said in ``notes`` and the file's default kept."""
     if mode == "NONE" or not frames:
         return ""
+    notes = notes if notes is not None else []
     seq = worker.is_sequence_pattern(pattern)
     scene_first = source.scene_frame(frames[0]) if source is not None and seq else frames[0]
     if mode == "STRIP":
@@ -463,8 +481,10 @@ def bring_back(scene, mode: str, pattern: str, frames: list[int], source: Source
                                     fit_method="FIT")
         for f in frames[1:] if seq else []:
             strip.elements.append(os.path.basename(worker.sequence_path(pattern, f)))
+        notes.append(colour.set_on(strip, colorspace, f"strip {strip.name!r}"))
         return f"strip {strip.name!r} on channel {channel} at frame {scene_first}"
     image = load_sequence_image(pattern, frames, label)
+    notes.append(colour.set_on(image, colorspace, f"image {image.name!r}"))
     if mode == "COMPOSITOR":
         tree = compositor_tree(scene)
         fresh = len(tree.nodes) == 1 and tree.nodes[0].bl_idname == "NodeGroupOutput"

@@ -20,7 +20,7 @@ import time
 
 import bpy
 
-from . import animation, data, nodes, prefs, worker
+from . import animation, colour, data, nodes, prefs, worker
 
 
 class SplitAtCuts:
@@ -157,8 +157,8 @@ class HostJob:
             notes: list = []
             values = animation.param_values(scene, pg, node, kind, frames, scene_frame, notes)
             self.report += notes
-            # colour (issue 22 point 11, after the colour engine): the OCIO config and each input's
-            # colourspace join the spec here, beside the params
+            if first_frames is not None:
+                self._colour(io_values, ports)
             spec = worker.JobSpec.from_values(node, kind, values, nodes.STATE.io_options(), io_values, **fields)
         except BaseException:
             for source in self.sources.values():
@@ -167,6 +167,35 @@ class HostJob:
             worker.remove_if_empty(folder)
             raise
         return spec, folder
+
+    def _colour(self, io_values: dict, ports: list) -> None:
+        """The run's OCIO config (Blender's: ``$OCIO`` or the one it ships) and its input colourspace (what
+        the inputs' pixels are in: the image's or strip's colourspace for files read as they are, the working
+        space for pixels Blender wrote, Non-Color kept as data), unless the node's I/O settings name them.
+        The engine reads every input of a run in one colourspace: inputs that disagree pass none (each
+        file's own tag decides), and the report says so."""
+        if not io_values.get("ocio_config"):
+            io_values["ocio_config"] = colour.config_path()
+        if io_values.get("input_colorspace"):
+            return
+        frames_ports = [p["name"] for p in ports if p["type"] == "Frames"] + ["target"]
+        spaces = {name: self.sources[name].colorspace for name in frames_ports if name in self.sources}
+        known = set(spaces.values())
+        if len(known) == 1 and "" not in known:
+            io_values["input_colorspace"] = known.pop()
+            return
+        if len(known - {""}) > 0:
+            said = ", ".join(f"{name}: {cs or 'from its file'}" for name, cs in spaces.items())
+            self.report.append(("WARNING", f"the inputs are in different colourspaces ({said}); a run reads all "
+                                           "its inputs in one, so each file's own tag decides (else scene "
+                                           "linear for EXR, sRGB for 8/16-bit). Set I/O > Input colorspace to "
+                                           "name one"))
+
+    def result_colorspace(self, entry: dict) -> str:
+        """What an output's pixels are in: the manifest's record, else the output colourspace asked for,
+        else the input's (the engine writes the input's when none is asked)."""
+        io = self.spec.io
+        return entry.get("colorspace") or io.get("output_colorspace") or io.get("input_colorspace") or ""
 
     # ----- running: one short step at a time (interactive) ---------------------------------
     def stage_step(self) -> bool:
@@ -326,7 +355,10 @@ class HostJob:
                 else:
                     frames = [0] if entry.get("files") else []
                 label = f"{main.label if main else 'result'} {self.node['label']}"
-                made.append(data.bring_back(scene, pg.bring_back, pattern, frames, main, label))
+                notes: list[str] = []
+                made.append(data.bring_back(scene, pg.bring_back, pattern, frames, main, label,
+                                            self.result_colorspace(entry), notes))
+                self.report += [("WARNING", note) for note in notes if note]
                 if main is not None and main.is_sequence and frames and worker.is_sequence_pattern(pattern):
                     first, last = main.scene_frame(frames[0]), main.scene_frame(frames[-1])
                     if first < scene.frame_start or last > scene.frame_end:
