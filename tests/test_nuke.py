@@ -207,6 +207,101 @@ def test_colour_and_float_knobs_reach_the_node(session, tmp_path):
     assert job.spec.params["tint"] == "0.5,1.0,2.0" and job.spec.frames == "2-3"
 
 
+
+def _colour_plate(folder, name, rgb, frames=range(1, 4)):
+    px = np.zeros((8, 16, 4), np.float32)
+    px[...] = [*rgb, 1.0]
+    px[:, :8, :3] *= 0.25  # two levels, so a curve would show
+    for f in frames:
+        write_exr(os.path.join(folder, f"{name}.{f:04d}.exr"), px, pixel_type="float")
+    return os.path.join(folder, f"{name}.####.exr")
+
+
+def _ocio_convert(config, rgb, src, dst):
+    import PyOpenColorIO as ocio
+
+    out = np.ascontiguousarray(rgb[..., :3], np.float32)
+    ocio.Config.CreateFromFile(config).getProcessor(src, dst).getDefaultCPUProcessor().applyRGB(out)
+    return out
+
+
+def test_the_scripts_ocio_config_and_the_reads_colourspace_reach_the_run(session, tmp_path):
+    """A Read converts its plate into the project's working space (ACEScg here); the node's inputs are staged
+    raw (exact), so the run is told ACEScg and the script's config, and the result Read reads ACEScg."""
+    filmai_nuke = session(gui=False, worker_process=False)
+    root = nuke.root()
+    root["colorManagement"].setValue("OCIO")
+    root["OCIO_config"].setValue("fn-nuke_cg-config-v1.0.0_aces-v1.3_ocio-v2.1")
+    config = root["OCIOConfigPath"].value()
+    src = _colour_plate(str(tmp_path / "plates"), "rec709", (0.8, 0.2, 0.1))
+    read = read_node(src, 1, 3)
+    read["colorspace"].setValue("Linear Rec.709 (sRGB)")
+    group = new_group(filmai_nuke, "util.convert", read, tmp_path / "out")
+    job = filmai_nuke.process(group)
+    assert job.state == "done", job.summary()
+    assert job.spec.io["ocio_config"] == config and job.spec.io["input_colorspace"] == "ACEScg"
+    written = job.outputs()["output"]
+    assert written["colorspace"] == "ACEScg"
+    out_file = written["pattern"].replace("####", "0002")
+    staged = pixels(job.spec.inputs["input"].replace("####", "0002"))
+    plate_acescg = _ocio_convert(config, pixels(src.replace("####", "0002")), "Linear Rec.709 (sRGB)", "ACEScg")
+    np.testing.assert_allclose(staged[..., :3], plate_acescg, atol=1e-6)  # what Nuke computed, staged exactly
+    np.testing.assert_array_equal(pixels(out_file), staged)
+    group.begin()
+    result = nuke.toNode("result")
+    assert result["colorspace"].value() == "ACEScg" and not result["raw"].value()
+    group.end()
+    shown, _ = nuke._render(group, 2)  # the group's output: the result read back into the working space
+    np.testing.assert_allclose(shown[..., :3], plate_acescg, atol=1e-6)
+
+
+def test_a_raw_read_passes_its_own_colourspace_and_data_is_never_converted(session, tmp_path):
+    filmai_nuke = session(gui=False, worker_process=False)  # nuke-default: working space "linear"
+    config = nuke.root()["OCIOConfigPath"].value()
+    src = _colour_plate(str(tmp_path / "plates"), "srgb", (0.8, 0.5, 0.2))
+    read = read_node(src, 1, 3)
+    read["colorspace"].setValue("sRGB")
+    read["raw"].setValue(True)  # the file's values as they are: sRGB-encoded
+    group = new_group(filmai_nuke, "util.convert", read, tmp_path / "out")
+    job = filmai_nuke.process(group)
+    assert job.state == "done", job.summary()
+    assert job.spec.io["input_colorspace"] == "sRGB" and job.spec.io["ocio_config"] == config
+    plate = pixels(src.replace("####", "0002"))
+    np.testing.assert_array_equal(pixels(job.outputs()["output"]["pattern"].replace("####", "0002")), plate)
+    group.begin()
+    result = nuke.toNode("result")
+    assert result["colorspace"].value() == "sRGB" and result["raw"].value()  # passed on as it came in
+    group.end()
+    np.testing.assert_array_equal(nuke._render(group, 2)[0], plate)
+
+    group["io_output_colorspace"].setValue("linear")  # asked for linear: converted, and read back as linear
+    job = filmai_nuke.process(group)
+    assert job.state == "done", job.summary()
+    lin = pixels(job.outputs()["output"]["pattern"].replace("####", "0002"))
+    np.testing.assert_allclose(lin[..., :3], _ocio_convert(config, plate, "sRGB", "linear"), atol=1e-6)
+    np.testing.assert_array_equal(lin[..., 3], plate[..., 3])  # alpha never converted
+    group.begin()
+    result = nuke.toNode("result")
+    assert result["colorspace"].value() == "linear" and not result["raw"].value()
+    group.end()
+
+    normals = _colour_plate(str(tmp_path / "plates"), "normals", (-0.7, 0.3, 2.5))
+    data = read_node(normals, 1, 3)
+    data["colorspace"].setValue("raw")
+    data["raw"].setValue(True)
+    group = new_group(filmai_nuke, "util.convert", data, tmp_path / "out")
+    job = filmai_nuke.process(group)
+    assert job.state == "done" and job.spec.io["input_colorspace"] == "raw"
+    np.testing.assert_array_equal(pixels(job.outputs()["output"]["pattern"].replace("####", "0002")),
+                                  pixels(normals.replace("####", "0002")))
+
+    # an OCIOColorSpace upstream: its out_colorspace is what the node receives
+    convert = nuke.nodes.OCIOColorSpace(in_colorspace="linear", out_colorspace="Gamma2.2")
+    convert.setInput(0, read_node(src, 1, 3))
+    group = new_group(filmai_nuke, "util.convert", convert, tmp_path / "out")
+    assert filmai_nuke.process(group).spec.io["input_colorspace"] == "Gamma2.2"
+
+
 def test_cancel_from_the_progress_task(session, tmp_path):
     filmai_nuke = session(gui=True, worker_process=True)
     src = write_sequence(str(tmp_path / "plates"), "plate", range(1, 13), width=32, height=16)

@@ -9,6 +9,11 @@ limiting only the slider, knob animation (``setAnimated``, ``setValueAt``, ``get
 Foundry's description of each interpolation), flags, menus, ``execute`` of a Write, ``ProgressTask``, ``executeInMainThread``
 and ``executeInMainThreadWithResult``, ``knobChanged`` and ``updateUI`` callbacks, ``thisNode``/``thisKnob``,
 ``scriptOpen``/``scriptSave``, ``root()``, ``frame()``, ``message``, ``tprint``, ``pluginAddPath`` and ``env``.
+Colour as Nuke's Project Settings and nodes have it, run with the real OpenColorIO: the Root's
+``colorManagement``, ``OCIO_config`` (stock configs or custom), ``customOCIOConfigPath``, ``OCIOConfigPath``
+(the config in use), ``workingSpaceLUT``, ``int8Lut``/``floatLut``; the Read's input transform and the
+Write's output transform (``colorspace``, ``default (<name>)`` until set; ``raw`` skips it) and
+``OCIOColorSpace`` (``in_colorspace``/``out_colorspace``) convert pixels as Nuke does.
 
 It is made exactly as strict as the documented API, never kinder, so the adapter cannot depend on
 something real Nuke refuses:
@@ -24,7 +29,8 @@ something real Nuke refuses:
   ``executeInMainThreadWithResult``; the latter, called from the main thread, raises instead of
   deadlocking as it would in Nuke, and (as in Nuke) returns None after printing the traceback when the
   call raises;
-- ``Enumeration_Knob.setValue`` of an unknown item and a ChannelMask value naming no known layer raise.
+- ``Enumeration_Knob.setValue`` of an unknown item and a ChannelMask value naming no known layer raise;
+  so does a ``colorspace`` knob set to a name the script's OCIO config does not have.
 
 Pixels are real: a Read reads EXR files with OpenImageIO and ``execute`` renders a Write's upstream
 (Read, Switch, Group, Input, Output) into real EXR files, so the adapter's temp-Write → worker → Read
@@ -490,6 +496,118 @@ class Enumeration_Knob(Knob):
         self._value = state["value"]
 
 
+# ----- colour (OpenColorIO, as Nuke's Project Settings > Color tab and the Read/Write colorspace knobs) -----
+
+#: Stock configs of the ``OCIO_config`` knob -> the config the stand-in loads for each. nuke-default is a
+#: stand-in file (tests/nuke_standin/nuke-default); Foundry's CG config is OCIO's own built-in of that name.
+_STOCK_CONFIGS = {
+    "nuke-default": os.path.join(os.path.dirname(os.path.abspath(__file__)), "nuke-default", "config.ocio"),
+    "fn-nuke_cg-config-v1.0.0_aces-v1.3_ocio-v2.1": "ocio://cg-config-v1.0.0_aces-v1.3_ocio-v2.1",
+}
+_OCIO_CACHE: Dict[str, Any] = {}
+
+
+def _ocio_path() -> str:
+    """The config the script uses: ``customOCIOConfigPath`` when ``OCIO_config`` is custom, else the stock one."""
+    choice = _ROOT["OCIO_config"].value()
+    return _ROOT["customOCIOConfigPath"].value() if choice == "custom" else _STOCK_CONFIGS[choice]
+
+
+def _ocio_config():
+    import PyOpenColorIO as ocio
+
+    path = _ocio_path()
+    if path not in _OCIO_CACHE:
+        _OCIO_CACHE[path] = ocio.Config.CreateFromFile(path)
+    return _OCIO_CACHE[path]
+
+
+def _colorspace_name(value: str) -> str:
+    """A knob value (a name, a role, or ``default (name)``) -> the config's colourspace name."""
+    text = str(value)
+    if text.startswith("default (") and text.endswith(")"):
+        text = text[len("default ("):-1]
+    cs = _ocio_config().getColorSpace(text)
+    if cs is None:
+        raise ValueError(f"colorspace {value!r} is not in the OCIO config {_ocio_path()}")
+    return cs.getName()
+
+
+def _convert_rgb(pixels: "np.ndarray", names: List[str], src: str, dst: str) -> "np.ndarray":
+    """R, G, B of ``pixels`` from ``src`` to ``dst`` with OCIO's CPU processor (data spaces: unchanged)."""
+    s, d = _colorspace_name(src), _colorspace_name(dst)
+    if s == d or not all(c in names for c in ("R", "G", "B")):
+        return pixels
+    idx = [names.index(c) for c in ("R", "G", "B")]
+    rgb = np.ascontiguousarray(pixels[..., idx], dtype=np.float32)
+    _ocio_config().getProcessor(s, d).getDefaultCPUProcessor().applyRGB(rgb)
+    out = np.array(pixels, dtype=np.float32, copy=True)
+    out[..., idx] = rgb
+    return out
+
+
+class _Colorspace_Knob(Enumeration_Knob):
+    """A colourspace menu filled from the script's OCIO config: its colourspace names and roles, and for a
+    Read or Write ``default (<name>)``, the project's LUT for the file type (what ``value()`` returns until
+    set). Setting a name the config does not have raises, as an Enumeration_Knob does."""
+
+    def __init__(self, name: str, label: Optional[str] = None, default: Optional[Callable[[], str]] = None,
+                 has_default_item: bool = False):
+        super().__init__(name, label, [])
+        self._default = default
+        self._has_default_item = has_default_item
+        self._value = ""
+
+    def values(self) -> List[str]:
+        config = _ocio_config()
+        names = [cs.getName() for cs in config.getColorSpaces()]
+        roles = list(config.getRoleNames())
+        head = [f"default ({self._default()})"] if self._has_default_item and self._default else []
+        return head + names + [r for r in roles if r not in names]
+
+    def value(self, index: Optional[int] = None) -> str:
+        if self._value:
+            return self._value
+        shown = self._default() if self._default else ""
+        return f"default ({shown})" if self._has_default_item else shown
+
+    def _convert(self, value: Any) -> str:
+        items = self.values()
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = items[value]
+        text = str(value)
+        if self._has_default_item and (text == "default" or text.startswith("default (")):
+            return ""
+        if text not in items:
+            raise ValueError(f"{self._name}: {value!r} is not a colourspace of {_ocio_path()}")
+        return text
+
+
+class _ConfigPath_Knob(String_Knob):
+    """``OCIOConfigPath``: the file of the config in use (read-only, follows ``OCIO_config``)."""
+
+    def value(self, index: Optional[int] = None) -> str:
+        return _ocio_path()
+
+    def evaluate(self) -> str:
+        return self.value()
+
+    def getEvaluatedValue(self) -> str:
+        return self.value()
+
+
+def _role_or(role: str, fallback: str = "") -> str:
+    cs = _ocio_config().getColorSpace(role)
+    return cs.getName() if cs is not None else fallback
+
+
+def _file_default(node: "Node") -> str:
+    """A Read's or Write's default colourspace: the project's float LUT for EXR, its 8-bit LUT otherwise."""
+    path = node["file"].value() if node.knob("file") is not None else ""
+    knob = "floatLut" if path.lower().endswith((".exr", ".hdr")) or not path else "int8Lut"
+    return _ROOT[knob].value()
+
+
 _LAYERS = {"rgba": ["red", "green", "blue", "alpha"], "rgb": ["red", "green", "blue"], "alpha": ["alpha"],
            "depth": ["Z"], "forward": ["u", "v"], "backward": ["u", "v"], "motion": ["u", "v", "_u", "_v"],
            "mask": ["a"], "rotopaint_mask": ["a"]}
@@ -750,9 +868,17 @@ def _reload_read(node: Node) -> None:
 
 BUILTIN_KNOBS: Dict[str, tuple] = {
     "Root": (lambda n: Int_Knob("first_frame"), lambda n: Int_Knob("last_frame"), lambda n: Double_Knob("fps"),
-             lambda n: Int_Knob("frame")),
+             lambda n: Int_Knob("frame"),
+             lambda n: Enumeration_Knob("colorManagement", "color management", ["Nuke", "OCIO"]),
+             lambda n: Enumeration_Knob("OCIO_config", "OpenColorIO config", list(_STOCK_CONFIGS) + ["custom"]),
+             lambda n: File_Knob("customOCIOConfigPath", "custom OCIO config"),
+             lambda n: _ConfigPath_Knob("OCIOConfigPath"),
+             lambda n: _Colorspace_Knob("workingSpaceLUT", "working space", lambda: _role_or("scene_linear")),
+             lambda n: _Colorspace_Knob("int8Lut", "8-bit files", lambda: _role_or("color_picking", _role_or("scene_linear"))),
+             lambda n: _Colorspace_Knob("floatLut", "float files", lambda: _role_or("scene_linear"))),
     "Read": (lambda n: File_Knob("file"), lambda n: Int_Knob("first"), lambda n: Int_Knob("last"),
              lambda n: Int_Knob("origfirst"), lambda n: Int_Knob("origlast"), lambda n: Boolean_Knob("raw"),
+             lambda n: _Colorspace_Knob("colorspace", "input transform", lambda: _file_default(n), True),
              lambda n: Enumeration_Knob("on_error", "missing frames", ["error", "black", "checkerboard", "nearest frame"]),
              lambda n: Script_Knob("reload", "Reload", lambda: _reload_read(n))),
     "Write": (lambda n: File_Knob("file"), lambda n: Enumeration_Knob("file_type", "file type", ["", "exr", "png", "dpx", "tiff"]),
@@ -761,8 +887,11 @@ BUILTIN_KNOBS: Dict[str, tuple] = {
                                                                         "PIZ Wavelet (32 scanlines)", "DWAA"]),
               lambda n: _channels_knob("channels", "rgb"),
               lambda n: Enumeration_Knob("metadata", "metadata", ["default metadata", "all metadata", "no metadata"]),
-              lambda n: Boolean_Knob("raw")),
+              lambda n: Boolean_Knob("raw"),
+              lambda n: _Colorspace_Knob("colorspace", "output transform", lambda: _file_default(n), True)),
     "Switch": (lambda n: Int_Knob("which"),),
+    "OCIOColorSpace": (lambda n: _Colorspace_Knob("in_colorspace", "in", lambda: _role_or("scene_linear")),
+                       lambda n: _Colorspace_Knob("out_colorspace", "out", lambda: _role_or("scene_linear"))),
     "Input": (lambda n: Int_Knob("number"),),
 }
 
@@ -1077,7 +1206,11 @@ def _render(node: Node, f: int):
         spec = inp.spec()
         pixels = inp.read_image(0, 0, 0, spec.nchannels, "float")
         inp.close()
-        return np.asarray(pixels, np.float32).reshape(spec.height, spec.width, spec.nchannels), list(spec.channelnames)
+        pixels = np.asarray(pixels, np.float32).reshape(spec.height, spec.width, spec.nchannels)
+        names = list(spec.channelnames)
+        if not node["raw"].value():  # the input transform: the file's colourspace -> the working space
+            pixels = _convert_rgb(pixels, names, node["colorspace"].value(), _ROOT["workingSpaceLUT"].value())
+        return pixels, names
     if c == "Group":
         out = next((n for n in node._children if n.Class() == "Output"), None)
         if out is None:
@@ -1090,6 +1223,11 @@ def _render(node: Node, f: int):
         return _render(up, f)
     if c == "Switch":
         return _render(node.input(int(node["which"].value())), f)
+    if c == "OCIOColorSpace":
+        if node.input(0) is None:
+            raise RuntimeError(f"{node.fullName()}: nothing connected")
+        pixels, names = _render(node.input(0), f)
+        return _convert_rgb(pixels, names, node["in_colorspace"].value(), node["out_colorspace"].value()), names
     if c in ("Output", "Write"):
         up = node.input(0)
         if up is None:
@@ -1134,6 +1272,8 @@ def execute(node: Any, start: int, end: Optional[int] = None, incr: int = 1, vie
                     keep_names.add(c if layer in ("rgba", "rgb", "alpha") else f"{layer}.{c}")
             keep = [i for i, n in enumerate(names) if n in keep_names]
             pixels, names = pixels[:, :, keep], [names[i] for i in keep]
+        if not node["raw"].value():  # the output transform: the working space -> the file's colourspace
+            pixels = _convert_rgb(pixels, names, _ROOT["workingSpaceLUT"].value(), node["colorspace"].value())
         path = _frame_path(pattern, f)
         if not os.path.isdir(os.path.dirname(path)):
             raise RuntimeError(f"{node.name()}: Can't write {path}: No such file or directory")

@@ -33,7 +33,7 @@ from typing import Any, Callable, Dict, List, NoReturn, Optional
 
 import nuke
 
-from . import worker
+from . import colour, worker
 
 MENU = "FilmAI"
 ID_KNOB = "filmai_node"
@@ -691,6 +691,7 @@ class Plan:
     extras: Dict[str, Any] = field(default_factory=dict)
     temporal: bool = False  # the node needs neighbouring input frames (handles): rendered too
     notes: List[str] = field(default_factory=list)
+    stream: str = ""  # the colourspace of the pixels reaching the main input (see colour.stream_colorspace)
 
 
 def _parent(group):
@@ -789,17 +790,36 @@ def _plan(group, node: Dict[str, Any], kind: str, frames_override: str = "") -> 
         notes: List[str] = []
         values = _values(group, worker.params_for(node, kind), frames=frame_list if kind == "run" else None,
                          notes=notes)
-        # colour (issue 22 point 11, after the colour engine): the OCIO config and each input's colourspace
-        # join the spec here, beside the params
-        spec = worker.JobSpec.from_values(node, kind, values, options, _values(group, options, prefix_io=True),
-                                          **fields)
+        io_values = _values(group, options, prefix_io=True)
+        streams = {r.port: colour.stream_colorspace(group.input(r.index)) for r in renders}
+        if group.knob("io_ocio_config") is not None:
+            notes += _colour(io_values, streams)
+        spec = worker.JobSpec.from_values(node, kind, values, options, io_values, **fields)
         plan = Plan(group=group.fullName(), label=node["label"], kind=kind, folder=folder, spec=spec,
                     renders=renders, needs_torch=bool(node.get("needs_torch")), fingerprint=fingerprint(group),
                     node=node, preview=preview, summary_tool=any(p["type"] == "Timeline" for p in node["outputs"]),
-                    temporal=bool(node.get("temporal")) and kind == "run", notes=notes)
+                    temporal=bool(node.get("temporal")) and kind == "run", notes=notes,
+                    stream=next(iter(streams.values()), ""))
         return plan
     except (worker.WorkerError, ValueError, RuntimeError) as exc:
         _fail(group, folder, exc)
+
+
+def _colour(io_values: Dict[str, Any], streams: Dict[str, str]) -> List[str]:
+    """The script's OCIO config and the colourspace of the staged inputs join the run's I/O options,
+    unless the node's I/O tab names them. The engine reads every input of a run in one colourspace: inputs
+    that arrive in different ones pass none (each file's tag decides), and the note says so."""
+    if not io_values.get("ocio_config"):
+        io_values["ocio_config"] = colour.config_path()
+    if io_values.get("input_colorspace") or not streams:
+        return []
+    spaces = set(streams.values())
+    if len(spaces) == 1:
+        io_values["input_colorspace"] = spaces.pop()
+        return []
+    said = ", ".join(f"{port}: {space}" for port, space in streams.items())
+    return [f"the inputs arrive in different colourspaces ({said}); a run reads all its inputs in one, so "
+            "none is passed: set I/O > input colorspace, or an OCIOColorSpace upstream"]
 
 
 def _fail(group, folder: str, exc: Exception) -> NoReturn:
@@ -828,8 +848,10 @@ def _store(group, spec: worker.JobSpec, status: str, cfg: worker.WorkerConfig, e
 
 
 def _open_write(group_name: str, render: Render) -> str:
-    """A temporary Write on pipe ``render.index`` of the group: 32-bit float EXR, no colour conversion
-    (Nuke's scene-linear working space goes out as is), only the channels the node reads."""
+    """A temporary Write on pipe ``render.index`` of the group: 32-bit float EXR, only the channels the node
+    reads, raw: no colour conversion, so the staged pixels are exactly those Nuke computed (an output
+    transform and the run's conversion back would be an OCIO round trip, not exact for LUT-based spaces);
+    the run is told which colourspace they are in (colour.stream_colorspace, the plan's I/O options)."""
     group = nuke.toNode(group_name)
     if group is None:
         raise RuntimeError(f"{group_name} was deleted")
@@ -1060,7 +1082,9 @@ class _Pipeline:
             preview = worker.JobSpec(node=self.plan.spec.node, inputs={first: self.plan.preview.pattern},
                                      outputs={"output": os.path.join(self.plan.folder, "preview", "preview.####.exr")},
                                      frames=worker.format_frames(self.plan.preview.frames), model=self.plan.spec.out,
-                                     device=self.plan.spec.device)
+                                     device=self.plan.spec.device,
+                                     io={k: v for k, v in self.plan.spec.io.items()
+                                         if k in ("ocio_config", "input_colorspace", "output_colorspace")})
             self.progress(0.99, "preview with the new model")
             run = worker.Job(preview, self.cfg, needs_torch=self.plan.needs_torch)
             try:
@@ -1174,7 +1198,7 @@ def _finish(plan: Plan, job: worker.Job, cfg: worker.WorkerConfig, extras: Dict[
                 knob.setValue(job.spec.out)
         preview = extras.get("preview")
         if preview:
-            _show_frames(group, preview)
+            _show_frames(group, preview, plan)
             _set_status(group, f"{job.summary()}; showing the Preview input with the new model (Process applies "
                                "it to the whole range)")
         elif extras.get("preview_error"):
@@ -1188,7 +1212,7 @@ def _finish(plan: Plan, job: worker.Job, cfg: worker.WorkerConfig, extras: Dict[
     for port in node["outputs"]:
         entry = job.outputs().get(port["name"])
         if entry and port["type"] == "Frames":
-            shown = _show_frames(group, entry) or shown
+            shown = _show_frames(group, entry, plan) or shown
     if extras.get("timeline"):
         group["timeline"].setValue(extras["timeline"])
         group["summary"].setValue(extras.get("summary", "").replace("\n", "<br>"))
@@ -1198,7 +1222,9 @@ def _finish(plan: Plan, job: worker.Job, cfg: worker.WorkerConfig, extras: Dict[
         check_stale(group)
 
 
-def _show_frames(group, entry: Dict[str, Any]) -> bool:
+def _show_frames(group, entry: Dict[str, Any], plan: Plan) -> bool:
+    """Point the internal Read at a result, reading it as the colourspace it was written in: the manifest's
+    record, else the output colourspace asked for, else the input's (what the engine writes then)."""
     pattern = entry["pattern"]
     frames = sorted(set(worker.expand_frames(entry.get("frames_written", "")))
                     | set(worker.expand_frames(entry.get("frames_skipped", ""))))
@@ -1214,7 +1240,11 @@ def _show_frames(group, entry: Dict[str, Any]) -> bool:
             read[knob].setValue(frames[0])
         for knob in ("last", "origlast"):
             read[knob].setValue(frames[-1])
-        read["raw"].setValue(True)
+        io = plan.spec.io
+        written = entry.get("colorspace") or io.get("output_colorspace") or io.get("input_colorspace") or ""
+        note = colour.set_result_read(read, written, plan.stream)
+        if note:
+            _set_status(group, f"{group['status'].value()}; {note}")
         read["on_error"].setValue("black")  # frames a cancel did not reach stay black, never stale
         read["reload"].execute()
         nuke.toNode("show_result")["which"].setValue(1)
