@@ -27,7 +27,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from filmai_plugins import color
 from filmai_plugins.atomic import atomic_path
 from filmai_plugins.errors import BadInput, CheckpointError
 from filmai_plugins.training.datasets import (Augmentation, ChannelCodec, PairedCrops, ValidationSet, load_pairs,
@@ -176,8 +175,6 @@ def _check_channel_list(names: list[str], param: str) -> None:
 
 
 def train(ctx) -> dict[str, Any]:
-    from filmai_plugins.frames.io import read_header
-
     p = ctx.params
     channels_in = parse_channels(p["channels_in"])
     channels_out = parse_channels(p["channels_out"]) or list(channels_in)
@@ -206,7 +203,9 @@ def train(ctx) -> dict[str, Any]:
     pairs = load_pairs(ctx, train_frames, channels_in, channels_out)
     val_pairs = load_pairs(ctx, val_frames, channels_in, channels_out) if val_frames else []
     first = pairs[0].input_path
-    colorspace = color.frame_colorspace(read_header(first).attributes, os.path.splitext(first)[1]) if first else "lin_rec709"
+    # what the plates are in as the run reads them (--input-colorspace, the file's tag, else the run config's
+    # default), named as the run's config names it: the contact sheets are drawn through that config
+    colorspace = ctx.read_input(train_frames[0]).colorspace if first else ctx.colour.scene_linear()
 
     codec_in = ChannelCodec(tuple(arch["encodings_in"]), tuple(bool(b) for b in arch["bounded_in"]))
     codec_out = ChannelCodec(tuple(arch["encodings_out"]), tuple(bool(b) for b in arch["bounded_out"]))
