@@ -129,7 +129,7 @@ class RunContext:
     written: dict[str, list[Any]] = field(default_factory=dict)  # port -> frames or files written
     checksums: dict[str, dict[str, str]] = field(default_factory=dict)  # port -> frame (or file) -> sha256
     first_written: Frame | None = None  # its header gives the manifest the plate's timecode and rate
-    written_colorspace: dict[str, str] = field(default_factory=dict)  # port -> colourspace written (what hosts set on results)
+    written_colorspace: dict[str, str] = field(default_factory=dict)  # port -> colourspace its header names
     extra: dict[str, Any] = field(default_factory=dict)  # node results for the manifest (stats, summaries)
     #: the input frames of the output frame being processed, by number (set by the engine before process())
     window: dict[int, Frame] = field(default_factory=dict)
@@ -364,8 +364,9 @@ class RunContext:
         self.checksums.setdefault(name, {})[str(number) if pattern.is_sequence else os.path.abspath(path)] = digest
         if self.first_written is None:
             self.first_written = frame.without_pixels()  # its header: the pixels must not stay in memory
-        if frame.colorspace:
-            self.written_colorspace.setdefault(name, frame.colorspace)
+        written_space = frame.attributes.get("colorspace") or frame.colorspace  # as the header names it
+        if written_space:
+            self.written_colorspace.setdefault(name, written_space)
         return path
 
     def apply_tiled(self, fn: Callable[[np.ndarray], np.ndarray], pixels: np.ndarray, *, scale: int = 1,
