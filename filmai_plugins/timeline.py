@@ -185,28 +185,106 @@ def _csv_text(summary: dict[str, Any]) -> str:
     return buf.getvalue()
 
 
-def convert(source: str, target: str, rate: float | None = None, overwrite: bool = False) -> str:
+def record_start_time(value: Any, rate: float):
+    """``--record-start`` as an OTIO time at ``rate``: a timecode (``01:00:00:00``, ``;`` before the frames
+    for drop-frame) or a frame count."""
+    otio = _otio()
+    text = str(value).strip()
+    if re.fullmatch(r"\d+", text):
+        return otio.opentime.RationalTime(int(text), rate)
+    if not re.fullmatch(r"\d{1,2}:\d{2}:\d{2}[:;]\d{2}", text):
+        raise BadInput(f"record start {value!r}: give a timecode (HH:MM:SS:FF) or a frame count")
+    from .frames.movie import timecode_to_frames
+
+    try:
+        return otio.opentime.RationalTime(timecode_to_frames(text, rate), rate)
+    except Exception as exc:
+        raise BadInput(f"record start {value!r}: not a timecode at {rate:g} fps ({exc})") from None
+
+
+def edl_text(tl: Any, rate: float | None = None, record_start: Any = None) -> str:
+    """A timeline as CMX 3600 text through the OTIO EDL adapter (otio-cmx3600-adapter).
+
+    Record time starts at ``record_start`` (a timecode, a frame count or an OTIO time); by default at the
+    timeline's ``global_start_time`` — the start an editor gave the sequence, and on the timelines lstm.cuts
+    writes the source time of the first analysed frame, so that record time equals source time. (The adapter
+    itself counts record time from 00:00:00:00 whatever the timeline says.) Black (``Gap`` items) becomes BL
+    events, so fades to and from black read as dissolves to and from BL, as editors expect; the adapter
+    cannot write a gap that a transition touches ("value cannot be negative here").
+    """
+    import copy
+
+    otio = _otio()
+    RT, TR = otio.opentime.RationalTime, otio.opentime.TimeRange
+    tl = copy.deepcopy(tl)
+    video = [t for t in tl.tracks if t.kind == otio.schema.TrackKind.Video and t.enabled]
+    if len(video) != 1:
+        raise BadInput(f"an EDL holds one video track; this timeline has {len(video)} (write .otio)")
+    track = video[0]
+    rate = float(rate or track.duration().rate or 24.0)
+    if record_start is None:
+        start = tl.global_start_time.rescaled_to(rate) if tl.global_start_time is not None else RT(0, rate)
+    elif isinstance(record_start, RT):
+        start = record_start.rescaled_to(rate)
+    else:
+        start = record_start_time(record_start, rate)
+    if start.value < 0:
+        raise BadInput(f"record start {start.value:g} frames: must not be negative")
+    position = start
+    for i, item in enumerate(list(track)):
+        if isinstance(item, otio.schema.Transition):
+            continue
+        dur = item.source_range.duration if item.source_range is not None else item.duration()
+        if isinstance(item, otio.schema.Gap):
+            black = otio.schema.Clip(name="BL", media_reference=otio.schema.GeneratorReference(generator_kind="black"),
+                                     source_range=TR(position, dur))
+            black.metadata["cmx_3600"] = {"reel": "BL"}
+            track[i] = black
+        position = position + dur
+    if start.value > 0:
+        # record time is the position in the track: a leading gap (the adapter writes no event for a gap)
+        # moves every event to the record start
+        track.insert(0, otio.schema.Gap(source_range=TR(RT(0, rate), start)))
+    try:
+        return otio.adapters.write_to_string(tl, "cmx_3600", rate=rate)
+    except Exception as exc:
+        raise BadInput(f"cannot write a CMX 3600 EDL at {rate:g} fps: {type(exc).__name__}: {exc} (EDL timecode "
+                       "needs a SMPTE rate: 23.976, 24, 25, 29.97, 30, 48, 50, 59.94 or 60; or write .otio)") from None
+
+
+def convert(source: str, target: str, rate: float | None = None, overwrite: bool = False,
+            record_start: Any = None) -> str:
     """Write ``target`` from the timeline ``source``: .otio, .edl (CMX 3600) or .csv (one row per shot).
 
+    ``record_start``: the EDL's first record time (see ``edl_text``; default the timeline's start).
     Written atomically; an existing target is kept unless ``overwrite`` (an artist confirmed it).
     """
     ext = os.path.splitext(target)[1].lower()
     if ext not in WRITABLE:
         raise BadInput(f"{target}: cannot write {ext or 'files without extension'} (one of {', '.join(WRITABLE)})")
+    if record_start is not None and ext != ".edl":
+        raise BadInput(f"--record-start applies to an EDL, not to {target}")
     OutputGuard("filmai timeline convert").read(source, "the timeline").write(target, "the target").check()
     if os.path.exists(target) and not overwrite:
         raise BadInput(f"{target} exists; choose another name (nothing was overwritten)")
     with atomic_path(target, extension_last=True) as tmp:
         if ext == ".csv":
             text = _csv_text(cuts_summary(source, rate))
-            with open(tmp, "w", encoding="utf-8", newline="") as f:
-                f.write(text)
+        elif ext == ".edl":
+            try:
+                text = edl_text(read_timeline(source, rate), record_start=record_start)
+            except BadInput as exc:
+                raise BadInput(f"{target}: {exc}") from None
         else:
+            text = None
             tl = read_timeline(source, rate)
             try:
                 _otio().adapters.write_to_file(tl, tmp, adapter_name=WRITABLE[ext])
             except Exception as exc:
                 raise BadInput(f"{target}: cannot write {WRITABLE[ext]} ({type(exc).__name__}: {exc})") from None
+        if text is not None:
+            with open(tmp, "w", encoding="utf-8", newline="") as f:
+                f.write(text)
     return target
 
 
@@ -222,7 +300,7 @@ def cmd_timeline_cuts(args: Any) -> int:
 
 
 def cmd_timeline_convert(args: Any) -> int:
-    print(convert(args.source, args.target, args.rate, overwrite=args.overwrite))
+    print(convert(args.source, args.target, args.rate, overwrite=args.overwrite, record_start=args.record_start))
     return 0
 
 
@@ -242,4 +320,7 @@ def filmai_register_commands(commands: Any) -> None:
     c.add_argument("target")
     c.add_argument("--rate", type=float, help="frame rate (needed to read an EDL)")
     c.add_argument("--overwrite", action="store_true", help="replace an existing target")
+    c.add_argument("--record-start", metavar="TC",
+                   help="EDL: record time of the first frame, a timecode (01:00:00:00) or a frame count; default "
+                        "the timeline's start (lstm.cuts timelines: the source time of their first frame)")
     c.set_defaults(func=cmd_timeline_convert)

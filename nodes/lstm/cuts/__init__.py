@@ -53,6 +53,10 @@ class CutsNode(Node):
         Param("rate", "float", 0.0, min=0.0, max=1000.0,
               help="frames per second of the timeline; 0: the movie's rate, else the EXR header's, else 24"),
         Param("name", "string", "", help="timeline name; empty: the input's name"),
+        Param("record_start", "string", "",
+              help="EDL record time of the first analysed frame: a timecode (01:00:00:00) or a frame count; empty: "
+                   "its source time (the EXR timeCode, a movie's start timecode, else frame number / rate), so "
+                   "record time equals source time"),
     )
     model = "required"
     needs_torch = True
@@ -84,6 +88,10 @@ class CutsNode(Node):
 
     def _outputs(self, ctx) -> dict[str, tuple[str, str]]:
         """port → (path, format); one clear error for an unknown extension or a doubled file."""
+        if self.params["record_start"]:
+            from filmai_plugins.timeline import record_start_time
+
+            record_start_time(self.params["record_start"], 24.0)  # the form is checked before any reading
         out: dict[str, tuple[str, str]] = {}
         seen: dict[str, str] = {}
         for port, path in ctx.outputs.items():
@@ -123,8 +131,10 @@ class CutsNode(Node):
                                     on_frame=lambda done, total: ctx.progress.step(done, total, stage="read"),
                                     check_cancel=ctx.check_cancel)
             on_disk = pattern.frames_on_disk() or frames
+            tc_offset, drop = self._sequence_timecode(ctx, pattern, frames, rate)
             src = Source(path=path, kind="sequence", numbers=frames, rate=rate, first=min(on_disk),
-                         count=max(on_disk) - min(on_disk) + 1, padding=pattern.padding, name=pattern.stem)
+                         count=max(on_disk) - min(on_disk) + 1, timecode_offset=tc_offset, drop_frame=drop,
+                         padding=pattern.padding, name=pattern.stem)
         elif is_movie_path(path):
             info = probe_movie(path, rate=self.params["rate"] or None)
             stats = DecodeStats()
@@ -181,6 +191,32 @@ class CutsNode(Node):
         ctx.message("the frames declare no frame rate: the timeline uses 24 fps (set --set rate=...)", level="warning")
         return Fraction(24)
 
+    def _sequence_timecode(self, ctx, pattern, frames: list[int], rate: Fraction) -> tuple[int, bool]:
+        """(source time of frame 0 in frames at ``rate``, drop-frame) from the EXR ``timeCode`` of the first
+        analysed frame: the timeline's source and record times then read as the plate's timecode. Without
+        one, frame numbers are the source time (frame 1001 at 24 fps is 00:00:41:17)."""
+        from filmai_plugins.frames.io import read_header
+        from filmai_plugins.frames.movie import timecode_to_frames
+
+        from .export import header_timecode
+
+        first = header_timecode(read_header(pattern.path(frames[0]), part=ctx.io.part or None).attributes)
+        if first is None:
+            return 0, False
+        text, drop = first
+        try:
+            start = timecode_to_frames(text, rate)
+        except Exception as exc:
+            ctx.message(f"{pattern.path(frames[0])}: timeCode {text} unusable at {float(rate):g} fps ({exc}); "
+                        "frame numbers are the source time", level="warning")
+            return 0, False
+        if len(frames) > 1:
+            last = header_timecode(read_header(pattern.path(frames[-1]), part=ctx.io.part or None).attributes)
+            if last is not None and timecode_to_frames(last[0], rate) - start != frames[-1] - frames[0]:
+                ctx.message(f"the timeCode of frame {frames[-1]} ({last[0]}) does not follow on from frame "
+                            f"{frames[0]}'s ({text}): the timeline counts on from the first", level="warning")
+        return start - frames[0], drop
+
     def _sequence_channels(self, ctx, first_path: str, frame: int) -> list[str] | None:
         from filmai_plugins.frames.io import read_header
 
@@ -210,7 +246,7 @@ class CutsNode(Node):
             if fmt == "otio":
                 texts[port] = otio_text(tl)
             elif fmt == "edl":
-                texts[port] = edl_text(tl, src)
+                texts[port] = edl_text(tl, src, self.params["record_start"])
             else:
                 texts[port] = csv_text(bounds, src, review)
         # read what we emit back before anything reaches the disk: a timeline that does not tile the

@@ -60,6 +60,34 @@ class Segment:
     black: bool
 
 
+def header_timecode(attributes: dict[str, Any]) -> tuple[str, bool] | None:
+    """The SMPTE timecode a frame's header carries, as (``HH:MM:SS:FF``, drop-frame), or None.
+
+    OpenImageIO gives an EXR's ``timeCode`` attribute as ``smpte:TimeCode``: the SMPTE 12M packed word (BCD
+    digits; bit 6 the drop-frame flag) and the user bits; readers that decode it give the text."""
+    value = attributes.get("smpte:TimeCode", attributes.get("timeCode"))
+    if value is None:
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        if len(text.replace(";", ":").split(":")) != 4:
+            return None
+        return text, ";" in text
+    try:
+        packed = int(value[0] if isinstance(value, (tuple, list)) else value)
+    except (TypeError, ValueError, IndexError):
+        return None
+
+    def digits(shift: int, tens_bits: int) -> int:
+        return ((packed >> shift) & 0xF) + 10 * ((packed >> (shift + 4)) & ((1 << tens_bits) - 1))
+
+    ff, ss, mm, hh = digits(0, 2), digits(8, 3), digits(16, 3), digits(24, 2)
+    if ff > 59 or ss > 59 or mm > 59 or hh > 23:
+        return None
+    drop = bool(packed >> 6 & 1)
+    return f"{hh:02d}:{mm:02d}:{ss:02d}{';' if drop else ':'}{ff:02d}", drop
+
+
 def black_frames(frames: np.ndarray) -> np.ndarray:
     """(T, h, w, 3) uint8 analysis frames → per-frame 'is black' (text on black still counts as black)."""
     x = frames.astype(np.float32) / 255.0
@@ -239,35 +267,13 @@ def otio_text(tl) -> str:
     return otio.adapters.write_to_string(tl, "otio_json")
 
 
-def edl_text(tl, src: Source) -> str:
-    """CMX 3600 through the OTIO EDL adapter (otio-cmx3600-adapter). Gaps become BL (black) events so
-    fades to and from black read as dissolves to and from BL, as editors expect."""
-    import copy
+def edl_text(tl, src: Source, record_start: str | None = None) -> str:
+    """CMX 3600 through the OTIO EDL adapter (``filmai_plugins.timeline.edl_text``): black as BL events,
+    record time from ``record_start`` (a timecode or frame count), by default the source time of the first
+    analysed frame — the plate's own timecode — so that record time equals source time."""
+    from filmai_plugins.timeline import edl_text as timeline_edl
 
-    import opentimelineio as otio
-
-    from filmai_plugins.errors import BadInput
-
-    rate = float(src.rate)
-    tl = copy.deepcopy(tl)
-    RT, TR = otio.opentime.RationalTime, otio.opentime.TimeRange
-    track = tl.tracks[0]
-    position = tl.global_start_time.rescaled_to(rate) if tl.global_start_time else RT(0, rate)
-    for i, item in enumerate(list(track)):
-        if isinstance(item, otio.schema.Transition):
-            continue
-        dur = item.source_range.duration
-        if isinstance(item, otio.schema.Gap):
-            black = otio.schema.Clip(name="BL", media_reference=otio.schema.GeneratorReference(generator_kind="black"),
-                                     source_range=TR(position, dur))
-            black.metadata["cmx_3600"] = {"reel": "BL"}
-            track[i] = black
-        position = position + dur
-    try:
-        return otio.adapters.write_to_string(tl, "cmx_3600", rate=rate)
-    except Exception as exc:
-        raise BadInput(f"cannot write a CMX 3600 EDL at {rate:g} fps: {exc} (EDL timecode needs a SMPTE rate; "
-                       "set --set rate=24 or write .otio)") from None
+    return timeline_edl(tl, float(src.rate), record_start or None)
 
 
 CSV_FIELDS = ("index", "kind", "frame", "start_frame", "end_frame", "length", "confidence", "review",

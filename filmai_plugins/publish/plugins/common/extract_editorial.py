@@ -24,7 +24,12 @@ class FilmAIExtractEditorial(pyblish.api.InstancePlugin):
         lib.add_representation(instance, "timeline", out, ".otio")
         edl = os.path.join(staging, "timeline.edl")
         try:
-            otio.adapters.write_to_file(timeline, edl, adapter_name="cmx_3600")
+            # black gaps as BL events (fades to/from black) and record time from the timeline's start
+            from filmai_plugins.timeline import edl_text
+
+            text = edl_text(timeline)
+            with open(edl, "w", encoding="utf-8") as f:
+                f.write(text)
         except Exception as exc:
             if os.path.exists(edl):
                 os.remove(edl)
