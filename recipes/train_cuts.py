@@ -69,7 +69,8 @@ SPLIT = {
 
 RENDER_SIZE = (96, 54)
 SEQ_LEN = 112
-ARCH_OVERRIDES: dict = {}
+# cutnet-2 (the default): cutnet-1 plus the luma cross-correlation features (see nodes/lstm/cuts/model.py)
+ARCHES: dict[str, dict] = {"cutnet-2": {}, "cutnet-1": {"name": "cutnet-1", "ncc_offsets": []}}
 
 
 def have_data() -> bool:
@@ -161,6 +162,28 @@ def render_set(sources: list, count: int, seed: int, length: int = SEQ_LEN, size
             log(f"  rendered {i + 1}/{count} edits ({time.time() - t0:.0f} s)")
     return {"frames": frames, "hand": np.stack(hands), "centre": np.stack(centres), "mask": np.stack(masks),
             "kind": np.stack(kinds), "events": np.array(json.dumps(events))}
+
+
+def training_hand(data: dict, net, log=print) -> np.ndarray:
+    """The cached edits' hand-made features as ``net`` reads them: the cache holds cutnet-1's; the
+    correlation features of newer architectures are computed from the cached frames and appended."""
+    import torch
+
+    from filmai_plugins.nodes.lstm.cuts.model import hand_feature_count, ncc_features
+
+    hand = data["hand"]
+    want = hand_feature_count(net.offsets, net.grid, net.ncc_offsets)
+    if hand.shape[-1] == want:
+        return hand
+    if hand.shape[-1] != want - 2 * len(net.ncc_offsets):
+        raise SystemExit(f"cached hand features have {hand.shape[-1]} columns; {net.arch['name']} needs {want}")
+    t0 = time.time()
+    extra = []
+    for i in range(0, len(hand), 64):
+        x = torch.from_numpy(data["frames"][i:i + 64]).float() / 255.0
+        extra.append(ncc_features(x, net.ncc_offsets).half().numpy())
+    log(f"correlation features of {len(hand)} cached edits: {time.time() - t0:.0f} s")
+    return np.concatenate([hand, np.concatenate(extra)], -1)
 
 
 def clip_flags(events: list[dict], length: int) -> list[dict]:
@@ -344,11 +367,15 @@ def train(args) -> dict:
     data = retarget(cached_set(args.work, sources, n_train, args.seed, "train", log))
     val = retarget(cached_set(args.work, sources, n_val, args.seed + 1000, "val", log))
     t_data = time.time() - t_start
+    if args.render_only:
+        log(f"rendered in {t_data:.0f} s; --render-only: no training")
+        return {}
 
-    arch = {**default_arch(), **ARCH_OVERRIDES}
+    arch = {**default_arch(), **ARCHES[args.arch]}
     net = CutNet(arch)
     n_params = sum(p.numel() for p in net.parameters())
     log(f"model {arch['name']}: {n_params} parameters")
+    data["hand"] = training_hand(data, net, log)
     steps = 6 if args.quick else args.steps
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=1e-4)
     warm = min(50, steps // 10 + 1)
@@ -413,7 +440,7 @@ def train(args) -> dict:
         "colour": "display-referred RGB in 0-1: video as decoded, scene-linear frames through the OCIO view",
         "training": {
             "script": "recipes/train_cuts.py", "seed": args.seed, "model_seed": model_seed, "steps": steps, "batch": args.batch,
-            "lr": args.lr, "edge_crops": args.edge_crops, "train_edits": n_train, "val_edits": n_val, "edit_length": SEQ_LEN,
+            "lr": args.lr, "edge_crops": args.edge_crops, "arch": args.arch, "train_edits": n_train, "val_edits": n_val, "edit_length": SEQ_LEN,
             "render_size": list(RENDER_SIZE), "parameters": n_params,
             "footage": {k: v if not isinstance(v, dict) else {c: [list(r) for r in rr] for c, rr in v.items()}
                         for k, v in SPLIT["train"].items()},
@@ -495,7 +522,11 @@ def main(argv=None) -> int:
                         help="share of training crops pinned to the first or last frame of their edit")
     parser.add_argument("--eval-every", type=int, default=800)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--arch", default="cutnet-2", choices=sorted(ARCHES),
+                        help="network: cutnet-2 (default) or cutnet-1 (no correlation features, the earlier model)")
     parser.add_argument("--quick", action="store_true", help="smoke run: tiny data, a few steps")
+    parser.add_argument("--render-only", action="store_true",
+                        help="render (and cache) the training and validation edits, then stop")
     parser.add_argument("--ensemble", default="",
                         help="comma-separated member checkpoints (same --seed, other --model-seed) to average "
                              "into --out, instead of training; an ensemble among them adds its members")

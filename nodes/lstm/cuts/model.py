@@ -9,7 +9,11 @@ Per frame t the encoder computes
 - cosine similarities of that embedding to frames t±1, 2, 4, 8, 16 (how a learned "look" drifts);
 - colour-histogram (4×4×4 RGB bins) L1 distances to the same offsets, mean absolute pixel difference
   to t±1, a 3×4 grid of differences to t-1 (where a wipe's edge is), and the frame's luma mean, spread,
-  maximum and fraction of near-black pixels (fades go to black; dark shots do not).
+  maximum and fraction of near-black pixels (fades go to black; dark shots do not);
+- (``cutnet-2``) the normalised cross-correlation of the frame's luma with frames t±1, 2, 4, 8, 16: blind
+  to a change of exposure or a flash (both are affine in the pixel values, which leaves the correlation
+  at 1), low across a cut, falling and rising through a dissolve — what tells a light switched on, a
+  photographer's flash or a fade from a cut, where histogram and difference features all jump alike.
 Neighbours beyond the ends are the end frames repeated, at training and inference alike.
 
 A 2-layer BiLSTM turns those features into three per-frame outputs:
@@ -38,10 +42,23 @@ GRID = (3, 4)
 BLACK_LUMA = 0.04
 
 
+NCC_OFFSETS = (1, 2, 4, 8, 16)
+NCC_EPS = 1e-4  # luma variance (std 0.01) below which a frame counts as flat: correlation near 0, not noise
+
+
 def default_arch() -> dict[str, Any]:
-    return {"name": "cutnet-1", "width": 48, "height": 27, "cnn": [8, 16, 32], "embed": 48,
+    return {"name": "cutnet-2", "width": 48, "height": 27, "cnn": [8, 16, 32], "embed": 48,
             "hidden": 64, "layers": 2, "offsets": list(OFFSETS), "hist_bins": HIST_BINS,
-            "grid": list(GRID), "kinds": list(KINDS), "dropout": 0.1}
+            "grid": list(GRID), "ncc_offsets": list(NCC_OFFSETS), "kinds": list(KINDS), "dropout": 0.1}
+
+
+def full_arch(arch: dict[str, Any] | None) -> dict[str, Any]:
+    """An architecture record completed with the defaults; one written before a key existed keeps what
+    it meant then (``cutnet-1`` checkpoints have no correlation features)."""
+    a = {**default_arch(), **(arch or {})}
+    if arch is not None and "ncc_offsets" not in arch:
+        a["ncc_offsets"] = []
+    return a
 
 
 def _shift(x: torch.Tensor, k: int) -> torch.Tensor:
@@ -51,7 +68,23 @@ def _shift(x: torch.Tensor, k: int) -> torch.Tensor:
     return x[:, idx]
 
 
-def hand_features(frames: torch.Tensor, offsets=OFFSETS, bins: int = HIST_BINS, grid=GRID) -> torch.Tensor:
+def ncc_features(frames: torch.Tensor, offsets=NCC_OFFSETS) -> torch.Tensor:
+    """(N, T, 3, H, W) in 0–1 → (N, T, 2·len(offsets)): the normalised cross-correlation of each frame's
+    luma with the frames ``offsets`` before and after it (end frames repeated)."""
+    x = frames.clamp(0.0, 1.0)
+    luma = (0.2126 * x[:, :, 0] + 0.7152 * x[:, :, 1] + 0.0722 * x[:, :, 2]).flatten(2)
+    z = luma - luma.mean(-1, keepdim=True)
+    var = (z * z).mean(-1)
+    out = []
+    for k in offsets:
+        for sign in (-1, 1):
+            other = _shift(z, sign * k)
+            out.append((z * other).mean(-1) / torch.sqrt((var + NCC_EPS) * (_shift(var, sign * k) + NCC_EPS)))
+    return torch.stack(out, -1)
+
+
+def hand_features(frames: torch.Tensor, offsets=OFFSETS, bins: int = HIST_BINS, grid=GRID,
+                  ncc_offsets=()) -> torch.Tensor:
     """(N, T, 3, H, W) in 0–1 → (N, T, F) features that need no learning."""
     n, t, c, h, w = frames.shape
     x = frames.clamp(0.0, 1.0)
@@ -72,12 +105,14 @@ def hand_features(frames: torch.Tensor, offsets=OFFSETS, bins: int = HIST_BINS, 
     luma = 0.2126 * x[:, :, 0] + 0.7152 * x[:, :, 1] + 0.0722 * x[:, :, 2]
     flat = luma.reshape(n, t, -1)
     stats = [flat.mean(-1), flat.std(-1), flat.amax(-1), (flat < BLACK_LUMA).float().mean(-1)]
-    out = torch.cat([torch.stack(feats, -1), cells * 4.0, torch.stack(stats, -1)], dim=-1)
-    return out
+    parts = [torch.stack(feats, -1), cells * 4.0, torch.stack(stats, -1)]
+    if ncc_offsets:
+        parts.append(ncc_features(frames, ncc_offsets))
+    return torch.cat(parts, dim=-1)
 
 
-def hand_feature_count(offsets=OFFSETS, grid=GRID) -> int:
-    return 2 * len(offsets) + 2 + grid[0] * grid[1] + 4
+def hand_feature_count(offsets=OFFSETS, grid=GRID, ncc_offsets=()) -> int:
+    return 2 * len(offsets) + 2 + grid[0] * grid[1] + 4 + 2 * len(ncc_offsets)
 
 
 class FrameCNN(nn.Module):
@@ -107,13 +142,14 @@ class FrameCNN(nn.Module):
 class CutNet(nn.Module):
     def __init__(self, arch: dict[str, Any] | None = None):
         super().__init__()
-        a = {**default_arch(), **(arch or {})}
+        a = full_arch(arch)
         self.arch = a
         self.offsets = tuple(a["offsets"])
         self.grid = tuple(a["grid"])
         self.bins = int(a["hist_bins"])
+        self.ncc_offsets = tuple(a["ncc_offsets"])
         self.cnn = FrameCNN(tuple(a["cnn"]), a["embed"], a["height"], a["width"])
-        n_hand = hand_feature_count(self.offsets, self.grid)
+        n_hand = hand_feature_count(self.offsets, self.grid, self.ncc_offsets)
         n_in = a["embed"] + 2 * len(self.offsets) + n_hand
         self.project = nn.Sequential(nn.Linear(n_in, a["hidden"]), nn.ReLU(inplace=True))
         self.lstm = nn.LSTM(a["hidden"], a["hidden"], num_layers=a["layers"], batch_first=True,
@@ -131,8 +167,12 @@ class CutNet(nn.Module):
             for sign in (-1, 1):
                 sims.append((unit * _shift(unit, sign * k)).sum(-1))
         if hand is None:
-            hand = hand_features(frames, self.offsets, self.bins, self.grid)
+            hand = self.hand(frames)
         return torch.cat([emb, torch.stack(sims, -1), hand.to(emb.dtype)], dim=-1)
+
+    def hand(self, frames: torch.Tensor) -> torch.Tensor:
+        """This network's ``hand_features`` of (N, T, 3, H, W) frames."""
+        return hand_features(frames, self.offsets, self.bins, self.grid, self.ncc_offsets)
 
     # ----- stage 2: the sequence model ------------------------------------------------------------
     def temporal(self, feats: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -188,15 +228,15 @@ def _per_frame_long(frames: np.ndarray, pad: int, chunk: int, fn: Callable[[torc
 def hand_long(net: CutNet, frames: np.ndarray, chunk: int = 256,
               check_cancel: Callable[[], None] | None = None) -> torch.Tensor:
     """``hand_features`` of a whole input (T, H, W, 3), chunk by chunk: (T, F)."""
-    return _per_frame_long(frames, max(net.offsets), chunk,
-                           lambda x, lo, hi: hand_features(x[None], net.offsets, net.bins, net.grid)[0], check_cancel)
+    return _per_frame_long(frames, max(net.offsets + net.ncc_offsets), chunk,
+                           lambda x, lo, hi: net.hand(x[None])[0], check_cancel)
 
 
 def encode_long(net: CutNet, frames: np.ndarray, chunk: int = 256,
                 check_cancel: Callable[[], None] | None = None, hand: torch.Tensor | None = None) -> torch.Tensor:
     """Per-frame features of a whole input (T, H, W, 3 uint8 or float), computed chunk by chunk; ``hand``:
     its ``hand_long`` when already computed (an ensemble's members share them)."""
-    return _per_frame_long(frames, max(net.offsets), chunk,
+    return _per_frame_long(frames, max(net.offsets + net.ncc_offsets), chunk,
                            lambda x, lo, hi: net.encode(x[None], None if hand is None else hand[lo:hi][None])[0],
                            check_cancel)
 
