@@ -1,7 +1,9 @@
 """Cut detection: ``lstm.cuts`` against TransNetV2 and PySceneDetect's ContentDetector and AdaptiveDetector,
 same frames, one run.
 
-    python bench/cuts.py                  # everything (about 15 minutes on one core once the edits are cached)
+    python bench/cuts.py                  # everything: about 25 CPU minutes once the edits are cached
+                                          # (TransNetV2 takes 20 of them), plus 10 to render the edits once
+    python bench/cuts.py --only lstm.cuts,TransNetV2   # the networks alone
     python bench/cuts.py --edits 6        # fewer synthetic edits (default 96)
     python bench/cuts.py --model other.ckpt
 
@@ -347,6 +349,22 @@ def bootstrap_f1(per_edit: list[dict], category: str, rounds: int = 2000, seed: 
     return [round(float(np.percentile(f1, 2.5)), 3), round(float(np.percentile(f1, 97.5)), 3)]
 
 
+def paired_difference(a: list[dict], b: list[dict], category: str, rounds: int = 4000, seed: int = 0) -> dict:
+    """F1 of detector a minus detector b when the same edits are resampled for both: the 95% interval of
+    the difference and the share of resamples where a is not ahead (how sure "a is ahead" is)."""
+    from filmai_plugins.nodes.lstm.cuts.events import Score
+
+    rng = np.random.default_rng(seed)
+    diffs = []
+    for _ in range(rounds):
+        ta, tb = Score(0, 0, 0), Score(0, 0, 0)
+        for i in rng.integers(0, len(a), len(a)):
+            ta, tb = ta + a[i][category], tb + b[i][category]
+        diffs.append(ta.f1 - tb.f1)
+    return {"ci95": [round(float(np.percentile(diffs, 2.5)), 3), round(float(np.percentile(diffs, 97.5)), 3)],
+            "not_ahead": round(float(np.mean(np.array(diffs) <= 0)), 3)}
+
+
 def fmt_score(s) -> str:
     return f"{s.f1:.3f} ({s.precision:.2f}/{s.recall:.2f})"
 
@@ -404,7 +422,7 @@ def main(argv=None) -> int:
             r = evaluate_clip(movie, truth, ignore, args.model, tmp, transnet)
             loads.append(os.getloadavg()[0])
             for d in DETECTORS:
-                per_edit[d].append({k: r[d]["score"][k] for k in ("cut", "gradual")})
+                per_edit[d].append({k: r[d]["score"][k] for k in ("cut", "gradual", "all")})
                 t = totals[d]
                 for k in ("cut", "gradual", "all"):
                     t[k] = t[k] + r[d]["score"][k]
@@ -419,6 +437,9 @@ def main(argv=None) -> int:
         report["synthetic_errors"] = errors
         for d in DETECTORS:
             totals[d].update({f"{k}_f1_ci95": bootstrap_f1(per_edit[d], k) for k in ("cut", "gradual")})
+        if "lstm.cuts" in DETECTORS and "TransNetV2" in DETECTORS:
+            report["lstm_minus_transnetv2"] = {k: paired_difference(per_edit["lstm.cuts"], per_edit["TransNetV2"], k)
+                                               for k in ("cut", "gradual", "all")}
         report["synthetic"] = {"edits": len(edits), "frames": totals[DETECTORS[0]]["frames"], "transitions": kinds,
                                **{d: {k: (v.to_json() if isinstance(v, Score) else v) for k, v in t.items()}
                                   for d, t in totals.items()}}
@@ -477,6 +498,11 @@ def main(argv=None) -> int:
     print("95% intervals of F1 when the edits are resampled (bootstrap): " + "; ".join(
         f"{d} cuts {syn[d]['cut_f1_ci95'][0]:.3f}-{syn[d]['cut_f1_ci95'][1]:.3f}, gradual "
         f"{syn[d]['gradual_f1_ci95'][0]:.3f}-{syn[d]['gradual_f1_ci95'][1]:.3f}" for d in DETECTORS))
+    if "lstm_minus_transnetv2" in report:
+        print("lstm.cuts minus TransNetV2, F1 on the same resampled edits (95% interval; share of resamples where "
+              "lstm.cuts is not ahead): " + "; ".join(
+                  f"{k} {v['ci95'][0]:+.3f} to {v['ci95'][1]:+.3f} ({v['not_ahead']:.3f})"
+                  for k, v in report["lstm_minus_transnetv2"].items()))
     print()
     print("PySceneDetect clips (held out):")
     print("| detector | hard cuts F1 (P/R) | gradual F1 (P/R) | all F1 (P/R) |")
