@@ -2,9 +2,11 @@
 
     python recipes/train_cuts.py --quick         # a smoke run: tiny data, a few steps, not for shipping
 
-The shipped model is an ensemble of two members trained on the same edits from different model seeds
-(about 20 minutes each on one core, plus 12 minutes to render the edits once), their average tuned on the
-validation edits:
+The shipped model (cutnet-2) is an ensemble of two members trained on the same edits from different model
+seeds (71 minutes each when the two ran side by side on a shared 2-core machine, one thread each, plus 12
+minutes to render the edits once), their average tuned on the validation edits. The weights depend only on
+the seeds and the thread count (two runs give bit-identical tensors; the checkpoints differ only in the
+timestamps of their metadata):
 
     python recipes/train_cuts.py --model-seed 0 --out bench/out/cuts-train/member0.ckpt
     python recipes/train_cuts.py --model-seed 1 --out bench/out/cuts-train/member1.ckpt
