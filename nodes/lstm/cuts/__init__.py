@@ -87,22 +87,18 @@ class CutsNode(Node):
         self.device = ctx.device or "cpu"
 
     def _outputs(self, ctx) -> dict[str, tuple[str, str]]:
-        """port → (path, format); one clear error for an unknown extension or a doubled file."""
+        """port → (path, format); one clear error for an unknown extension. (Two ports naming one file, or an
+        output onto an input, are refused before the run by the engine's guard.OutputGuard.)"""
         if self.params["record_start"]:
             from filmai_plugins.timeline import record_start_time
 
             record_start_time(self.params["record_start"], 24.0)  # the form is checked before any reading
         out: dict[str, tuple[str, str]] = {}
-        seen: dict[str, str] = {}
         for port, path in ctx.outputs.items():
             ext = os.path.splitext(path)[1].lower()
             if ext not in OUTPUT_EXTENSIONS:
                 raise BadInput(f"lstm.cuts output {port}={path}: unknown extension {ext or '(none)'}; "
                                f"write {', '.join(OUTPUT_EXTENSIONS)}")
-            key = os.path.normcase(os.path.abspath(path))
-            if key in seen:
-                raise BadInput(f"lstm.cuts outputs {seen[key]} and {port} both write {path}")
-            seen[key] = port
             out[port] = (path, ext[1:])
         return out
 
