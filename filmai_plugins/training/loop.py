@@ -24,7 +24,9 @@ What ``fit`` does:
 
 - steps (or ``epochs`` × ``data.steps_per_epoch``), AdamW, learning rate with linear warm-up then
   ``cosine``/``step``/``constant``; ``time_limit`` seconds ends training early with the schedule
-  annealed to that budget (the schedule follows whichever of steps and time runs out first);
+  annealed to that budget (the schedule follows whichever of steps and time runs out first); the
+  seconds are wall-clock training seconds, or this process's CPU seconds with ``time_clock="cpu"``
+  (a budget that means the same on a busy shared machine: 120 CPU-s ≈ 60 s on two free cores);
 - every ``checkpoint_interval`` steps, and at the last step, an interval checkpoint
   ``<work_dir>/checkpoint_<step>.ckpt``: a FilmAI checkpoint usable as ``--model`` as it is, which
   also carries the optimiser state (prefix ``train_state/``) so ``resume`` continues exactly where it
@@ -73,6 +75,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 TRAIN_STATE = "train_state/"
 SCHEDULES = ("cosine", "step", "constant")
+TIME_CLOCKS = ("wall", "cpu")
 LOSSES = ("l1", "charbonnier", "l2")
 
 
@@ -138,6 +141,8 @@ class TrainConfig:
     steps: int = 2000
     epochs: int = 0
     time_limit: float = 0.0
+    #: what ``time_limit`` counts: ``wall`` (training seconds) or ``cpu`` (CPU seconds of the training steps)
+    time_clock: str = "wall"
     batch_size: int = 8
     crop_size: int = 128
     learning_rate: float = 2e-3
@@ -165,6 +170,8 @@ class TrainConfig:
             raise BadInput(f"unknown lr_schedule {cfg.lr_schedule!r} (one of {', '.join(SCHEDULES)})")
         if cfg.loss not in LOSSES:
             raise BadInput(f"unknown loss {cfg.loss!r} (one of {', '.join(LOSSES)})")
+        if cfg.time_clock not in TIME_CLOCKS:
+            raise BadInput(f"unknown time_clock {cfg.time_clock!r} (one of {', '.join(TIME_CLOCKS)})")
         return cfg
 
     def total_steps(self, data: PairedCrops | None) -> int:
@@ -246,6 +253,7 @@ class Trainer:
         self._train_seconds = 0.0
         self._train_cpu_seconds = 0.0  # this process's CPU time in steps: comparable on a busy machine
         self._elapsed_before = 0.0  # training seconds of the run this one resumed
+        self._cpu_before = 0.0  # and its CPU seconds
         self.last_metrics: dict[str, float] = {}
         self.best_psnr: float | None = None
         self.identity_psnr: float | None = None
@@ -382,6 +390,7 @@ class Trainer:
                                                              if k.startswith(prefix)}))
         self.step = int(state["step"])
         self._elapsed_before = float(state.get("train_seconds", 0.0))
+        self._cpu_before = float(state.get("train_cpu_seconds", 0.0))
         self.history = list(state.get("history", []))
         self.best_psnr = state.get("best_psnr")
         self.resumed_from = os.path.abspath(path)
@@ -392,7 +401,8 @@ class Trainer:
             return None
         tensors = self.final_tensors()
         state_meta: dict[str, Any] = {"step": step, "total_steps": self.total_steps, "reason": reason,
-                                      "train_seconds": self._elapsed(), "history": self.history[-200:],
+                                      "train_seconds": self._elapsed(), "train_cpu_seconds": self._cpu_seconds(),
+                                      "history": self.history[-200:],
                                       "best_psnr": self.best_psnr, "config": self.config.to_json(),
                                       "optimizers": {}}
         for name, module in self.extra_modules().items():
@@ -473,10 +483,17 @@ class Trainer:
     def _elapsed(self) -> float:
         return self._elapsed_before + self._train_seconds
 
+    def _cpu_seconds(self) -> float:
+        return self._cpu_before + self._train_cpu_seconds
+
+    def _budget_used(self) -> float:
+        """Seconds counted against ``time_limit`` (wall or CPU, see ``time_clock``), resumed parts included."""
+        return self._cpu_seconds() if self.config.time_clock == "cpu" else self._elapsed()
+
     def _progress_fraction(self, step: int) -> float:
         p = step / max(1, self.total_steps)
         if self.config.time_limit > 0:
-            p = max(p, self._elapsed() / self.config.time_limit)
+            p = max(p, self._budget_used() / self.config.time_limit)
         return p
 
     def _set_lr(self, step: int) -> float:
@@ -502,7 +519,7 @@ class Trainer:
         out: dict[str, Any] = {
             "steps": self.step, "total_steps": self.total_steps, "batch_size": self.config.batch_size,
             "crop_size": self.data.crop_size, "train_seconds": round(train_s, 3),
-            "train_cpu_seconds": round(self._train_cpu_seconds, 3),
+            "train_cpu_seconds": round(self._cpu_seconds(), 3),
             "samples_per_second": round(samples / train_s, 3) if train_s > 0 else None,
             "final_loss": self.last_metrics.get("loss"),
             "validation_psnr": self.history[-1].get("psnr") if self.history and "psnr" in self.history[-1] else None,
@@ -530,10 +547,11 @@ class Trainer:
         resume = self._resume_path()
         if resume:
             self.restore(resume)
-            if cfg.time_limit > 0 and self._elapsed() >= cfg.time_limit and self.step < self.total_steps:
+            if cfg.time_limit > 0 and self._budget_used() >= cfg.time_limit and self.step < self.total_steps:
                 # time_limit counts the whole training, resumed parts included: going on would stop at once
                 # and replace ``out`` with this older state
-                raise BadInput(f"{resume}: this training has already run {self._elapsed():.0f} s, which uses up "
+                used = f"{self._budget_used():.0f} {'CPU-s' if cfg.time_clock == 'cpu' else 's'}"
+                raise BadInput(f"{resume}: this training has already run {used}, which uses up "
                                f"its time_limit of {cfg.time_limit:.0f} s (the limit counts the whole training, "
                                "resumed parts included); raise time_limit to continue it")
             ctx.message(f"resuming from {resume} at step {self.step}")
@@ -558,7 +576,7 @@ class Trainer:
             step = self.step
             while step < self.total_steps:
                 step += 1
-                stop = self._stop_requested or (cfg.time_limit > 0 and self._elapsed() >= cfg.time_limit)
+                stop = self._stop_requested or (cfg.time_limit > 0 and self._budget_used() >= cfg.time_limit)
                 try:
                     ctx.check_cancel()
                 except Cancelled as exc:

@@ -1,6 +1,7 @@
 """``cnn.copycat``: learn an image-to-image fix from a few before/after frames of a shot, apply it to the shot."""
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import Any
 
@@ -16,6 +17,33 @@ EXPORT_FORMATS = ("torchscript",)
 
 def _names(text: str) -> list[str]:
     return [c.strip() for c in text.replace(" ", ",").split(",") if c.strip()]
+
+
+def _training_params() -> tuple[Param, ...]:
+    """The shared training params, with crop and batch size 0 = the chosen network's own default."""
+    auto = {
+        "crop_size": "size of the square training crops in pixels; 0: the network's default (unet 128, look 48: "
+                     "the look network learns fastest from many small crops)",
+        "batch_size": "crops per step (over all processes with --nproc; must be a multiple of it); 0: the "
+                      "network's default (8)",
+        "learning_rate": "peak AdamW learning rate of the U-Net; the look network trains at 12.5x this rate (its "
+                         "layers are narrow 1x1 convolutions)",
+    }
+    params = training_params(steps=2000, crop_size=128, batch_size=8, learning_rate=2e-3, checkpoint_interval=500,
+                             contact_sheet_interval=500, validation_interval=100, loss="l2", focus=0.75)
+    out = []
+    for param in params:
+        if param.name in ("crop_size", "batch_size"):
+            param = dataclasses.replace(param, default=0, min=0, help=auto[param.name])
+        elif param.name == "learning_rate":
+            param = dataclasses.replace(param, help=auto[param.name])
+        out.append(param)
+        if param.name == "time_limit":
+            out.append(Param("time_clock", "enum", "wall", choices=("wall", "cpu"), stage="train",
+                             help="what time_limit counts: wall-clock training seconds, or CPU seconds of this "
+                                  "process (the same budget on a busy shared machine: 120 CPU-s ≈ 60 s on two "
+                                  "free cores)"))
+    return tuple(out)
 
 
 class CopycatNode(Node):
@@ -54,18 +82,20 @@ class CopycatNode(Node):
               help="input channels the network reads, in order (e.g. R,G,B or R,G,B,A)"),
         Param("channels_out", "string", "", stage="train",
               help="target channels it learns to produce (e.g. A for a matte); empty: the same as channels_in"),
+        Param("network", "enum", "auto", choices=("auto", "unet", "look"), stage="train",
+              help="auto: chosen from the training pairs (look for a change over most of the frame that is mostly "
+                   "a function of each pixel's colour, else unet); unet: paint-outs, dust, wires, shapes; look: a "
+                   "fast full-resolution network for grades, tone curves, local contrast, glows, colour keys"),
         Param("model_size", "enum", "small", choices=("small", "medium", "large"), stage="train",
-              help="small (16-32-64, 0.12 M parameters): fast, most cleanup; medium (32-64-128): more capacity "
-                   "for looks and mattes, ~4x the compute; large (4 levels to 256): wide context, best on a GPU"),
+              help="U-Net size: small (16-32-64, 0.12 M parameters): fast, most cleanup; medium (32-64-128): more "
+                   "capacity, ~4x the compute; large (4 levels to 256): wide context, best on a GPU"),
         Param("encoding", "enum", "log", choices=("log", "linear", "srgb"), stage="train",
               help="working encoding of colour channels: log keeps scene-linear HDR (>1.0) without clamping; "
                    "srgb for display-referred plates; linear for data already in 0-1"),
         Param("bounded_channels", "string", "auto", stage="train",
               help="channels that are 0-1 coverage (kept linear, outputs clamped to 0-1): 'auto' = A/alpha/"
                    "matte*/mask*, 'none', or a list"),
-    ) + training_params(steps=2000, crop_size=128, batch_size=8, learning_rate=2e-3, checkpoint_interval=500,
-                        contact_sheet_interval=500, validation_interval=100, loss="l2",
-                        focus=0.75)
+    ) + _training_params()
     model = "required"
     model_format = "checkpoint"
     needs_torch = True
