@@ -11,7 +11,7 @@ from filmai_plugins import color
 from filmai_plugins.cli import main as filmai
 from filmai_plugins.engine.runner import run_node, train_node
 from filmai_plugins.frames.io import read_frame, read_provenance
-from filmai_plugins.training.checkpoint import read_checkpoint_meta, save_checkpoint
+from filmai_plugins.training.checkpoint import load_checkpoint, read_checkpoint_meta, save_checkpoint
 from filmai_plugins.training.datasets import psnr
 
 from helpers import write_exr
@@ -198,3 +198,161 @@ def test_checkpoints_from_before_the_colour_branch_still_load():
         assert not torch.allclose(loaded(x), x, atol=1e-3)
     with pytest.raises(Exception, match="do not match"):  # a new-arch description with old weights is refused
         _copycat.load_model({"arch": arch}, tensors, "old.ckpt")
+
+
+# ----- the look network and the automatic choice ---------------------------------------------------
+
+
+def _texture(frame: int, size: int) -> np.ndarray:
+    """A plate with texture at several scales, colour and HDR values, moving a little from frame to frame."""
+    rng = np.random.default_rng(7)
+    y, x = np.mgrid[0:size, 0:size].astype(np.float32)
+    x = x + 1.5 * (frame - 1001)
+    img = np.zeros((size, size, 3), np.float32)
+    for _ in range(12):
+        fx, fy, ph = rng.uniform(0.05, 0.6), rng.uniform(0.05, 0.6), rng.uniform(0, 6.3)
+        img += rng.uniform(0.02, 0.12, 3).astype(np.float32) * np.sin(fx * x + fy * y + ph)[..., None]
+    return np.maximum(img + np.array([0.35, 0.3, 0.25], np.float32), 0.0) * 1.6
+
+
+def _grade_sharpen(linear: np.ndarray) -> np.ndarray:
+    """A look: warm gain, a tone curve (power) in display space, an unsharp mask: a per-pixel function plus
+    a small filter."""
+    k = np.exp(-0.5 * (np.arange(-4, 5) / 1.2) ** 2)
+    k /= k.sum()
+    d = color.encode(np.maximum(linear * np.array([1.15, 1.0, 0.85], np.float32), 0), "srgb") ** 1.3
+    pad = np.pad(d, ((4, 4), (4, 4), (0, 0)), mode="edge")
+    rows = sum(w * pad[i:i + d.shape[0]] for i, w in enumerate(k))
+    blur = sum(w * rows[:, i:i + d.shape[1]] for i, w in enumerate(k))
+    d = d + 0.7 * (d - blur)
+    return color.decode(np.clip(d, 0, 1), "srgb").astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def look_shot(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("look")
+    for f in range(1001, 1006):
+        plate = _texture(f, 64)
+        write_exr(str(folder / f"src.{f}.exr"), plate, ["R", "G", "B"], pixel_type="float")
+        write_exr(str(folder / f"dst.{f}.exr"), _grade_sharpen(plate), ["R", "G", "B"], pixel_type="float")
+    torch.set_num_threads(1)
+    ckpt = str(folder / "look.ckpt")
+    manifest = train_node("cnn.copycat", input=str(folder / "src.####.exr"), target=str(folder / "dst.####.exr"),
+                          frames="1001,1003,1005", out=ckpt,
+                          params={"steps": 300, "threads": 1, "validation_frames": "1004", "validation_interval": 100,
+                                  "checkpoint_interval": 1000, "contact_sheet_interval": 1000})
+    return {"folder": folder, "src": str(folder / "src.####.exr"), "dst": str(folder / "dst.####.exr"), "ckpt": ckpt,
+            "manifest": manifest}
+
+
+def test_auto_chooses_the_look_network_for_a_grade_and_learns_it(look_shot, tmp_path):
+    meta = read_checkpoint_meta(look_shot["ckpt"])
+    choice = meta["network_choice"]
+    assert choice["asked"] == "auto" and choice["network"] == meta["arch"]["family"] == "look"
+    assert choice["covered"] > 0.9 and choice["pointwise_explained"] > 0.6
+    training = meta["training"]
+    assert training["crop_size"] == 48 and training["batch_size"] == 8  # the look network's own defaults
+    assert meta["training_params"]["crop_size"] == 48
+    out = str(tmp_path / "out.####.exr")
+    run_node("cnn.copycat", input=look_shot["src"], output=out, frames="1002", model=look_shot["ckpt"],
+             io={"pixel_type": "float"})
+    got = read_frame(frame_path(out, 1002)).pixels
+    truth = read_frame(frame_path(look_shot["dst"], 1002)).pixels
+    src = read_frame(frame_path(look_shot["src"], 1002)).pixels
+    # a frame it never saw: far closer to the look than doing nothing (measured ~+20 dB after 300 steps)
+    assert enc_psnr(got, truth) > enc_psnr(src, truth) + 12
+
+
+def test_auto_keeps_the_unet_for_sparse_fixes_noise_and_shapes():
+    from filmai_plugins.nodes.cnn.copycat.model import choose_network
+    from filmai_plugins.training.datasets import ChannelCodec, FramePair
+
+    rng = np.random.default_rng(0)
+    rgb = ChannelCodec.for_channels(["R", "G", "B"])
+    plates = [_texture(f, 64) for f in range(1001, 1004)]
+
+    def choose(targets, codec_out=rgb, residual=(0, 1, 2)):
+        pairs = [FramePair(i, p, t) for i, (p, t) in enumerate(zip(plates, targets))]
+        return choose_network(pairs, rgb, codec_out, list(residual))
+
+    assert choose([_grade_sharpen(p) for p in plates])[0] == "look"
+    dusty = []
+    for p in plates:
+        d = p.copy()
+        d[rng.integers(0, 64, 40), rng.integers(0, 64, 40)] = 0.0  # dust: a few pixels
+        dusty.append(d)
+    network, stats = choose(dusty)
+    assert network == "unet" and stats["covered"] < 0.1 and "covers" in stats["why"]
+    network, stats = choose([p + rng.normal(0, 0.05, p.shape).astype(np.float32) for p in plates])  # (de)noise
+    assert network == "unet" and stats["pointwise_explained"] < 0.3
+    matte = ChannelCodec.for_channels(["A"])
+    key = [np.clip((p[..., :1] - p[..., 2:3]) * 4, 0, 1) for p in plates]  # a colour key: a look
+    assert choose(key, matte, (-1,))[0] == "look"
+    y, x = np.mgrid[0:64, 0:64]
+    disc = [((x - 20 - 5 * i) ** 2 + (y - 30) ** 2 < 150).astype(np.float32)[..., None] for i in range(3)]
+    assert choose(disc, matte, (-1,))[0] == "unet"  # a shape the colours do not tell: the U-Net
+    assert choose(plates)[0] == "unet"  # nothing to learn
+
+
+def test_look_network_tiles_match_the_whole_frame_and_exports(look_shot, tmp_path):
+    rng = np.random.default_rng(1)
+    big = (rng.random((330, 410, 3)) * 2).astype(np.float32)  # not a multiple of the alignment (16)
+    write_exr(str(tmp_path / "big.1001.exr"), big, ["R", "G", "B"], pixel_type="float")
+    whole, tiled = str(tmp_path / "whole.####.exr"), str(tmp_path / "tiled.####.exr")
+    for out, tile in ((whole, 1024), (tiled, 300)):
+        run_node("cnn.copycat", input=str(tmp_path / "big.####.exr"), output=out, frames="1001",
+                 model=look_shot["ckpt"], io={"tile_size": tile, "pixel_type": "float"})
+    a, b = read_frame(frame_path(whole, 1001)).pixels, read_frame(frame_path(tiled, 1001)).pixels
+    assert float(np.abs(a - b).max()) < 1e-4
+    pt = str(tmp_path / "look.pt")
+    assert filmai(["export", "--model", look_shot["ckpt"], "--format", "torchscript", "--out", pt]) == 0
+    meta = read_checkpoint_meta(look_shot["ckpt"])
+    ts = str(tmp_path / "ts.####.exr")
+    run_node("cnn.torchscript", input=str(tmp_path / "big.####.exr"), output=ts, frames="1001", model=pt,
+             io={"pixel_type": "float"},
+             params={"channels_in": "R,G,B", "channels_out": "R,G,B", "receptive_field": meta["receptive_field"],
+                     "align": meta["align"], "scale": 1})
+    assert float(np.abs(read_frame(frame_path(ts, 1001)).pixels - a).max()) < 1e-4
+    module = torch.jit.load(pt).eval()
+    x = torch.from_numpy(big.transpose(2, 0, 1)[None].copy())
+    with torch.no_grad():
+        half = module.half()(x.half())
+    assert half.dtype == torch.float16 and torch.isfinite(half).all()
+
+
+def test_network_param_fine_tuning_and_unknown_networks(look_shot, tmp_path, capsys):
+    src, dst = look_shot["src"], look_shot["dst"]
+    forced = str(tmp_path / "unet.ckpt")
+    train_node("cnn.copycat", input=src, target=dst, frames="1001", out=forced,
+               params={**TINY, "steps": 2, "network": "unet"})
+    meta = read_checkpoint_meta(forced)
+    assert meta["arch"]["family"] == "unet" and meta["network_choice"] == {"asked": "unet", "network": "unet"}
+    assert meta["training"]["crop_size"] == 32  # an explicit crop size is kept
+    # fine-tuning keeps the previous model's network, whatever is asked
+    tuned = str(tmp_path / "tuned.ckpt")
+    train_node("cnn.copycat", input=src, target=dst, frames="1001", out=tuned, model=look_shot["ckpt"],
+               params={"steps": 2, "threads": 1, "network": "unet"})
+    assert read_checkpoint_meta(tuned)["arch"] == read_checkpoint_meta(look_shot["ckpt"])["arch"]
+    # a model of a network this version does not know: exit 2, the network named, nothing written
+    ck = load_checkpoint(look_shot["ckpt"])
+    future = str(tmp_path / "future.ckpt")
+    save_checkpoint(future, dict(ck.tensors), {**ck.meta, "arch": {**ck.meta["arch"], "family": "transformer"}})
+    out = tmp_path / "o"
+    rc = filmai(["run", "cnn.copycat", "--model", future, "--input", src, "--output", str(out / "o.####.exr"),
+                 "--frames", "1001"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "future.ckpt" in err and "'transformer'" in err and "unet, look" in err
+    assert not any(n.endswith(".exr") for n in os.listdir(out))  # the failed run's manifest only
+
+
+def test_time_limit_on_the_cpu_clock(look_shot, tmp_path):
+    """time_clock=cpu stops on this process's CPU seconds (a budget that means the same on a busy machine)."""
+    m = train_node("cnn.copycat", input=look_shot["src"], target=look_shot["dst"], frames="1001,1003",
+                   out=str(tmp_path / "cpu.ckpt"),
+                   params={"steps": 100000, "time_limit": 1.5, "time_clock": "cpu", "threads": 1,
+                           "checkpoint_interval": 100000, "contact_sheet_interval": 100000})
+    t = m["training"]
+    assert 1.5 <= t["train_cpu_seconds"] < 6 and 0 < t["steps"] < 100000
+    with pytest.raises(Exception, match="time_clock"):
+        train_node("cnn.copycat", input=look_shot["src"], target=look_shot["dst"], frames="1001",
+                   out=str(tmp_path / "bad.ckpt"), params={**TINY, "time_clock": "sundial"})
