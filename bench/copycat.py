@@ -224,8 +224,10 @@ def train_plain_cnn(train_pairs: list[tuple[np.ndarray, np.ndarray]], held: list
     import torch
     import torch.nn.functional as F
 
-    if threads:
-        torch.set_num_threads(threads)
+    from filmai_plugins.nodes.cnn.copycat.model import free_cores
+
+    threads = threads or free_cores()  # what cnn.copycat does with threads=0
+    torch.set_num_threads(threads)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     cin, cout = train_pairs[0][0].shape[2], train_pairs[0][1].shape[2]
@@ -265,7 +267,7 @@ def train_plain_cnn(train_pairs: list[tuple[np.ndarray, np.ndarray]], held: list
                          .transpose(1, 2, 0) for x, _ in held]
             net.train()
             rows.append({"budget": marks.pop(0), "score": score(preds, [y for _, y in held]), "steps": step,
-                         "train_seconds": round(wall, 2), "train_cpu_seconds": round(cpu, 2),
+                         "train_seconds": round(wall, 2), "train_cpu_seconds": round(cpu, 2), "threads": threads,
                          "load_average": [round(load0, 2), round(os.getloadavg()[0], 2)]})
             print(f"    plain CNN {rows[-1]}", flush=True)
     return rows
@@ -342,6 +344,7 @@ def copycat_budgets(work: str, src: str, dst: str, train_frames: list[int], val:
                      "train_seconds": summary["train_seconds"], "train_cpu_seconds": summary["train_cpu_seconds"],
                      "load_average": [round(load0, 2), round(os.getloadavg()[0], 2)],
                      "network": meta["arch"]["family"], "crop_size": summary["crop_size"],
+                     "threads": meta["training_params"]["threads"],
                      "batch_size": summary["batch_size"], "history": summary["history"][-5:]})
         print(f"    cnn.copycat {({k: v for k, v in rows[-1].items() if k != 'history'})}", flush=True)
     return rows
@@ -520,7 +523,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--clock", choices=("wall", "cpu"), default="wall",
                     help="what a budget counts: wall-clock training seconds (default) or CPU seconds of the "
                          "training process (the same work on a busy shared machine; 120 CPU-s ~ 60 s on 2 cores)")
-    ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default, one per core)")
+    ap.add_argument("--threads", type=int, default=0,
+                    help="torch CPU threads for both networks (0: cnn.copycat's default, the cores the load leaves free)")
     ap.add_argument("--tasks", default="look,tone,matte,cleanup,speed",
                     help="look, tone, tone_b, tone_c, matte, cleanup, speed (default: all but tone_b and tone_c)")
     ap.add_argument("--no-baseline", action="store_true", help="leave out the plain-CNN baseline")
@@ -581,7 +585,8 @@ def _cell(row: dict, unit: str) -> str:
     value = f"{row['score']:.3f}" if unit == "IoU" else f"{row['score']:.2f} dB"
     steps_per_s = row["steps"] / max(row["train_seconds"], 1e-9)
     return (f"{value} ({row['steps']} steps, {row['train_seconds']:.0f} s, {row['train_cpu_seconds']:.0f} CPU-s, "
-            f"{steps_per_s:.1f} steps/s, load {row['load_average'][0]:.1f}→{row['load_average'][1]:.1f})")
+            f"{steps_per_s:.1f} steps/s, {row['threads']} thread{'s' if row['threads'] > 1 else ''}, "
+            f"load {row['load_average'][0]:.1f}→{row['load_average'][1]:.1f})")
 
 
 def print_markdown(r: dict) -> None:

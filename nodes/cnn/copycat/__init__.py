@@ -28,6 +28,9 @@ def _training_params() -> tuple[Param, ...]:
                       "network's default (8)",
         "learning_rate": "peak AdamW learning rate of the U-Net; the look network trains at 12.5x this rate (its "
                          "layers are narrow 1x1 convolutions)",
+        "threads": "CPU threads per training process; 0: the cores other jobs leave free (from the load average), "
+                   "at least one (oversubscribed threads make small steps many times slower); set it for "
+                   "bit-identical reruns",
     }
     params = training_params(steps=2000, crop_size=128, batch_size=8, learning_rate=2e-3, checkpoint_interval=500,
                              contact_sheet_interval=500, validation_interval=100, loss="l2", focus=0.75)
@@ -35,7 +38,7 @@ def _training_params() -> tuple[Param, ...]:
     for param in params:
         if param.name in ("crop_size", "batch_size"):
             param = dataclasses.replace(param, default=0, min=0, help=auto[param.name])
-        elif param.name == "learning_rate":
+        elif param.name in ("learning_rate", "threads"):
             param = dataclasses.replace(param, help=auto[param.name])
         out.append(param)
         if param.name == "time_limit":
