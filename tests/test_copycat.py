@@ -264,6 +264,8 @@ def test_auto_chooses_the_look_network_for_a_grade_and_learns_it(look_shot, tmp_
 
 
 def test_auto_keeps_the_unet_for_sparse_fixes_noise_and_shapes():
+    """The choice itself, on pairs made in memory: a look is a dense change that a per-pixel function of the
+    colour (or that plus linear filters of the plate) explains; anything else keeps the U-Net."""
     from filmai_plugins.nodes.cnn.copycat.model import choose_network
     from filmai_plugins.training.datasets import ChannelCodec, FramePair
 
@@ -275,7 +277,17 @@ def test_auto_keeps_the_unet_for_sparse_fixes_noise_and_shapes():
         pairs = [FramePair(i, p, t) for i, (p, t) in enumerate(zip(plates, targets))]
         return choose_network(pairs, rgb, codec_out, list(residual))
 
-    assert choose([_grade_sharpen(p) for p in plates])[0] == "look"
+    network, stats = choose([_grade_sharpen(p) for p in plates])
+    assert network == "look" and stats["covered"] > 0.9 and stats["pointwise_explained"] > 0.6
+
+    def unsharp(p):  # sharpening alone, in display space: no per-pixel function explains it, a linear filter does
+        d = color.encode(p, "srgb").astype(np.float64)
+        pad = np.pad(d, ((1, 1), (1, 1), (0, 0)), mode="edge")
+        blur = sum(pad[dy:dy + 64, dx:dx + 64] for dy in range(3) for dx in range(3)) / 9
+        return color.decode(np.maximum(d + 0.5 * (d - blur), 0), "srgb").astype(np.float32)
+
+    network, stats = choose([unsharp(p) for p in plates])
+    assert network == "look" and stats["pointwise_explained"] < 0.6 < 0.8 < stats["local_explained"]
     dusty = []
     for p in plates:
         d = p.copy()
@@ -284,7 +296,7 @@ def test_auto_keeps_the_unet_for_sparse_fixes_noise_and_shapes():
     network, stats = choose(dusty)
     assert network == "unet" and stats["covered"] < 0.1 and "covers" in stats["why"]
     network, stats = choose([p + rng.normal(0, 0.05, p.shape).astype(np.float32) for p in plates])  # (de)noise
-    assert network == "unet" and stats["pointwise_explained"] < 0.3
+    assert network == "unet" and stats["pointwise_explained"] < 0.3 and stats["local_explained"] < 0.3
     matte = ChannelCodec.for_channels(["A"])
     key = [np.clip((p[..., :1] - p[..., 2:3]) * 4, 0, 1) for p in plates]  # a colour key: a look
     assert choose(key, matte, (-1,))[0] == "look"

@@ -230,26 +230,53 @@ def _check_channel_list(names: list[str], param: str) -> None:
         raise BadInput(f"cnn.copycat: {param} names {', '.join(dup)} twice")
 
 
+def _box(img: np.ndarray, r: int) -> np.ndarray:
+    """Mean over a (2r+1)² box at every pixel of (H, W, C), the edge extended (summed-area table)."""
+    pad = np.pad(img, ((r + 1, r), (r + 1, r), (0, 0)), mode="edge").cumsum(0).cumsum(1)
+    k = 2 * r + 1
+    return (pad[k:, k:] - pad[:-k, k:] - pad[k:, :-k] + pad[:-k, :-k]) / (k * k)
+
+
+def _explained(feats: np.ndarray, change: np.ndarray) -> float:
+    """Share of the change's energy a least-squares fit on ``feats`` explains on pixels it was not fitted on."""
+    fit, test = slice(0, None, 2), slice(1, None, 2)
+    gram = feats[fit].T @ feats[fit]
+    gram += 1e-6 * np.trace(gram) / len(gram) * np.eye(len(gram))
+    w = np.linalg.solve(gram, feats[fit].T @ change[fit])
+    residue = float(np.mean((change[test] - feats[test] @ w) ** 2))
+    return 1.0 - residue / max(float(np.mean(change[test] ** 2)), 1e-12)
+
+
+#: box radii of the band-pass features ``choose_network`` gives its "local" fit (about the look network's reach)
+_BAND_RADII = (1, 2, 4, 8, 16)
+
+
 def choose_network(pairs: list, codec_in: ChannelCodec, codec_out: ChannelCodec, residual: list[int],
                    max_pixels: int = 120_000, seed: int = 0) -> tuple[str, dict[str, Any]]:
     """``look`` or ``unet`` for these training pairs, and the figures the choice was made on.
 
-    A look is a change that covers most of the frame (at least half the pixels move by more than 0.01 in
-    the working encoding) and is mostly a function of each pixel's own colour: a least-squares fit of the
-    change on per-pixel features (the channels, and hinge functions of them) explains at least 60% of its
-    energy on pixels it was not fitted on. Paint-outs and dust (sparse), noise and shapes (not a function of
-    the colour) get the U-Net. For new channels (a matte from RGB), only the second test applies: a colour
-    key is a look, a roto shape is not.
+    Two least-squares fits of the change (target minus input in the working encoding, or the new channel),
+    each scored on pixels it was not fitted on: *pointwise*, on per-pixel features (the channels and hinge
+    functions of them: any smooth function of the colour is close to a combination), and *local*, on those
+    plus band-passes of the input channels over 1-16 px (what a linear filter of the plate adds). A look is a
+    change that covers most of the frame (at least half the pixels move by more than a tenth of the largest
+    changes, the top 0.1%) and that the
+    pointwise fit explains for at least 60% of its energy, or the local fit for at least 80%: grades, curves,
+    keys, and with them local contrast, glows and sharpening. Paint-outs and dust (sparse), noise and shapes
+    (neither fit explains them) get the U-Net. For new channels (a matte from RGB) every pixel counts as
+    covered: a colour key is a look, a roto shape is not.
     """
     cin, cout = codec_in.channels, codec_out.channels
-    xs, ys = [], []
+    xs, ys, bands = [], [], []
     per_pair = max(1, max_pixels // len(pairs))
     for pair in pairs:
         n = pair.height * pair.width
         stride = max(1, -(-n // per_pair))
-        xs.append(codec_in.encode(pair.input.reshape(-1, cin)[::stride]))
+        enc = codec_in.encode(pair.input).astype(np.float64)
+        xs.append(enc.reshape(-1, cin)[::stride])
         ys.append(codec_out.encode(pair.target.reshape(-1, cout)[::stride]))
-    x = np.concatenate(xs).astype(np.float64)
+        bands.append(np.concatenate([(_box(enc, r) - enc).reshape(-1, cin)[::stride] for r in _BAND_RADII], axis=1))
+    x = np.concatenate(xs)
     y = np.concatenate(ys).astype(np.float64)
     change = np.empty_like(y)
     kept = [j for j, i in enumerate(residual) if i >= 0]
@@ -260,28 +287,30 @@ def choose_network(pairs: list, codec_in: ChannelCodec, codec_out: ChannelCodec,
     if energy < 1e-10:
         stats["why"] = "the targets equal the inputs"
         return "unet", stats
-    covered = float(np.mean(np.abs(change[:, kept]).max(axis=1) > 0.01)) if kept else 1.0
-    # hinge features max(0, (x - p)·a) at random sample points p and directions a: any smooth per-pixel
-    # function of the colour is close to a combination of them (the pointwise MLP's own form)
+    covered = 1.0
+    if kept:  # "moves": by more than a tenth of the change's own scale (a subtle grade covers the frame too)
+        moved = np.abs(change[:, kept]).max(axis=1)
+        covered = float(np.mean(moved > max(1e-3, 0.1 * float(np.percentile(moved, 99.9)))))
+    # hinge features max(0, (x - p)·a) at random sample points p and directions a (the pointwise MLP's form)
     rng = np.random.default_rng(seed)
     hinges = 96
     a = rng.normal(size=(cin, hinges))
     a /= np.linalg.norm(a, axis=0, keepdims=True)
     points = x[rng.integers(0, len(x), hinges)]
-    feats = np.concatenate([np.ones((len(x), 1)), x, np.maximum(0.0, x @ a - np.sum(points * a.T, axis=1))], axis=1)
-    fit, test = slice(0, None, 2), slice(1, None, 2)
-    gram = feats[fit].T @ feats[fit]
-    gram += 1e-6 * np.trace(gram) / len(gram) * np.eye(len(gram))
-    w = np.linalg.solve(gram, feats[fit].T @ change[fit])
-    residue = float(np.mean((change[test] - feats[test] @ w) ** 2))
-    explained = 1.0 - residue / max(float(np.mean(change[test] ** 2)), 1e-12)
-    stats.update({"covered": round(covered, 3), "pointwise_explained": round(explained, 3)})
-    if covered >= 0.5 and explained >= 0.6:
-        stats["why"] = (f"the change covers {covered:.0%} of the frame and {explained:.0%} of it is a function of "
-                        "each pixel's colour")
+    pointwise = np.concatenate([np.ones((len(x), 1)), x, np.maximum(0.0, x @ a - np.sum(points * a.T, axis=1))],
+                               axis=1)
+    explained = _explained(pointwise, change)
+    local = _explained(np.concatenate([pointwise, np.concatenate(bands)], axis=1), change)
+    stats.update({"covered": round(covered, 3), "pointwise_explained": round(explained, 3),
+                  "local_explained": round(local, 3)})
+    if covered >= 0.5 and (explained >= 0.6 or local >= 0.8):
+        what = (f"{explained:.0%} of it is a function of each pixel's colour" if explained >= 0.6 else
+                f"{local:.0%} of it is a function of each pixel's colour and linear filters of the plate")
+        stats["why"] = f"the change covers {covered:.0%} of the frame and {what}"
         return "look", stats
     stats["why"] = (f"the change covers {covered:.0%} of the frame" if covered < 0.5 else
-                    f"only {max(explained, 0.0):.0%} of the change is a function of each pixel's colour")
+                    f"only {max(explained, 0.0):.0%} of the change is a function of each pixel's colour and "
+                    f"{max(local, 0.0):.0%} with linear filters of the plate")
     return "unet", stats
 
 
