@@ -54,7 +54,8 @@ class CopycatNode(Node):
     a roto matte) and apply it to the whole shot, like Nuke's CopyCat + Inference, on any machine.
 
     Train: ``filmai train cnn.copycat --input plate.####.exr --target fixed.####.exr --frames 1001,1040,1090
-    --out shot.ckpt``. Any channels: RGB→RGB (cleanup, beauty, look), RGB→A (a matte: ``--set channels_out=A``),
+    --out shot.ckpt``. Two networks: a U-Net for paint-outs, dust and shapes, and a fast full-resolution look
+    network for grades, curves, local contrast and colour keys; ``network=auto`` picks one from the pairs. Any channels: RGB→RGB (cleanup, beauty, look), RGB→A (a matte: ``--set channels_out=A``),
     RGBA→RGBA. Scene-linear HDR values survive (the network works in an invertible log encoding, nothing is
     clamped); alpha and matte outputs stay within 0–1. Interval checkpoints and input | output | target contact
     sheets go to ``shot.train/``; ``--set resume=last`` continues an interrupted run; ``--model prev.ckpt``
@@ -87,8 +88,9 @@ class CopycatNode(Node):
               help="target channels it learns to produce (e.g. A for a matte); empty: the same as channels_in"),
         Param("network", "enum", "auto", choices=("auto", "unet", "look"), stage="train",
               help="auto: chosen from the training pairs (look for a change over most of the frame that is mostly "
-                   "a function of each pixel's colour, else unet); unet: paint-outs, dust, wires, shapes; look: a "
-                   "fast full-resolution network for grades, tone curves, local contrast, glows, colour keys"),
+                   "a function of each pixel's colour, or of that and linear filters of the plate; else unet); "
+                   "unet: paint-outs, dust, wires, shapes; look: a fast full-resolution network for grades, tone "
+                   "curves, local contrast, glows, sharpening, colour keys"),
         Param("model_size", "enum", "small", choices=("small", "medium", "large"), stage="train",
               help="U-Net size: small (16-32-64, 0.12 M parameters): fast, most cleanup; medium (32-64-128): more "
                    "capacity, ~4x the compute; large (4 levels to 256): wide context, best on a GPU"),
