@@ -368,3 +368,156 @@ def test_time_limit_on_the_cpu_clock(look_shot, tmp_path):
     with pytest.raises(Exception, match="time_clock"):
         train_node("cnn.copycat", input=look_shot["src"], target=look_shot["dst"], frames="1001",
                    out=str(tmp_path / "bad.ckpt"), params={**TINY, "time_clock": "sundial"})
+
+
+# ----- colour: the working colourspace is recorded, other plates are converted in and out --------------------
+
+
+def _acescg_shot(folder):
+    """RGBA plates tagged ACEScg with a normal AOV (data), the same plates converted to Linear Rec.709 (tagged so),
+    a warm grade of them in ACEScg, and the same grade delivered in Linear Rec.709."""
+    colour = color.ColourConfig.load()
+    tag = {"ACEScg": {"colorInteropID": "lin_ap1_scene"}, "rec709": {"colorInteropID": "lin_rec709_scene"}}
+    names = ["R", "G", "B", "A", "N.R", "N.G", "N.B"]
+    for f in range(1001, 1005):
+        plate = _texture(f, 48)
+        yy = np.linspace(-1, 1, 48, dtype=np.float32)
+        alpha = np.clip(0.5 + yy[:, None] * np.ones((1, 48), np.float32), 0, 1)[..., None]
+        normal = np.stack(np.broadcast_arrays(yy[None, :], yy[:, None], np.full((48, 48), 0.3, np.float32)), -1)
+        rec709 = colour.convert_rgb(plate, "ACEScg", "lin_rec709")
+        write_exr(str(folder / f"ap1.{f}.exr"), np.concatenate([plate, alpha, normal], -1), names,
+                  pixel_type="float", attributes=tag["ACEScg"])
+        write_exr(str(folder / f"r709.{f}.exr"), np.concatenate([rec709, alpha, normal], -1), names,
+                  pixel_type="float", attributes=tag["rec709"])
+        graded = np.concatenate([plate * np.array([1.25, 0.95, 0.7], np.float32), alpha * 0.8], -1)
+        write_exr(str(folder / f"grade.{f}.exr"), graded, ["R", "G", "B", "A"], pixel_type="float",
+                  attributes=tag["ACEScg"])
+        graded709 = np.concatenate([colour.convert_rgb(graded[..., :3], "ACEScg", "lin_rec709"), graded[..., 3:]], -1)
+        write_exr(str(folder / f"grade709.{f}.exr"), graded709, ["R", "G", "B", "A"], pixel_type="float",
+                  attributes=tag["rec709"])
+    return {k: str(folder / f"{k}.####.exr") for k in ("ap1", "r709", "grade", "grade709")}
+
+
+@pytest.fixture(scope="module")
+def acescg_shot(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("acescg")
+    paths = _acescg_shot(folder)
+    params = {"steps": 60, "threads": 1, "network": "look", "channels_in": "R,G,B,A", "checkpoint_interval": 1000,
+              "contact_sheet_interval": 1000}
+    grade = str(folder / "grade.ckpt")
+    train_node("cnn.copycat", input=paths["ap1"], target=paths["grade"], frames="1001,1003", out=grade, params=params)
+    grade709 = str(folder / "grade709.ckpt")
+    manifest709 = train_node("cnn.copycat", input=paths["ap1"], target=paths["grade709"], frames="1001,1003",
+                             out=grade709, params=params)
+    return {**paths, "folder": folder, "grade_ckpt": grade, "grade709_ckpt": grade709, "manifest709": manifest709}
+
+
+def test_a_model_trained_in_acescg_converts_a_rec709_plate_in_and_back(acescg_shot, tmp_path, capsys):
+    """The grade is learnt in ACEScg; on a Linear Rec.709 plate the node converts into ACEScg for the network
+    and back (once said, on stderr and in the manifest), so the result is the ACEScg result in Rec.709. The
+    alpha (a network channel) and the normal AOV (data) are never converted."""
+    meta = read_checkpoint_meta(acescg_shot["grade_ckpt"])
+    assert meta["colorspace"] == "lin_ap1_scene" and meta["ocio_config"]["name"]
+    colour = color.ColourConfig.load()
+    outs = {}
+    for key, src, io in (("ap1", acescg_shot["ap1"], {}), ("r709", acescg_shot["r709"], {}),
+                         ("unconverted", acescg_shot["r709"], {"input_colorspace": "ACEScg"})):
+        out = str(tmp_path / f"{key}.####.exr")
+        manifest = run_node("cnn.copycat", input=src, output=out, frames="1002", model=acescg_shot["grade_ckpt"],
+                            io={"pixel_type": "float", **io})
+        outs[key] = (read_frame(frame_path(out, 1002)), manifest)
+    ap1, r709 = outs["ap1"][0], outs["r709"][0]
+    assert ap1.channels == r709.channels == ["R", "G", "B", "A", "N.R", "N.G", "N.B"]
+    assert r709.attributes["colorInteropID"] == "lin_rec709_scene"
+    want = colour.convert_rgb(ap1.select(["R", "G", "B"]), "ACEScg", "lin_rec709")
+    got = r709.select(["R", "G", "B"])
+    assert np.abs(got - want).max() < 2e-4 * max(1.0, float(np.abs(want).max()))
+    # the grade does not commute with the change of primaries: without the conversion the result is wrong
+    naive = outs["unconverted"][0].select(["R", "G", "B"])
+    assert np.abs(naive - want).max() > 0.02
+    assert np.abs(r709.select(["A"]) - ap1.select(["A"])).max() < 1e-5  # alpha: never converted
+    src = read_frame(frame_path(acescg_shot["r709"], 1002))
+    assert np.array_equal(r709.select(["N.R", "N.G", "N.B"]), src.select(["N.R", "N.G", "N.B"]))  # data untouched
+    said = outs["r709"][1]
+    assert said["results"]["colour"] == {"model_colorspace": "ACEScg", "converted_from": ["Linear Rec.709 (sRGB)"]}
+    assert [w for w in said["warnings"] if "trained in 'ACEScg'" in w and "converted" in w]
+    assert outs["ap1"][1]["results"]["colour"]["converted_from"] == []
+
+
+def test_targets_in_another_space_are_converted_into_the_inputs(acescg_shot, tmp_path):
+    """The grade delivered in Linear Rec.709 for ACEScg inputs is converted into ACEScg before training (said in
+    the manifest): the model learns the same grade as from ACEScg targets, and records ACEScg."""
+    manifest = acescg_shot["manifest709"]
+    assert [w for w in manifest["warnings"] if "training targets in 'Linear Rec.709 (sRGB)' are converted" in w]
+    assert read_checkpoint_meta(acescg_shot["grade709_ckpt"])["colorspace"] == "lin_ap1_scene"
+    outs = []
+    for ckpt in (acescg_shot["grade_ckpt"], acescg_shot["grade709_ckpt"]):
+        out = str(tmp_path / f"{os.path.basename(ckpt)}.####.exr")
+        run_node("cnn.copycat", input=acescg_shot["ap1"], output=out, frames="1004", model=ckpt,
+                 io={"pixel_type": "float"})
+        outs.append(read_frame(frame_path(out, 1004)).select(["R", "G", "B", "A"]))
+    truth = read_frame(frame_path(acescg_shot["grade"], 1004)).select(["R", "G", "B", "A"])
+    plate = read_frame(frame_path(acescg_shot["ap1"], 1004)).select(["R", "G", "B", "A"])
+    assert np.abs(outs[1] - outs[0]).max() < 1e-3
+    assert enc_psnr(outs[1], truth) > enc_psnr(plate, truth) + 6  # it learnt the grade, not a change of primaries
+    # fine-tuning on Rec.709 plates keeps the model's ACEScg: the plates are converted into it
+    tuned = str(tmp_path / "tuned.ckpt")
+    m = train_node("cnn.copycat", input=acescg_shot["r709"], target=acescg_shot["grade709"], frames="1002",
+                   out=tuned, model=acescg_shot["grade_ckpt"],
+                   params={"steps": 5, "threads": 1, "channels_in": "R,G,B,A", "checkpoint_interval": 1000,
+                           "contact_sheet_interval": 1000})
+    assert read_checkpoint_meta(tuned)["colorspace"] == "lin_ap1_scene"
+    assert [w for w in m["warnings"] if "training inputs in 'Linear Rec.709 (sRGB)'" in w and "fine-tuned" in w]
+
+
+def test_the_identity_in_acescg_returns_a_rec709_plate_within_half_precision(acescg_shot, tmp_path):
+    """A model that is the identity in its working space (the look network with its last layer zero) returns a
+    plate in another space unchanged, to half precision, after the round trip through the working space."""
+    ckpt = load_checkpoint(acescg_shot["grade_ckpt"])
+    heads = [k for k in ckpt.tensors if k.endswith("look.head.4.weight") or k.endswith("look.head.4.bias")]
+    assert len(heads) == 2
+    tensors = {k: (np.zeros_like(v) if k in heads else v) for k, v in ckpt.tensors.items()}
+    identity = str(tmp_path / "identity.ckpt")
+    save_checkpoint(identity, tensors, ckpt.meta)
+    out = str(tmp_path / "out.####.exr")
+    manifest = run_node("cnn.copycat", input=acescg_shot["r709"], output=out, frames="1004", model=identity)
+    assert manifest["results"]["colour"]["converted_from"] == ["Linear Rec.709 (sRGB)"]
+    got = read_frame(frame_path(out, 1004))
+    plate = read_frame(frame_path(acescg_shot["r709"], 1004))
+    assert got.attributes["colorInteropID"] == "lin_rec709_scene"
+    rgba = ["R", "G", "B", "A"]
+    assert np.allclose(got.select(rgba), plate.select(rgba), rtol=2 ** -10, atol=2 ** -14)  # half precision
+
+
+def test_models_from_before_the_working_space_was_recorded_run_in_the_plates_space(acescg_shot, tmp_path, capsys):
+    """A checkpoint without ``ocio_config`` recorded its colourspace as a guess (any untagged EXR was
+    "lin_rec709"): it runs in each plate's own space, as it always did. `filmai models` shows a checkpoint's
+    working space; a space the config does not know is exit 2 before anything is written."""
+    ckpt = load_checkpoint(acescg_shot["grade_ckpt"])
+    old_meta = {k: v for k, v in ckpt.meta.items() if k not in ("ocio_config", "node", "node_version")}
+    old_meta["colorspace"] = "lin_rec709"
+    old = str(tmp_path / "old.ckpt")
+    save_checkpoint(old, ckpt.tensors, {"node": "cnn.copycat", "node_version": "1.0.0", **old_meta})
+    outs = {}
+    for key, model in (("old", old), ("new_unconverted", acescg_shot["grade_ckpt"])):
+        out = str(tmp_path / f"{key}.####.exr")
+        io = {"pixel_type": "float"} if key == "old" else {"pixel_type": "float", "input_colorspace": "ACEScg"}
+        manifest = run_node("cnn.copycat", input=acescg_shot["r709"], output=out, frames="1002", model=model, io=io)
+        outs[key] = read_frame(frame_path(out, 1002)).select(["R", "G", "B"])
+        if key == "old":
+            assert manifest["results"]["colour"]["model_colorspace"] is None
+            assert not [w for w in manifest["warnings"] if "converted" in w]
+    assert np.abs(outs["old"] - outs["new_unconverted"]).max() < 1e-5
+
+    capsys.readouterr()
+    assert filmai(["models", acescg_shot["grade_ckpt"]]) == 0
+    assert "colorspace:" in capsys.readouterr().out.split("lin_ap1_scene")[0].splitlines()[-1]
+
+    unknown = str(tmp_path / "unknown.ckpt")
+    save_checkpoint(unknown, ckpt.tensors, {**ckpt.meta, "colorspace": "show_log_v3"})
+    out_dir = tmp_path / "never"
+    out_dir.mkdir()
+    code = filmai(["run", "cnn.copycat", "--model", unknown, "--input", acescg_shot["r709"], "--output",
+                   str(out_dir / "o.####.exr"), "--frames", "1002", "--progress", "none"])
+    assert code == 2 and "show_log_v3" in capsys.readouterr().err
+    assert not any(n.endswith(".exr") for n in os.listdir(out_dir))

@@ -158,6 +158,9 @@ class FramePair:
     target_path: str = ""
     channels_in: list[str] = field(default_factory=list)
     channels_out: list[str] = field(default_factory=list)
+    #: the colourspaces the engine gave the input and target frames (``Frame.colorspace``; "" when unknown)
+    input_colorspace: str = ""
+    target_colorspace: str = ""
 
     @property
     def height(self) -> int:
@@ -239,7 +242,8 @@ def load_pairs(ctx: "TrainContext", frames: Sequence[int | None], channels_in: S
                              f"{x.shape[1]}x{x.shape[0]}" + (f" x{scale}" if scale != 1 else "")
                              + f" ({src.path})", dst.path, f)
         pairs.append(FramePair(f, np.ascontiguousarray(x), np.ascontiguousarray(y), src.path or "",
-                               dst.path or "", list(channels_in), list(channels_out)))
+                               dst.path or "", list(channels_in), list(channels_out),
+                               src.colorspace or "", dst.colorspace or ""))
     return pairs
 
 

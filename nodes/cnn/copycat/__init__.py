@@ -62,7 +62,8 @@ class CopycatNode(Node):
     fine-tunes a previous model; ``--nproc N`` trains data-parallel.
 
     Apply: ``filmai run cnn.copycat --model shot.ckpt --input plate.####.exr --output out.####.exr``, tiled
-    seamlessly for any frame size, on cuda/mps/cpu. Export for Nuke's Inference node (via CatFileCreator) or
+    seamlessly for any frame size, on cuda/mps/cpu. The model records the colourspace it was trained in; a
+    plate in another one is converted into it and back through OCIO (colour layers only, never alpha or data). Export for Nuke's Inference node (via CatFileCreator) or
     ``cnn.torchscript``: ``filmai export --model shot.ckpt --format torchscript --out shot.pt``.
     """
 
@@ -152,6 +153,37 @@ class CopycatNode(Node):
             model = model.to(memory_format=torch.channels_last)
         self.model = model.half() if self.half else model
         self.torch = torch
+        # The colourspace the network was trained in. Models from before the engine knew colour (no
+        # ``ocio_config`` in their metadata) recorded a guess (any untagged EXR was "lin_rec709") or nothing:
+        # they are taken to be in each plate's own space, which is how they always ran. An unknown name is
+        # refused before any frame is written.
+        self.colour = ctx.colour
+        recorded = meta.get("colorspace") if "ocio_config" in meta else None
+        self.model_space = ctx.model_colorspace(str(recorded) if recorded else None,
+                                                f"model {self.model_name}") or None
+        self.converted: set[str] = set()
+        ctx.extra["colour"] = {"model_colorspace": self.model_space, "converted_from": []}
+
+    def _to_space(self, pixels: np.ndarray, names: list[str], src: str, dst: str, frame: Frame) -> np.ndarray:
+        try:
+            return self.colour.convert_channels(pixels, names, src, dst)
+        except BadInput as exc:
+            raise FrameError(f"the plate is in {src!r}, model {self.model_name} was trained in {self.model_space!r}: "
+                             f"{exc}", frame.path, frame.number) from None
+
+    def _plate_space(self, frame: Frame, ctx) -> str | None:
+        """The frame's colourspace when it differs from the model's (the plate is converted), else None."""
+        if self.model_space is None or not frame.colorspace:
+            return None
+        plate = ctx.colour.resolve(frame.colorspace)
+        if plate == self.model_space:
+            return None
+        if plate not in self.converted:  # once per plate colourspace: on stderr and in the manifest's warnings
+            self.converted.add(plate)
+            ctx.extra["colour"]["converted_from"].append(plate)
+            ctx.message(f"model {self.model_name} was trained in {self.model_space!r}; the plate's {plate!r} colour "
+                        "channels are converted into it for the network and back (OCIO)", level="warning")
+        return plate
 
     def _forward(self, batch: np.ndarray) -> np.ndarray:
         torch = self.torch
@@ -171,8 +203,13 @@ class CopycatNode(Node):
                              f"frame has {','.join(frame.channels)} (missing {','.join(missing)}); read the right "
                              "layer with --layer, or train a model for these channels", frame.path, frame.number)
         x = frame.select(self.channels_in)
+        plate = self._plate_space(frame, ctx)
+        if plate is not None:
+            x = self._to_space(x, self.channels_in, plate, self.model_space, frame)
         y = ctx.apply_tiled(self._forward, x, align=self.align, receptive_field=self.receptive_field,
                             batch=self.params["batch"])
+        if plate is not None:
+            y = self._to_space(y, self.channels_out, self.model_space, plate, frame)
         mix = float(self.params["mix"])
         names = list(self.channels_out)
         if mix < 1.0:  # blend towards the input's own channels (zero where the input has none)

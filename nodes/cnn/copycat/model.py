@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from filmai_plugins.atomic import atomic_path
-from filmai_plugins.errors import BadInput, CheckpointError
+from filmai_plugins.errors import BadInput, CheckpointError, FrameError
 from filmai_plugins.training.datasets import (Augmentation, ChannelCodec, PairedCrops, ValidationSet, load_pairs,
                                               parse_channels, split_validation)
 from filmai_plugins.training.loop import TrainConfig, Trainer, model_tensors
@@ -344,6 +344,40 @@ class CopycatTrainer(Trainer):
                                                 weight_decay=cfg.weight_decay, betas=(0.9, 0.99))}
 
 
+def into_working_space(colour: Any, pairs: list, say: Any = None, working: str = "") -> str:
+    """The working colourspace of a training run (``working``: the space of a model being fine-tuned; else the
+    first training input's, as the engine read it: the file's tag, ``--input-colorspace`` or the config's
+    default) with every pair converted into it in place:
+    inputs in another space (rare) and targets in another space (a grade delivered in the show's display-
+    referred space, say) through OCIO, colour layers only (``ColourConfig.convert_channels``: alpha, mattes
+    and data layers untouched), so the network learns the fix alone, not a change of colourspace too."""
+    whose = "the model's being fine-tuned" if working else "the first training input's"
+    if not working:
+        working = colour.resolve(pairs[0].input_colorspace) if pairs[0].input_colorspace else colour.scene_linear()
+    said: set[tuple[str, str]] = set()
+    for pair in pairs:
+        for role in ("input", "target"):
+            space = getattr(pair, f"{role}_colorspace")
+            space = colour.resolve(space) if space else working
+            if space == working:
+                continue
+            names = pair.channels_in if role == "input" else pair.channels_out
+            pixels = getattr(pair, role)
+            try:
+                converted = colour.convert_channels(pixels, list(names), space, working)
+            except BadInput as exc:
+                path = pair.input_path if role == "input" else pair.target_path
+                raise FrameError(f"the {role} is in {space!r} and the training inputs in {working!r}: {exc}",
+                                 path, pair.frame) from None
+            setattr(pair, role, np.ascontiguousarray(converted))
+            setattr(pair, f"{role}_colorspace", working)
+            if say is not None and (role, space) not in said:
+                said.add((role, space))
+                say(f"training {role}s in {space!r} are converted into the working colourspace {working!r} "
+                    f"({whose})", level="warning")
+    return working
+
+
 def train(ctx) -> dict[str, Any]:
     p = dict(ctx.params)
     channels_in = parse_channels(p["channels_in"])
@@ -373,10 +407,11 @@ def train(ctx) -> dict[str, Any]:
     train_frames, val_frames = split_validation(ctx, p["validation_frames"])
     pairs = load_pairs(ctx, train_frames, channels_in, channels_out)
     val_pairs = load_pairs(ctx, val_frames, channels_in, channels_out) if val_frames else []
-    first = pairs[0].input_path
-    # what the plates are in as the run reads them (--input-colorspace, the file's tag, else the run config's
-    # default), named as the run's config names it: the contact sheets are drawn through that config
-    colorspace = ctx.read_input(train_frames[0]).colorspace if first else ctx.colour.scene_linear()
+    colour = ctx.colour
+    # fine-tuning keeps the previous model's colourspace (models from before it was recorded: the plates')
+    kept = ctx.model_colorspace(init.meta.get("colorspace"), init.path or "the initial model") \
+        if init is not None and "ocio_config" in init.meta else ""
+    working = into_working_space(colour, pairs + val_pairs, ctx.message, working=kept)
 
     choice: dict[str, Any] = {"asked": network}
     if arch is None:
@@ -417,11 +452,13 @@ def train(ctx) -> dict[str, Any]:
     validation = ValidationSet(val_pairs, codec_in, codec_out, max_size=512, align=align) if val_pairs else None
     torch.manual_seed(config.seed)
     core = make_core(arch)
+    colorspace = colour.portable(working)
     meta = {"arch": arch, "channels_in": channels_in, "channels_out": channels_out, "colorspace": colorspace,
+            "ocio_config": colour.describe(),
             "encoding": p["encoding"], "align": align, "receptive_field": arch["receptive_field"],
             "network_choice": choice, "training_params": {k: v for k, v in p.items()}}
     trainer = CopycatTrainer(ctx, core, data, config, validation=validation, meta=meta, codec_in=codec_in,
-                             codec_out=codec_out, colorspace=colorspace, identity_channels=arch["residual"],
+                             codec_out=codec_out, colorspace=working, identity_channels=arch["residual"],
                              lr_scale=LR_SCALE[family])
     trainer.load_weights(init)
     return trainer.fit()
