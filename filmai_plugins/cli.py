@@ -237,6 +237,13 @@ def main(argv: Sequence[str] | None = None, app: Any = None) -> int:
         return exc.exit_code
     except BrokenPipeError:  # `filmai nodes | head`
         return 0
+    except Exception:
+        # A signal that lands inside a C extension's import or call can surface as that call's own error
+        # (PyOpenColorIO's "initialization failed"): once the token is set, the run was cancelled.
+        if token.cancelled:
+            print(f"filmai: cancelled: {token.reason or 'interrupted'}", file=sys.stderr)
+            return token.exit_code
+        raise
 
 
 if __name__ == "__main__":  # pragma: no cover

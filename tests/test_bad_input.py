@@ -234,3 +234,17 @@ def test_sigterm_during_training_stops_at_the_step_and_keeps_a_resumable_checkpo
     kept = [c["path"] for c in manifest["checkpoints"]]
     assert kept and os.path.isfile(kept[-1]) and "checkpoint_" in kept[-1]  # resumable from where it stopped
     assert not out.exists() and _temporaries(tmp_path) == []
+
+
+def test_a_signal_surfacing_as_a_library_error_is_still_a_cancel(monkeypatch, capsys):
+    """A SIGTERM landing inside a C extension's import (PyOpenColorIO's module init) surfaces as that import's
+    own error ("initialization failed"): once the signal has set the cancel token it is a cancel, exit 143."""
+    from filmai_plugins import cli
+
+    def interrupted(args):
+        args.cancel.cancel("SIGTERM", 143)  # what the signal handler does before raising
+        raise ImportError("initialization failed")
+
+    monkeypatch.setattr(cli, "cmd_nodes", interrupted)
+    assert cli.main(["nodes"]) == 143
+    assert "cancelled: SIGTERM" in capsys.readouterr().err

@@ -277,9 +277,12 @@ def run_node(node_id: str, *, input: PortArg = None, output: PortArg = None, fra
     except FilmAIError as exc:
         status, error, failure = "failed", str(exc), exc
     except Exception as exc:  # a node's own bug or a library failure: exit code 1, with the reason
-        status, error = "failed", f"{type(exc).__name__}: {exc}{_hint(exc, ctx)}"
-        failure = RunFailure(f"node {cls.id} failed: {error}")
-        failure.__cause__ = exc
+        if run.cancel.cancelled:  # a signal surfacing as the interrupted library call's own error
+            status, error = "cancelled", run.cancel.reason or "interrupted"
+        else:
+            status, error = "failed", f"{type(exc).__name__}: {exc}{_hint(exc, ctx)}"
+            failure = RunFailure(f"node {cls.id} failed: {error}")
+            failure.__cause__ = exc
     data = run.manifest(ctx, status, error, skipped, {"results": ctx.extra} if ctx.extra else {})
     if manifest_path:
         write_json_atomic(manifest_path, data)
@@ -561,9 +564,12 @@ def train_node(node_id: str, *, input: PortArg = None, target: str | None = None
     except FilmAIError as exc:
         status, error, failure = "failed", str(exc), exc
     except Exception as exc:
-        status, error = "failed", f"{type(exc).__name__}: {exc}{_hint(exc, ctx)}"
-        failure = RunFailure(f"node {cls.id} training failed: {error}")
-        failure.__cause__ = exc
+        if run.cancel.cancelled:  # a signal surfacing as the interrupted library call's own error
+            status, error = "cancelled", run.cancel.reason or "interrupted"
+        else:
+            status, error = "failed", f"{type(exc).__name__}: {exc}{_hint(exc, ctx)}"
+            failure = RunFailure(f"node {cls.id} training failed: {error}")
+            failure.__cause__ = exc
     if not ctx.is_main:
         if failure is not None:
             raise failure
