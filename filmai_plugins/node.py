@@ -347,6 +347,14 @@ class Node:
         return load_checkpoint(path, expect_node=cls.id)
 
     @classmethod
+    def model_colorspace(cls, meta: Mapping[str, Any]) -> str | None:
+        """The colourspace a loaded model works in, as its metadata records it (``colorspace``; an interop id
+        or a name), or None when it records none. The engine checks, before anything is written, that the
+        run's OCIO config has it. A node whose older checkpoints recorded a guess overrides this."""
+        value = meta.get("colorspace")
+        return str(value) if value else None
+
+    @classmethod
     def default_model_for(cls, params: Mapping[str, Any]) -> str | None:
         """The shipped checkpoint for these (resolved) run params; a node whose default depends on a
         param (e.g. one model per up-res factor) overrides this. Defaults to ``default_model()``."""

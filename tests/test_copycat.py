@@ -508,6 +508,12 @@ def test_models_from_before_the_working_space_was_recorded_run_in_the_plates_spa
             assert manifest["results"]["colour"]["model_colorspace"] is None
             assert not [w for w in manifest["warnings"] if "converted" in w]
     assert np.abs(outs["old"] - outs["new_unconverted"]).max() < 1e-5
+    # its guessed space is not held against a config that lacks it (a studio's, Nuke's nuke-default)
+    from test_color import _studio_config
+
+    studio = _studio_config(str(tmp_path / "show.ocio"))
+    run_node("cnn.copycat", input=acescg_shot["r709"], output=str(tmp_path / "studio.####.exr"), frames="1002",
+             model=old, io={"ocio_config": studio, "input_colorspace": "show_linear"})
 
     capsys.readouterr()
     assert filmai(["models", acescg_shot["grade_ckpt"]]) == 0

@@ -242,7 +242,7 @@ def run_node(node_id: str, *, input: PortArg = None, output: PortArg = None, fra
     ctx.model, ctx.model_path, ctx.model_sha256 = ckpt, model_path, model_sha
     ctx.check_colour()
     if isinstance(getattr(ckpt, "meta", None), dict):  # the space the model works in must be in the run's config
-        ctx.model_colorspace(ckpt.meta.get("colorspace"), model_path or "the model")
+        ctx.model_colorspace(cls.model_colorspace(ckpt.meta), model_path or "the model")
     node.validate(ctx)  # before any output folder, frame or manifest is written
     ctx.device = _resolve_device(cls, device)
     ctx.params_hash = cls.params_hash({**resolved, "_io": io_opts.to_json(),
@@ -546,7 +546,7 @@ def train_node(node_id: str, *, input: PortArg = None, target: str | None = None
                        rank=rank, world_size=world_size)
     ctx.check_colour()  # before any training: the config loads and the names given are known
     if init is not None and isinstance(getattr(init, "meta", None), dict):
-        ctx.model_colorspace(init.meta.get("colorspace"), init_path or "the initial model")
+        ctx.model_colorspace(cls.model_colorspace(init.meta), init_path or "the initial model")
     status, error = "complete", None
     failure: BaseException | None = None
     try:

@@ -130,6 +130,14 @@ class CopycatNode(Node):
     def input_channels(self, port: str) -> list[str] | None:
         return None  # every channel: the model's are checked per frame, the others may pass through
 
+    @classmethod
+    def model_colorspace(cls, meta) -> str | None:
+        """Models from before the engine knew colour (no ``ocio_config`` in their metadata) recorded a guess
+        (any untagged EXR was "lin_rec709") or nothing: None, so they run in each plate's own space, as they
+        always did."""
+        recorded = meta.get("colorspace") if "ocio_config" in meta else None
+        return str(recorded) if recorded else None
+
     def setup(self, ctx) -> None:
         from . import model as copycat_model
 
@@ -158,9 +166,7 @@ class CopycatNode(Node):
         # they are taken to be in each plate's own space, which is how they always ran. An unknown name is
         # refused before any frame is written.
         self.colour = ctx.colour
-        recorded = meta.get("colorspace") if "ocio_config" in meta else None
-        self.model_space = ctx.model_colorspace(str(recorded) if recorded else None,
-                                                f"model {self.model_name}") or None
+        self.model_space = ctx.model_colorspace(self.model_colorspace(meta), f"model {self.model_name}") or None
         self.converted: set[str] = set()
         ctx.extra["colour"] = {"model_colorspace": self.model_space, "converted_from": []}
 

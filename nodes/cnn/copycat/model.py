@@ -409,8 +409,8 @@ def train(ctx) -> dict[str, Any]:
     val_pairs = load_pairs(ctx, val_frames, channels_in, channels_out) if val_frames else []
     colour = ctx.colour
     # fine-tuning keeps the previous model's colourspace (models from before it was recorded: the plates')
-    kept = ctx.model_colorspace(init.meta.get("colorspace"), init.path or "the initial model") \
-        if init is not None and "ocio_config" in init.meta else ""
+    kept = ctx.model_colorspace(ctx.node_cls.model_colorspace(init.meta), init.path or "the initial model") \
+        if init is not None else ""
     working = into_working_space(colour, pairs + val_pairs, ctx.message, working=kept)
 
     choice: dict[str, Any] = {"asked": network}
