@@ -136,7 +136,7 @@ def write_seq(folder: str, name: str, images: list[np.ndarray], channels: list[s
     os.makedirs(folder, exist_ok=True)
     for i, img in enumerate(images):
         write_frame(os.path.join(folder, f"{name}.{first + i:04d}.exr"),
-                    Frame.from_array(img, channels, attributes={"oiio:ColorSpace": "lin_rec709"}),
+                    Frame.from_array(img, channels, attributes={"colorInteropID": "lin_rec709_scene"}),
                     WriteOptions(pixel_type="float"))
     return os.path.join(folder, f"{name}.####.exr")
 

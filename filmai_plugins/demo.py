@@ -170,7 +170,7 @@ def run_demo(out: str, *, quick: bool = False, steps: int | None = None, progres
          "4 tracking markers and a rig wire")
     for f in frames:
         dirty, truth = make_shot_frame(f, width, height, frames=n_frames)
-        attrs = {"oiio:ColorSpace": "lin_rec709"}
+        attrs = {"colorInteropID": "lin_rec709_scene"}  # linear Rec.709, said so in the header (issue 21)
         write_frame(os.path.join(plate_dir, f"plate.{f:04d}.exr"),
                     Frame.from_array(dirty, ["R", "G", "B"], attributes=attrs), WriteOptions(pixel_type="half"))
         write_frame(os.path.join(clean_dir, f"clean.{f:04d}.exr"),

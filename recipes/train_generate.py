@@ -77,7 +77,7 @@ def _write(path: str, pixels: np.ndarray, channels: list[str]) -> None:
     from filmai_plugins.frames import Frame, WriteOptions, write_frame
 
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    frame = Frame.from_array(pixels, channels, attributes={"oiio:ColorSpace": "lin_rec709"})
+    frame = Frame.from_array(pixels, channels, attributes={"colorInteropID": "lin_rec709_scene"})
     write_frame(path, frame, WriteOptions(compression="zip", pixel_type="half"))
 
 
