@@ -265,24 +265,8 @@ def run_node(node_id: str, *, input: PortArg = None, output: PortArg = None, fra
                 node.run_sequence(ctx)
             finally:
                 node.teardown(ctx)
-    except SignalInterrupt as exc:
-        status, error = "cancelled", exc.reason
-        run.cancel.cancel(exc.reason, exc.exit_code)
-    except KeyboardInterrupt:
-        status, error = "cancelled", "interrupted"
-        run.cancel.cancel("interrupted")
-    except Cancelled as exc:
-        status, error = "cancelled", str(exc)
-        run.cancel.cancel(str(exc), exc.exit_code)
-    except FilmAIError as exc:
-        status, error, failure = "failed", str(exc), exc
-    except Exception as exc:  # a node's own bug or a library failure: exit code 1, with the reason
-        if run.cancel.cancelled:  # a signal surfacing as the interrupted library call's own error
-            status, error = "cancelled", run.cancel.reason or "interrupted"
-        else:
-            status, error = "failed", f"{type(exc).__name__}: {exc}{_hint(exc, ctx)}"
-            failure = RunFailure(f"node {cls.id} failed: {error}")
-            failure.__cause__ = exc
+    except (Exception, SignalInterrupt, KeyboardInterrupt) as exc:
+        status, error, failure = _ended(exc, run, ctx, f"node {cls.id} failed")
     data = run.manifest(ctx, status, error, skipped, {"results": ctx.extra} if ctx.extra else {})
     if manifest_path:
         write_json_atomic(manifest_path, data)
@@ -298,6 +282,28 @@ def run_node(node_id: str, *, input: PortArg = None, output: PortArg = None, fra
     assert failure is not None
     run.progress.error(error or "failed", failure.exit_code if isinstance(failure, FilmAIError) else 1)
     raise failure
+
+
+def _ended(exc: BaseException, run: "_Run", ctx: RunContext, failed: str) -> tuple[str, str, BaseException | None]:
+    """How a run or a training ended when ``exc`` escaped it: (status, error, the failure to raise or None)."""
+    if isinstance(exc, SignalInterrupt):
+        run.cancel.cancel(exc.reason, exc.exit_code)
+        return "cancelled", exc.reason, None
+    if isinstance(exc, KeyboardInterrupt):
+        run.cancel.cancel("interrupted")
+        return "cancelled", "interrupted", None
+    if isinstance(exc, Cancelled):
+        run.cancel.cancel(str(exc), exc.exit_code)
+        return "cancelled", str(exc), None
+    if isinstance(exc, FilmAIError):
+        return "failed", str(exc), exc
+    if run.cancel.cancelled:  # a signal surfacing as the interrupted library call's own error
+        return "cancelled", run.cancel.reason or "interrupted", None
+    # a node's own bug or a library failure: exit code 1, with the reason
+    error = f"{type(exc).__name__}: {exc}{_hint(exc, ctx)}"
+    failure = RunFailure(f"{failed}: {error}")
+    failure.__cause__ = exc
+    return "failed", error, failure
 
 
 def _timecode(ctx: RunContext) -> dict[str, Any]:
@@ -553,23 +559,8 @@ def train_node(node_id: str, *, input: PortArg = None, target: str | None = None
         cls.train(ctx)
         if ctx.is_main and not ctx.checkpoints:
             raise RunFailure(f"node {cls.id}: training finished without saving a checkpoint")
-    except SignalInterrupt as exc:
-        status, error = "cancelled", exc.reason
-        run.cancel.cancel(exc.reason, exc.exit_code)
-    except KeyboardInterrupt:
-        status, error = "cancelled", "interrupted"
-    except Cancelled as exc:
-        status, error = "cancelled", str(exc)
-        run.cancel.cancel(str(exc), exc.exit_code)
-    except FilmAIError as exc:
-        status, error, failure = "failed", str(exc), exc
-    except Exception as exc:
-        if run.cancel.cancelled:  # a signal surfacing as the interrupted library call's own error
-            status, error = "cancelled", run.cancel.reason or "interrupted"
-        else:
-            status, error = "failed", f"{type(exc).__name__}: {exc}{_hint(exc, ctx)}"
-            failure = RunFailure(f"node {cls.id} training failed: {error}")
-            failure.__cause__ = exc
+    except (Exception, SignalInterrupt, KeyboardInterrupt) as exc:
+        status, error, failure = _ended(exc, run, ctx, f"node {cls.id} training failed")
     if not ctx.is_main:
         if failure is not None:
             raise failure
