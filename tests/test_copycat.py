@@ -253,6 +253,8 @@ def test_auto_chooses_the_look_network_for_a_grade_and_learns_it(look_shot, tmp_
     training = meta["training"]
     assert training["crop_size"] == 48 and training["batch_size"] == 8  # the look network's own defaults
     assert meta["training_params"]["crop_size"] == 48
+    # the loss leaves out 4 px at crop sides that are not a frame border (the look network's own default)
+    assert training["data"]["crop_edge_margin"] == 4
     out = str(tmp_path / "out.####.exr")
     run_node("cnn.copycat", input=look_shot["src"], output=out, frames="1002", model=look_shot["ckpt"],
              io={"pixel_type": "float"})
@@ -339,6 +341,7 @@ def test_network_param_fine_tuning_and_unknown_networks(look_shot, tmp_path, cap
                params={**TINY, "steps": 2, "network": "unet"})
     meta = read_checkpoint_meta(forced)
     assert meta["arch"]["family"] == "unet" and meta["network_choice"] == {"asked": "unet", "network": "unet"}
+    assert meta["training"]["data"]["crop_edge_margin"] == 0  # the U-Net's crops are scored whole
     assert meta["training"]["crop_size"] == 32  # an explicit crop size is kept
     # fine-tuning keeps the previous model's network, whatever is asked
     tuned = str(tmp_path / "tuned.ckpt")

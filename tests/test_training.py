@@ -109,6 +109,32 @@ def test_focus_finds_a_small_fix_in_most_crops():
     assert hits(0.9) > 0.8 > 0.2 > hits(0.0)
 
 
+def test_crop_edge_margin_leaves_out_crop_sides_but_not_frame_borders():
+    pair = _pair(size=40)
+    codec = ChannelCodec.for_channels(list("RGBA"))
+    plain = PairedCrops([pair], 16, batch_size=8, seed=2, codec_in=codec, codec_out=codec)
+    assert not np.isnan(plain.batch(1)[1]).any()  # off by default
+    data = PairedCrops([pair], 16, batch_size=1, seed=2, codec_in=codec, codec_out=codec, crop_edge_margin=3,
+                       augment=Augmentation(False, False, 0.0))  # the margin where the crop was cut, unturned
+    whole = PairedCrops([pair], 40, batch_size=1, seed=2, codec_in=codec, codec_out=codec, crop_edge_margin=3)
+    assert whole.crop_edge_margin == 3 and not np.isnan(whole.batch(1)[1]).any()  # the crop is the frame
+    seen = set()
+    for step in range(200):
+        rng = np.random.default_rng([2, step, 0])
+        rng.integers(1)
+        y0, x0 = data._crop_origin(rng, 0, False)
+        nan = np.isnan(data.sample(step, 0)[1][0])
+        expect = np.zeros((16, 16), bool)
+        expect[:3] |= y0 > 0
+        expect[-3:] |= y0 + 16 < 40
+        expect[:, :3] |= x0 > 0
+        expect[:, -3:] |= x0 + 16 < 40
+        np.testing.assert_array_equal(nan, expect)
+        seen.add((y0 == 0, x0 == 0, y0 == 24, x0 == 24))
+    assert len(seen) >= 4  # crops at the border and inside were both drawn
+    assert PairedCrops([pair], 16, batch_size=1, codec_in=codec, codec_out=codec, crop_edge_margin=9).crop_edge_margin == 4
+
+
 def test_lr_schedules_warm_up_and_decay():
     cfg = TrainConfig(learning_rate=1.0, warmup_steps=10, lr_schedule="cosine")
     assert cfg.lr_factor(0.0, 1) < cfg.lr_factor(0.0, 5) < cfg.lr_factor(0.0, 10) < 1.0

@@ -288,7 +288,8 @@ class PairedCrops:
     def __init__(self, pairs: Sequence[FramePair], crop_size: int, *, batch_size: int, seed: int = 0,
                  codec_in: ChannelCodec | None = None, codec_out: ChannelCodec | None = None,
                  augment: Augmentation = Augmentation(), scale: int = 1, align: int = 1, focus: float = 0.0,
-                 focus_channels: Sequence[tuple[int, int]] | None = None, rank: int = 0, world_size: int = 1):
+                 focus_channels: Sequence[tuple[int, int]] | None = None, rank: int = 0, world_size: int = 1,
+                 crop_edge_margin: int = 0):
         if not pairs:
             raise BadInput("no training pairs")
         if batch_size < 1:
@@ -318,6 +319,9 @@ class PairedCrops:
         self.expose_in = np.array([channel_kind(n) == "colour" for n in names_in])
         self.expose_out = np.array([channel_kind(n) == "colour" for n in names_out])
         self.focus = float(focus)
+        if crop_edge_margin < 0:
+            raise ValueError("crop_edge_margin must be 0 or more")
+        self.crop_edge_margin = min(int(crop_edge_margin), crop // 4)  # small frames: at least half a crop is scored
         if focus_channels is None:
             focus_channels = [(names_in.index(n), j) for j, n in enumerate(names_out) if n in names_in]
         self._focus_cdf = [self._focus_cdf_for(p, list(focus_channels)) for p in self.pairs] if self.focus > 0 else []
@@ -336,7 +340,8 @@ class PairedCrops:
     def describe(self) -> dict:
         return {"pairs": len(self.pairs), "frames": [p.frame for p in self.pairs], "crop_size": self.crop_size,
                 "batch_size": self.batch_size, "steps_per_epoch": self.steps_per_epoch,
-                "augment": self.augment.to_json(), "focus": self.focus, "scale": self.scale,
+                "augment": self.augment.to_json(), "focus": self.focus, "crop_edge_margin": self.crop_edge_margin,
+                "scale": self.scale,
                 "seed": self.seed}
 
     # -- focus ----------------------------------------------------------------------------------
@@ -384,6 +389,20 @@ class PairedCrops:
         y0, x0 = self._crop_origin(rng, p, focused)
         x = pair.input[y0:y0 + c, x0:x0 + c].copy()
         y = pair.target[y0 * s:(y0 + c) * s, x0 * s:(x0 + c) * s].copy()
+        m = self.crop_edge_margin * s
+        if m > 0:
+            # NaN (no loss) on the outer pixels of every crop side that is not a frame border: there the target
+            # was made with context the crop cuts off, and a network that pads at the crop edge would learn to
+            # guess it, then apply the guess at the frame edge, where the target saw no more than the network
+            y = y.astype(np.float32)
+            if y0 > 0:
+                y[:m] = np.nan
+            if y0 + c < pair.height:
+                y[-m:] = np.nan
+            if x0 > 0:
+                y[:, :m] = np.nan
+            if x0 + c < pair.width:
+                y[:, -m:] = np.nan
         aug = self.augment
         if aug.flips:
             if rng.random() < 0.5:
