@@ -63,9 +63,9 @@ TRAINING_DEFAULTS = {"unet": {"crop_size": 128, "batch_size": 8}, "look": {"crop
 LR_SCALE = {"unet": 1.0, "look": 12.5}
 #: pixels at each crop side that is not a frame border left out of the loss (``PairedCrops.crop_edge_margin``).
 #: The look network pads at the crop edge and cannot tell it from the frame edge; taught to guess the context
-#: a crop cuts off, it got the outermost pixels of the frame 3-6x worse than the inside. 4 px, two runs: tone_c (sigma-10
-#: local contrast) 42.3-42.7 -> 43.9-44.5 dB, tone_b 45.1-45.7 -> 47.1-48.0 at 60 CPU-s, tone, look, matte unchanged
-#: (bench/NOTES.md).
+#: a crop cuts off, it got the outermost pixels of the frame 3-6x worse than the inside. 4 px, two runs at 60
+#: CPU-s: tone_c (sigma-10 local contrast) 42.3-42.7 -> 43.9-44.5 dB, tone_b 45.1-45.7 -> 47.1-48.0 dB; tone,
+#: look and matte unchanged (bench/NOTES.md).
 CROP_EDGE_MARGIN = {"unet": 0, "look": 4}
 
 
