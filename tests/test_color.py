@@ -293,3 +293,23 @@ def test_parts_of_data_only_are_tagged_as_data_not_colour(tmp_path):
     inp.close()
     assert tags == [("beauty", "lin_rec709_scene", "Linear Rec.709 (sRGB)"), ("depth", "data", "Raw"),
                     ("vectors", "data", "Raw")]
+
+
+def test_an_8bit_image_under_a_config_without_srgb_needs_input_colorspace(tmp_path):
+    """A PNG (sRGB by its format) under a studio config with no sRGB space: exit 2 naming the file, the frame
+    and --input-colorspace; with it, the frames are taken as that space and tagged so."""
+    import OpenImageIO as oiio
+
+    config = _studio_config(str(tmp_path / "show.ocio"))
+    os.makedirs(tmp_path / "in")
+    px = (np.random.default_rng(0).uniform(0, 255, (8, 12, 3))).astype(np.uint8)
+    out = oiio.ImageOutput.create(str(tmp_path / "in" / "p.0001.png"))
+    assert out.open(str(tmp_path / "in" / "p.0001.png"), oiio.ImageSpec(12, 8, 3, "uint8"))
+    assert out.write_image(px) and out.close()
+    args = ["run", "util.convert", "-i", str(tmp_path / "in" / "p.####.png"), "-o", str(tmp_path / "o" / "p.####.exr"),
+            "--ocio-config", config]
+    r = _cli(*args)
+    assert r.returncode == 2 and "sRGB" in r.stderr and "--input-colorspace" in r.stderr and "p.0001.png" in r.stderr, r.stderr
+    r = _cli(*args, "--input-colorspace", "show_log")
+    assert r.returncode == 0, r.stderr
+    assert read_header(str(tmp_path / "o" / "p.0001.exr")).attributes["colorspace"] == "show_log"

@@ -256,7 +256,12 @@ class RunContext:
                                  "--input-colorspace", f.path, f.number) from None
         types = f.file_types()
         if types and all(t in ("uint8", "uint16") for t in types if t):
-            return colour.resolve("srgb_tx")
+            try:
+                return colour.resolve("srgb_tx")
+            except BadInput:
+                raise FrameError(f"an 8/16-bit image with no colourspace in the file, and OCIO config "
+                                 f"{colour.name!r} has no sRGB colourspace to take it for: give "
+                                 "--input-colorspace", f.path, f.number) from None
         return colour.scene_linear()
 
     def output_colour(self, frame: Frame) -> Frame:
