@@ -306,10 +306,24 @@ def tools_tick():
     return POLL_SECONDS if _TOOLS else None
 
 
-def _tool_result(task) -> tuple[str, str]:
-    if task.error is not None:
-        return "ERROR", str(task.error)
-    return "INFO", task.result
+def run_tool(op, task: worker.BackgroundTask, on_done, started: str = "") -> set:
+    """An operator's worker tool call: on a thread when the operator runs from the UI (``op.background``,
+    reported by :func:`tools_tick`), else waited for here (scripts) and reported at once."""
+    if op.background:
+        start_tool(task, on_done)
+        if started:
+            op.report({"INFO"}, started)
+        return {"FINISHED"}
+    try:
+        task.wait()
+    except (worker.WorkerError, ValueError):
+        pass  # task.error holds it; on_done reports it
+    try:
+        level, message = on_done(task)
+    except (data.SourceError, ValueError) as exc:
+        level, message = "ERROR", str(exc)
+    op.report({level}, message)
+    return {"FINISHED"} if level != "ERROR" else {"CANCELLED"}
 
 
 class FILMAI_OT_vse_apply_timeline(bpy.types.Operator):
@@ -349,19 +363,7 @@ class FILMAI_OT_vse_apply_timeline(bpy.types.Operator):
             result = apply_timeline(target, name, task.result, origin)
             return "INFO", f"{len(result['splits'])} splits at {result['splits']}"
 
-        if self.background:
-            start_tool(task, on_done)
-            return {"FINISHED"}
-        try:
-            task.wait()
-        except (worker.WorkerError, ValueError):
-            pass
-        try:
-            level, message = on_done(task)
-        except (data.SourceError, ValueError) as exc:
-            level, message = "ERROR", str(exc)
-        self.report({level}, message)
-        return {"FINISHED"} if level != "ERROR" else {"CANCELLED"}
+        return run_tool(self, task, on_done)
 
 
 class FILMAI_OT_export_timeline(bpy.types.Operator):
@@ -402,17 +404,7 @@ class FILMAI_OT_export_timeline(bpy.types.Operator):
         def on_done(task):
             return ("ERROR", str(task.error)) if task.error is not None else ("INFO", f"wrote {target}")
 
-        if self.background:
-            start_tool(task, on_done)
-            self.report({"INFO"}, f"writing {target}")
-            return {"FINISHED"}
-        try:
-            task.wait()
-        except worker.WorkerError:
-            pass
-        level, message = on_done(task)
-        self.report({level}, message)
-        return {"FINISHED"} if level == "INFO" else {"CANCELLED"}
+        return run_tool(self, task, on_done, f"writing {target}")
 
 
 class FILMAI_OT_write_farm_job(bpy.types.Operator):
@@ -445,17 +437,7 @@ class FILMAI_OT_write_farm_job(bpy.types.Operator):
         def on_done(task):
             return ("ERROR", str(task.error)) if task.error is not None else ("INFO", f"wrote {task.result}")
 
-        if self.background:
-            start_tool(task, on_done)
-            self.report({"INFO"}, f"writing the farm job {bundle}")
-            return {"FINISHED"}
-        try:
-            task.wait()
-        except worker.WorkerError:
-            pass
-        level, message = on_done(task)
-        self.report({level}, message)
-        return {"FINISHED"} if level == "INFO" else {"CANCELLED"}
+        return run_tool(self, task, on_done, f"writing the farm job {bundle}")
 
 
 CLASSES = (FILMAI_OT_cancel, FILMAI_OT_reload_nodes, FILMAI_OT_notify, FILMAI_OT_add_training_frame,
