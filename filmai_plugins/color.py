@@ -60,13 +60,7 @@ def default_config():
 
 def canonical_colorspace(name: str, config: Any = None) -> str:
     """A colourspace's name in the config (accepting aliases such as OIIO's ``lin_rec709``)."""
-    config = config or default_config()
-    for candidate in (name, _ALIASES.get(name.lower(), name)):
-        cs = config.getColorSpace(candidate)
-        if cs is not None:
-            return cs.getName()
-    names = [cs.getName() for cs in config.getColorSpaces()]
-    raise BadInput(f"unknown colourspace {name!r} in OCIO config {config.getName()!r} (known: {', '.join(names)})")
+    return ColourConfig(config or default_config()).resolve(name)  # one lookup: names, aliases, interop ids
 
 
 # Primaries + white point (rx, ry, gx, gy, bx, by, wx, wy) of the EXR ``chromaticities`` attribute, by the

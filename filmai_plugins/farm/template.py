@@ -155,9 +155,7 @@ def make_job(node: str, *, inputs: Mapping[str, str] | str | None, outputs: Mapp
     if publish_root:
         _check_publish_names(project, shot, task, publish_name)
         if colorspace:
-            from ..color import canonical_colorspace
-
-            canonical_colorspace(colorspace, job_app.ocio_config())  # an unknown name fails now, not after rendering
+            job_app.colour().resolve(colorspace)  # an unknown name fails now, not after rendering
         from ..publish.lib import parse_handles
 
         handle_pair = parse_handles(handles, frame_list)
