@@ -1207,6 +1207,14 @@ def _render(node: Node, f: int):
         pixels = inp.read_image(0, 0, 0, spec.nchannels, "float")
         inp.close()
         pixels = np.asarray(pixels, np.float32).reshape(spec.height, spec.width, spec.nchannels)
+        if (spec.x, spec.y, spec.width, spec.height) != (spec.full_x, spec.full_y, spec.full_width, spec.full_height):
+            # Nuke's format is the file's display window; the data window (bbox) sits inside it, black around
+            full = np.zeros((spec.full_height, spec.full_width, spec.nchannels), np.float32)
+            y0, x0 = spec.y - spec.full_y, spec.x - spec.full_x
+            ys, xs = slice(max(y0, 0), min(y0 + spec.height, spec.full_height)), \
+                slice(max(x0, 0), min(x0 + spec.width, spec.full_width))
+            full[ys, xs] = pixels[ys.start - y0:ys.stop - y0, xs.start - x0:xs.stop - x0]
+            pixels = full
         names = list(spec.channelnames)
         if not node["raw"].value():  # the input transform: the file's colourspace -> the working space
             pixels = _convert_rgb(pixels, names, node["colorspace"].value(), _ROOT["workingSpaceLUT"].value())
@@ -1245,7 +1253,7 @@ def _render_size(read: Node):
             inp = oiio.ImageInput.open(path)
             spec = inp.spec()
             inp.close()
-            return (spec.height, spec.width, spec.nchannels), list(spec.channelnames)
+            return (spec.full_height, spec.full_width, spec.nchannels), list(spec.channelnames)
     raise RuntimeError(f"{read.fullName()}: Read error: no frames on disk")
 
 
