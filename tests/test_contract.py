@@ -67,6 +67,33 @@ def test_chunks_equal_one_run_and_interior_frames_are_the_median(tmp_path, shaky
     assert first_chunk["frames_needed"]["outside_range"] == "5-6"  # handles read beyond the chunk
 
 
+def test_moving_data_windows_keep_what_the_neighbours_hold(tmp_path):
+    """A render's bounding box follows the action: each frame's data window is elsewhere on a 40x20
+    display window. The median's data window is the union of the window's (as Nuke's bbox), zero outside
+    each frame's own; a pixel only the neighbours cover is their median with the current frame's zero."""
+    boxes = {1: (0, 2, 16, 10), 2: (12, 4, 12, 10), 3: (4, 6, 16, 10)}
+    placed = {}
+    for f, (x, y, w, h) in boxes.items():
+        pixels = np.full((h, w, 4), 0.25 * f, np.float32)
+        pixels[..., 3] = 1.0
+        pixels[..., 0] += np.arange(w)[None, :] / 64
+        write_exr(str(tmp_path / "in" / f"plate.{f:04d}.exr"), pixels, data_window=(x, y),
+                  display_window=(0, 0, 40, 20))
+        full = np.zeros((20, 40, 4), np.float32)
+        full[y:y + h, x:x + w] = pixels.astype(np.float16)
+        placed[f] = full
+    out = str(tmp_path / "out" / "m.####.exr")
+    fa.run("util.temporal_median", input=str(tmp_path / "in" / "plate.####.exr"), output=out, frames="2",
+           window=3)
+    result = read_frame(out.replace("####", "0002"))
+    assert result.data_window == (0, 2, 24, 14)  # the union of frames 1-3, not frame 2's (12, 4, 12, 10)
+    expected = np.median(np.stack([placed[1], placed[2], placed[3]]), axis=0).astype(np.float16)
+    np.testing.assert_array_equal(result.to_display_window(), expected.astype(np.float32))
+    # frames 1 and 3 both cover x 4-11, y 6-11, which frame 2 does not: the median there is the smaller of
+    # their values, not nothing
+    assert np.all(result.to_display_window()[6:12, 4:12, 3] == 1.0)
+
+
 def test_skip_existing_redoes_only_the_missing_frame(tmp_path, shaky):
     out = str(tmp_path / "o" / "m.####.exr")
     fa.run("util.temporal_median", input=shaky, output=out, frames="1-12")

@@ -491,6 +491,18 @@ def copy_channels(out: np.ndarray, dst: list[int], plane: np.ndarray, src: list[
             out[:, :, d] = ch
 
 
+def union_window(*windows: Window) -> Window:
+    """The smallest (x, y, w, h) window holding all of ``windows`` (what Nuke calls the union of bboxes)."""
+    x0, y0 = min(w[0] for w in windows), min(w[1] for w in windows)
+    x1, y1 = max(w[0] + w[2] for w in windows), max(w[1] + w[3] for w in windows)
+    return x0, y0, x1 - x0, y1 - y0
+
+
+def place_on_window(pixels: np.ndarray, data_window: Window, window: Window, fill: float = 0.0) -> np.ndarray:
+    """``pixels`` lying on ``data_window`` placed on ``window``: cropped outside it, ``fill`` beyond them."""
+    return _place(pixels, data_window, window, fill)
+
+
 def _place(pixels: np.ndarray, data_window: Window, window: Window, fill: float) -> np.ndarray:
     wx, wy, ww, wh = window
     out = np.full((wh, ww, pixels.shape[2]), fill, pixels.dtype)

@@ -61,6 +61,7 @@ import numpy as np
 
 from .. import color, schema
 from ..errors import BadInput, FrameError
+from ..frames.image import place_on_window, union_window
 from ..frames.sequence import SequencePattern, format_frames, parse_frames
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -171,20 +172,6 @@ class FramePair:
         return int(self.input.shape[1])
 
 
-def _union(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
-    x0, y0 = min(a[0], b[0]), min(a[1], b[1])
-    x1, y1 = max(a[0] + a[2], b[0] + b[2]), max(a[1] + a[3], b[1] + b[3])
-    return x0, y0, x1 - x0, y1 - y0
-
-
-def _place(frame: "Frame", window: tuple[int, int, int, int], pixels: np.ndarray) -> np.ndarray:
-    x0, y0, w, h = window
-    out = np.zeros((h, w, pixels.shape[2]), np.float32)
-    fx, fy = frame.data_window[0] - x0, frame.data_window[1] - y0
-    out[fy:fy + pixels.shape[0], fx:fx + pixels.shape[1]] = pixels
-    return out
-
-
 def _select(frame: "Frame", names: Sequence[str], role: str, param: str) -> np.ndarray:
     missing = [n for n in names if n not in frame.channels]
     if missing:
@@ -230,8 +217,9 @@ def load_pairs(ctx: "TrainContext", frames: Sequence[int | None], channels_in: S
                         f"{src.path} is {src.display_window[2]}x{src.display_window[3]} "
                         f"(data window {src.width}x{src.height}); pairs must line up pixel for pixel",
                         dst.path, f)
-                window = _union(src.data_window, dst.data_window)
-                x, y = _place(src, window, x), _place(dst, window, y)
+                window = union_window(src.data_window, dst.data_window)
+                x = place_on_window(x, src.data_window, window)
+                y = place_on_window(y, dst.data_window, window)
         else:
             want = tuple(v * scale for v in src.data_window)
             if dst.data_window != want:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from filmai_plugins.errors import ParamError
-from filmai_plugins.frames.image import Frame
+from filmai_plugins.frames.image import Frame, union_window
 from filmai_plugins.node import Node, Param, Port
 from filmai_plugins.schema import parse_channel_list
 
@@ -18,13 +18,15 @@ class TemporalMedianNode(Node):
     The node asks the engine for its neighbouring frames (frame handles), so it runs in farm chunks and
     resumes with ``--skip-existing`` exactly like one whole run: frames outside the requested range are
     read when they exist on disk. At the ends of the input sequence the window shrinks to the frames that
-    exist (the median of fewer frames; with an even count, the mean of the middle two). Neighbours whose
-    data window differs are placed on the frame's own (zero outside theirs, as EXR defines). ``channels``
-    limits the filter to some channels; the others pass through untouched.
+    exist (the median of fewer frames; with an even count, the mean of the middle two). Where the data
+    windows move (a render's bounding box following the action), the output's data window is the union of
+    the window's (zero outside each frame's own, as EXR defines), as Nuke's bbox of a frame blend: what a
+    neighbour holds outside the current frame's window is not lost. ``channels`` limits the filter to some
+    channels; the others pass through untouched.
     """
 
     id = "util.temporal_median"
-    version = "1.0.0"
+    version = "1.1.0"  # 1.1: the output data window is the union of the window's
     family = "util"
     label = "Temporal median"
     inputs = (Port("input", "Frames", "the plate"),)
@@ -57,9 +59,12 @@ class TemporalMedianNode(Node):
         names = parse_channel_list(self.params["channels"]) or list(frame.channels)
         for name in names:
             frame.channel_index(name)  # a clear error naming file and frame for a channel that is not there
+        neighbours = list(ctx.input_window().values())
+        window = union_window(*(n.data_window for n in neighbours))
+        if window != frame.data_window:
+            frame = frame.with_data_window(window)  # every channel of this part, native types, zero outside
         # only these channels are converted to float; the rest of the frame passes through untouched
-        stack = np.stack([neighbour.on_window(frame.data_window, names=names)
-                          for neighbour in ctx.input_window().values()])
+        stack = np.stack([neighbour.on_window(window, names=names) for neighbour in neighbours])
         median = np.median(stack, axis=0)
         mix = float(self.params["mix"])
         if mix < 1.0:
