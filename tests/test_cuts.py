@@ -110,13 +110,14 @@ def edit_frames():
 
 @pytest.fixture(scope="module")
 def exr_plate(tmp_path_factory, edit_frames):
-    """plate.1001-1160.exr: half-float scene-linear (sRGB decoded), 25 fps in the header."""
+    """plate.1001-1160.exr: half-float linear Rec.709 (sRGB decoded, tagged so), 25 fps in the header."""
     folder = tmp_path_factory.mktemp("plate")
     for i, img in enumerate(edit_frames):
         path = str(folder / f"plate.{FIRST + i:04d}.exr")
         spec = oiio.ImageSpec(W, H, 3, "half")
         spec.attribute("compression", "zip")
         spec.attribute("FramesPerSecond", oiio.TypeRational, (25, 1))
+        spec.attribute("colorInteropID", "lin_rec709_scene")
         out = oiio.ImageOutput.create(path)
         assert out.open(path, spec)
         assert out.write_image(srgb_to_linear(img))
@@ -262,6 +263,41 @@ def test_exr_sequence_to_otio_edl_csv(tmp_path, exr_plate):
     assert abs(int(rows[0]["frame"]) - 1031) <= 1 and rows[0]["length"] == "0"
     assert all(0.0 <= float(r["confidence"]) <= 1.0 for r in rows)
     assert rows[0]["timecode"] == otio.opentime.to_timecode(otio.opentime.RationalTime(int(rows[0]["frame"]), rate), rate)
+
+
+def test_the_runs_colourspace_reaches_the_analysis(tmp_path, edit_frames):
+    """The edit as an untagged ACEScct (log) plate: with --input-colorspace ACEScct the model looks at the
+    same pictures as from the linear plate (through the run config's view) and finds every transition;
+    the analysis pixels agree within rounding, and taken as linear (no run colour) they would not."""
+    from filmai_plugins.color import ColourConfig
+    from filmai_plugins.frames.image import Frame
+    from filmai_plugins.nodes.lstm.cuts.features import analysis_pixels
+
+    colour = ColourConfig.load()
+    log_plate = tmp_path / "log"
+    log_plate.mkdir()
+    logs = []
+    for i, img in enumerate(edit_frames):
+        log = colour.convert_rgb(srgb_to_linear(img), "lin_rec709_scene", "ACEScct")
+        logs.append(log)
+        path = str(log_plate / f"plate.{FIRST + i:04d}.exr")
+        spec = oiio.ImageSpec(W, H, 3, "float")
+        spec.attribute("FramesPerSecond", oiio.TypeRational, (25, 1))
+        out = oiio.ImageOutput.create(path)
+        assert out.open(path, spec) and out.write_image(log)
+        out.close()
+    linear = Frame.from_array(srgb_to_linear(edit_frames[40]))
+    linear.colorspace = colour.resolve("lin_rec709_scene")
+    as_log = Frame.from_array(logs[40])
+    as_log.colorspace = colour.resolve("ACEScct")
+    reference = analysis_pixels(linear, (W, H), colour)
+    assert np.abs(analysis_pixels(as_log, (W, H), colour) - reference).max() < 2 / 255
+    as_log.colorspace = ""  # what the frame would be without the run's colour: linear
+    assert np.abs(analysis_pixels(as_log, (W, H), colour) - reference).max() > 0.1
+    out = tmp_path / "out"
+    assert run("--input", str(log_plate / "plate.####.exr"), "--input-colorspace", "ACEScct",
+               "--output", str(out / "cuts.otio")) == 0
+    check_boundaries(otio.adapters.read_from_file(str(out / "cuts.otio")), FIRST, wipe_kinds=("wipe", "dissolve"))
 
 
 def test_movie_to_otio_with_review_markers(tmp_path, movie):

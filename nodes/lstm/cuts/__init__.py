@@ -28,7 +28,7 @@ class CutsNode(Node):
     """
 
     id = "lstm.cuts"
-    version = "1.0.0"
+    version = "1.1.0"  # 1.1: frames are looked at in the run's colourspace and OCIO config
     family = "lstm"
     label = "Cut detection"
     scope = "sequence"
@@ -125,7 +125,7 @@ class CutsNode(Node):
             ctx.message(f"reading {len(frames)} frames of {path}")
             pics = cf.read_sequence(lambda f: ctx.read_input(f, "input", channels=channels), frames, self.size,
                                     on_frame=lambda done, total: ctx.progress.step(done, total, stage="read"),
-                                    check_cancel=ctx.check_cancel)
+                                    check_cancel=ctx.check_cancel, colour=ctx.colour)
             on_disk = pattern.frames_on_disk() or frames
             tc_offset, drop = self._sequence_timecode(ctx, pattern, frames, rate)
             src = Source(path=path, kind="sequence", numbers=frames, rate=rate, first=min(on_disk),

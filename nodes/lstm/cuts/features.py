@@ -16,6 +16,7 @@ from typing import Callable, Iterator, Sequence
 import numpy as np
 
 from filmai_plugins import color
+from filmai_plugins.color import ColourConfig
 from filmai_plugins.errors import FrameError
 from filmai_plugins.frames.image import Frame
 
@@ -71,18 +72,21 @@ def rgb_channels(channels: Sequence[str]) -> list[str] | None:
     return names[:1] or None
 
 
-def needs_display_transform(frame: Frame) -> str | None:
+def needs_display_transform(frame: Frame, colour: ColourConfig | None = None) -> str | None:
     """The colourspace to put through the display/view transform, or None for display-referred pictures.
 
     The OCIO config says how a colourspace is encoded: scene-linear and log pictures (EXR plates, ACEScct
     DPX) need the view transform; video-encoded ones (sRGB, Rec.709 gamma) and data are looked at as is.
-    Files that declare nothing follow their format: EXR/HDR scene-linear, everything else display.
+    A frame read by the engine carries the run's colourspace for it (``--input-colorspace``, the file's
+    tag, else the run config's convention) and ``colour`` is the run's config; frames read outside a run
+    (the training recipe) follow their tag, else their format: EXR/HDR linear Rec.709, others display.
     """
     ext = os.path.splitext(frame.path or "")[1].lower()
-    space = color.frame_colorspace(frame.attributes, ext or ".exr")
+    space = frame.colorspace or color.frame_colorspace(frame.attributes, ext or ".exr")
     try:
-        config = color.default_config()
-        cs = config.getColorSpace(color.canonical_colorspace(space, config))
+        config = colour.config if colour is not None else color.default_config()
+        cs = config.getColorSpace(colour.resolve(space) if colour is not None
+                                  else color.canonical_colorspace(space, config))
         encoding = (cs.getEncoding() or "").lower() if cs is not None else ""
     except Exception:
         encoding = ""
@@ -93,8 +97,10 @@ def needs_display_transform(frame: Frame) -> str | None:
     return space if ext in (".exr", ".hdr", ".sxr") else None
 
 
-def analysis_pixels(frame: Frame, size: tuple[int, int] = ANALYSIS_SIZE) -> np.ndarray:
-    """One frame → (h, w, 3) float32 display-referred RGB in 0–1 at ``size`` (width, height)."""
+def analysis_pixels(frame: Frame, size: tuple[int, int] = ANALYSIS_SIZE,
+                    colour: ColourConfig | None = None) -> np.ndarray:
+    """One frame → (h, w, 3) float32 display-referred RGB in 0–1 at ``size`` (width, height), through
+    ``colour``'s (the run's OCIO config) default display and view."""
     px = frame.to_display_window() if frame.data_window != frame.display_window else frame.pixels
     if px.shape[2] >= 3:
         idx = [frame.channels.index(c) for c in ("R", "G", "B")] if all(
@@ -103,10 +109,10 @@ def analysis_pixels(frame: Frame, size: tuple[int, int] = ANALYSIS_SIZE) -> np.n
     else:
         rgb = np.repeat(px[:, :, :1], 3, axis=2)
     small = area_resize(np.nan_to_num(rgb, nan=0.0, posinf=65504.0, neginf=0.0), size[0], size[1])
-    space = needs_display_transform(frame)
+    space = needs_display_transform(frame, colour)
     if space is not None:
         try:
-            small = color.to_display(small, src=space)
+            small = color.to_display(small, src=space, config=colour.config if colour is not None else None)
         except Exception as exc:  # an unknown colourspace name in the file
             raise FrameError(f"cannot convert colourspace {space!r} for analysis: {exc}", frame.path,
                              frame.number) from None
@@ -119,7 +125,7 @@ def to_uint8(pixels: np.ndarray) -> np.ndarray:
 
 def read_sequence(read: Callable[[int], Frame], frames: Sequence[int], size: tuple[int, int] = ANALYSIS_SIZE,
                   threads: int = 4, on_frame: Callable[[int, int], None] | None = None,
-                  check_cancel: Callable[[], None] | None = None) -> np.ndarray:
+                  check_cancel: Callable[[], None] | None = None, colour: ColourConfig | None = None) -> np.ndarray:
     """Read and reduce a frame sequence on a few threads (file reading releases the GIL).
 
     Returns (T, h, w, 3) uint8. ``read(number)`` returns the Frame (the run context's reader, so part,
@@ -131,7 +137,7 @@ def read_sequence(read: Callable[[int], Frame], frames: Sequence[int], size: tup
 
     def work(i_f: tuple[int, int]) -> int:
         i, f = i_f
-        out[i] = to_uint8(analysis_pixels(read(f), size))
+        out[i] = to_uint8(analysis_pixels(read(f), size, colour))
         return i
 
     done = 0
