@@ -13,8 +13,9 @@ Side by side in one run, rounds interleaved (every runner once per round, in tur
 
 Each row reports wall and CPU seconds per frame (CPU: the process and its children), the ratio to the plain
 loop in the same round (goal <= 1.05, check <= 1.10 on a shared machine), and whether every output frame
-equals the plain loop's: parts, channels, pixel types, windows, attributes and pixel bytes (FilmAI's
-provenance attributes aside); lossless codecs are also compared with the source. ``--memory`` converts a
+equals the plain loop's: parts, channels, pixel types, windows, attributes and pixel bytes (FilmAI adds its
+provenance and, on untagged parts, the colour tags of what they hold: never a changed or dropped attribute);
+lossless codecs are also compared with the source. ``--memory`` converts a
 4K 24-channel half sequence and reports peak resident memory per frame in flight.
 
     python bench/io.py [--frames 24] [--rounds 3] [--codecs piz,zip,dwaa] [--kinds aovs,multipart,rgba2k]
@@ -158,8 +159,14 @@ def measure(runner: str, pattern: str, frames: int, out: str, compression: str, 
 
 # ----- comparing outputs -----------------------------------------------------------------------------
 
+# What FilmAI adds to every written part besides its provenance (issue 21: every part tagged with the
+# colourspace it holds); a source attribute is never changed or dropped.
+COLOUR_TAGS = ("colorInteropID", "colorspace", "chromaticities")
+
+
 def describe(path: str) -> list[tuple]:
-    """Everything a conversion must keep, per part: name, channels, types, windows, attributes, pixel bytes."""
+    """Everything a conversion must keep, per part: name, channels, types, windows, attributes (a dict),
+    pixel bytes."""
     import OpenImageIO as oiio
 
     inp = oiio.ImageInput.open(path)
@@ -172,21 +179,38 @@ def describe(path: str) -> list[tuple]:
                  and a.name not in ("compression", "openexr:dwaCompressionLevel")}
         px = inp.read_image(i, 0, 0, s.nchannels, "unknown")
         parts.append((s.getattribute("name"), tuple(s.channelnames), tuple(types), (s.x, s.y, s.width, s.height),
-                      (s.full_x, s.full_y, s.full_width, s.full_height), sorted(attrs.items(), key=str),
-                      px.dtype.str, px.tobytes()))
+                      (s.full_x, s.full_y, s.full_width, s.full_height), attrs, px.dtype.str, px.tobytes()))
         i += 1
     inp.close()
     return parts
 
 
-def same_outputs(a_folder: str, b_folder: str, frames: list[int]) -> bool:
-    return all(describe(os.path.join(a_folder, f"o.{f:04d}.exr")) == describe(os.path.join(b_folder, f"o.{f:04d}.exr"))
-               for f in frames)
+def kept(reference: list[tuple], converted: list[tuple], added: set[str]) -> bool:
+    """``converted`` holds every part of ``reference`` alike (attributes with the same values); the only
+    attributes it may add are the colour tags (collected in ``added``)."""
+    if len(reference) != len(converted):
+        return False
+    for ref, out in zip(reference, converted):
+        if ref[:5] != out[:5] or ref[6:] != out[6:]:
+            return False
+        ref_attrs, out_attrs = ref[5], out[5]
+        if any(k not in out_attrs or out_attrs[k] != v for k, v in ref_attrs.items() if k not in COLOUR_TAGS):
+            return False
+        extra = set(out_attrs) - set(ref_attrs)
+        if extra - set(COLOUR_TAGS):
+            return False
+        added |= extra
+    return True
 
 
-def same_as_source(pattern: str, folder: str, frames: list[int]) -> bool:
-    return all(describe(pattern.replace("####", f"{f:04d}")) == describe(os.path.join(folder, f"o.{f:04d}.exr"))
-               for f in frames)
+def same_outputs(a_folder: str, b_folder: str, frames: list[int], added: set[str]) -> bool:
+    return all(kept(describe(os.path.join(a_folder, f"o.{f:04d}.exr")), describe(os.path.join(b_folder, f"o.{f:04d}.exr")),
+                    added) for f in frames)
+
+
+def same_as_source(pattern: str, folder: str, frames: list[int], added: set[str]) -> bool:
+    return all(kept(describe(pattern.replace("####", f"{f:04d}")), describe(os.path.join(folder, f"o.{f:04d}.exr")),
+                    added) for f in frames)
 
 
 # ----- memory ----------------------------------------------------------------------------------------
@@ -311,6 +335,7 @@ def main() -> None:
                     measure(runner[0], pattern, 2, warm, codec, runner[1])
                     shutil.rmtree(warm, ignore_errors=True)
                 times: dict[tuple, list[dict]] = {r: [] for r in todo}
+                added: set[str] = set()
                 identical = {r: True for r in todo}
                 to_source = {r: True for r in todo}
                 for rnd in range(args.rounds):
@@ -322,10 +347,10 @@ def main() -> None:
                         outs[runner] = out
                     check = frames if rnd == 0 else [frames[0], frames[-1]]
                     for runner in todo[1:]:
-                        identical[runner] &= same_outputs(outs[todo[0]], outs[runner], check)
+                        identical[runner] &= same_outputs(outs[todo[0]], outs[runner], check, added)
                     if codec in LOSSLESS:
                         for runner in todo:
-                            to_source[runner] &= same_as_source(pattern, outs[runner], check[:3])
+                            to_source[runner] &= same_as_source(pattern, outs[runner], check[:3], added)
                     for out in outs.values():
                         shutil.rmtree(out, ignore_errors=True)
                 base_wall = statistics.median(t["wall"] for t in times[runners[0]])
@@ -338,6 +363,7 @@ def main() -> None:
                                     "wall_s_per_frame": wall / args.frames, "cpu_s_per_frame": cpu / args.frames,
                                     "wall_ratio": wall / base_wall, "cpu_ratio": cpu / base_cpu,
                                     "round_ratios": ratios, "same_as_plain_loop": identical[runner],
+                                    "tags_added": sorted(added),
                                     "same_as_source": to_source[runner] if codec in LOSSLESS else None,
                                     "rounds": times[runner]})
                 shutil.rmtree(src, ignore_errors=True)
@@ -365,6 +391,10 @@ def main() -> None:
         ratio = f"{r['wall_ratio']:.3f}" if r["runner"] == "plain" else f"**{r['wall_ratio']:.3f}**"
         print(f"| {KINDS[r['kind']]} | {r['codec']} | {runner} | {r['wall_s_per_frame']:.3f} | "
               f"{r['cpu_s_per_frame']:.3f} | {ratio} | {r['cpu_ratio']:.3f} | {same} | {src} |")
+    tags = sorted({t for r in results for t in r["tags_added"]})
+    if tags:
+        print()
+        print(f"Attributes FilmAI added to the sources' (besides filmai:* provenance): {', '.join(tags)}")
     if memory_lines:
         print()
         print("\n".join(memory_lines))
