@@ -17,7 +17,7 @@ import numpy as np
 
 from filmai_plugins import color
 from filmai_plugins.color import ColourConfig
-from filmai_plugins.errors import FrameError
+from filmai_plugins.errors import BadInput, FrameError
 from filmai_plugins.frames.image import Frame
 
 ANALYSIS_SIZE = (48, 27)  # width, height
@@ -99,8 +99,13 @@ def needs_display_transform(frame: Frame, colour: ColourConfig | None = None) ->
 
 def analysis_pixels(frame: Frame, size: tuple[int, int] = ANALYSIS_SIZE,
                     colour: ColourConfig | None = None) -> np.ndarray:
-    """One frame → (h, w, 3) float32 display-referred RGB in 0–1 at ``size`` (width, height), through
-    ``colour``'s (the run's OCIO config) default display and view."""
+    """One frame → (h, w, 3) float32 display-referred RGB in 0–1 at ``size`` (width, height).
+
+    Scene-linear and log frames are taken from their colourspace in ``colour`` (the run's OCIO config) to
+    linear Rec.709 and shown through the built-in config's default view, the picture the shipped model was
+    trained on: the analysis is the model's input normalisation, not what an artist's display shows, and a
+    show's view (Blender's Standard clips everything above 1.0) would hide changes the model looks for.
+    A run config without linear Rec.709 is looked at through its own default view."""
     px = frame.to_display_window() if frame.data_window != frame.display_window else frame.pixels
     if px.shape[2] >= 3:
         idx = [frame.channels.index(c) for c in ("R", "G", "B")] if all(
@@ -112,7 +117,15 @@ def analysis_pixels(frame: Frame, size: tuple[int, int] = ANALYSIS_SIZE,
     space = needs_display_transform(frame, colour)
     if space is not None:
         try:
-            small = color.to_display(small, src=space, config=colour.config if colour is not None else None)
+            config = None
+            if colour is not None:
+                try:
+                    linear = colour.resolve("lin_rec709")
+                except BadInput:
+                    config = colour.config
+                else:
+                    small, space = colour.convert_rgb(small, space, linear), "lin_rec709"
+            small = color.to_display(small, src=space, config=config)
         except Exception as exc:  # an unknown colourspace name in the file
             raise FrameError(f"cannot convert colourspace {space!r} for analysis: {exc}", frame.path,
                              frame.number) from None
