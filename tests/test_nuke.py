@@ -190,7 +190,7 @@ def test_process_renders_through_a_temp_write_and_shows_the_result(session, tmp_
     group.end()
     for f in (1, 8):  # what the group outputs now is the node's result: here the plate, re-encoded
         out, names = nuke._render(group, f)
-        assert names == ["R", "G", "B", "A"]
+        assert names == ["rgba.red", "rgba.green", "rgba.blue", "rgba.alpha"]  # Nuke's names for R, G, B, A
         np.testing.assert_allclose(out, pixels(src.replace("####", f"{f:04d}")), rtol=1e-3)
 
 

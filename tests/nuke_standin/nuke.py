@@ -536,9 +536,10 @@ def _colorspace_name(value: str) -> str:
 def _convert_rgb(pixels: "np.ndarray", names: List[str], src: str, dst: str) -> "np.ndarray":
     """R, G, B of ``pixels`` from ``src`` to ``dst`` with OCIO's CPU processor (data spaces: unchanged)."""
     s, d = _colorspace_name(src), _colorspace_name(dst)
-    if s == d or not all(c in names for c in ("R", "G", "B")):
+    rgb_names = ("rgba.red", "rgba.green", "rgba.blue")
+    if s == d or not all(c in names for c in rgb_names):
         return pixels
-    idx = [names.index(c) for c in ("R", "G", "B")]
+    idx = [names.index(c) for c in rgb_names]
     rgb = np.ascontiguousarray(pixels[..., idx], dtype=np.float32)
     _ocio_config().getProcessor(s, d).getDefaultCPUProcessor().applyRGB(rgb)
     out = np.array(pixels, dtype=np.float32, copy=True)
@@ -608,9 +609,10 @@ def _file_default(node: "Node") -> str:
     return _ROOT[knob].value()
 
 
-_LAYERS = {"rgba": ["red", "green", "blue", "alpha"], "rgb": ["red", "green", "blue"], "alpha": ["alpha"],
-           "depth": ["Z"], "forward": ["u", "v"], "backward": ["u", "v"], "motion": ["u", "v", "_u", "_v"],
-           "mask": ["a"], "rotopaint_mask": ["a"]}
+_BUILTIN_LAYERS = {"rgba": ["red", "green", "blue", "alpha"], "rgb": ["red", "green", "blue"], "alpha": ["alpha"],
+                   "depth": ["Z"], "forward": ["u", "v"], "backward": ["u", "v"], "motion": ["u", "v", "_u", "_v"],
+                   "mask": ["a"], "rotopaint_mask": ["a"]}
+_LAYERS = {k: list(v) for k, v in _BUILTIN_LAYERS.items()}  # grows as Reads find layers (_register_channel)
 
 
 class Channel_Knob(Knob):
@@ -783,6 +785,11 @@ class Node:
 
     def minimumInputs(self) -> int:
         return 0
+
+    def channels(self) -> List[str]:
+        """The channels this node outputs (full Nuke names, rgba first), at the current frame within its range."""
+        first, last = self._range()
+        return list(_render(self, min(max(int(_ROOT["frame"].value()), first), last))[1])
 
     def dependencies(self) -> List["Node"]:
         return [i for i in self._inputs if i is not None]
@@ -1200,22 +1207,7 @@ def _render(node: Node, f: int):
                 ref = _render_size(node)
                 return np.zeros(ref[0], np.float32), ref[1]
             raise RuntimeError(f"{node.fullName()}: Read error: {path}: No such file or directory")
-        inp = oiio.ImageInput.open(path)
-        if inp is None:
-            raise RuntimeError(f"{node.fullName()}: Read error: {oiio.geterror()}")
-        spec = inp.spec()
-        pixels = inp.read_image(0, 0, 0, spec.nchannels, "float")
-        inp.close()
-        pixels = np.asarray(pixels, np.float32).reshape(spec.height, spec.width, spec.nchannels)
-        if (spec.x, spec.y, spec.width, spec.height) != (spec.full_x, spec.full_y, spec.full_width, spec.full_height):
-            # Nuke's format is the file's display window; the data window (bbox) sits inside it, black around
-            full = np.zeros((spec.full_height, spec.full_width, spec.nchannels), np.float32)
-            y0, x0 = spec.y - spec.full_y, spec.x - spec.full_x
-            ys, xs = slice(max(y0, 0), min(y0 + spec.height, spec.full_height)), \
-                slice(max(x0, 0), min(x0 + spec.width, spec.full_width))
-            full[ys, xs] = pixels[ys.start - y0:ys.stop - y0, xs.start - x0:xs.stop - x0]
-            pixels = full
-        names = list(spec.channelnames)
+        pixels, names = _read_exr(node, path)
         if not node["raw"].value():  # the input transform: the file's colourspace -> the working space
             pixels = _convert_rgb(pixels, names, node["colorspace"].value(), _ROOT["workingSpaceLUT"].value())
         return pixels, names
@@ -1250,11 +1242,159 @@ def _render_size(read: Node):
     for f in range(int(read["first"].value()), int(read["last"].value()) + 1):
         path = _frame_path(read["file"].value(), f)
         if os.path.isfile(path):
-            inp = oiio.ImageInput.open(path)
-            spec = inp.spec()
-            inp.close()
-            return (spec.full_height, spec.full_width, spec.nchannels), list(spec.channelnames)
+            pixels, names = _read_exr(read, path)
+            return pixels.shape, names
     raise RuntimeError(f"{read.fullName()}: Read error: no frames on disk")
+
+
+# ----- reading EXR files as Nuke's exrReader does -------------------------------------------------
+# Sources (Foundry's NDK examples, the reader Nuke ships): ExrChannelNameToNuke.cpp
+# https://learn.foundry.com/nuke/developers/17.1/ndkreference/examples/ExrChannelNameToNuke.cpp (the same in
+# 11.3 and 16.0) and exrReader.cpp https://learn.foundry.com/nuke/developers/14.0/ndkreference/examples/exrReader.cpp
+# (the constructor's loop over the parts). Summary with more sources: /work/shared/notes/nuke.md, "Multi-part EXR".
+
+
+def _exr_name_to_nuke(name: str, views: List[str]):
+    """(layer, channel, view) of an EXR channel name, as ExrChannelNameToNuke::setFromPrefixedExrName: split
+    at the first two periods (the rest stays one piece), digits stripped from each piece's front, empty pieces
+    dropped, other non-alphanumerics made '_'; a piece naming a view is the view, the others joined with '_'
+    are the layer, the last is the channel; R/r/Red/RED → red (so for G, B, A); layer "Ci" is the main one."""
+    pieces = name.split(".", 2)
+    clean = []
+    for piece in pieces:
+        piece = piece.lstrip("0123456789")
+        if piece:
+            clean.append(re.sub(r"[^0-9A-Za-z]", "_", piece))
+    layer, view, chan = [], "", ""
+    if len(clean) > 1:
+        for piece in clean[:-1]:
+            if piece in views:
+                view = piece
+            else:
+                layer.append(piece)
+        chan = clean[-1]
+    elif clean:
+        chan = clean[0]
+    layer_name = "_".join(layer)
+    if layer_name == "Ci":
+        layer_name = ""
+    chan = chan or "unnamed"
+    for full, spellings in (("red", "R r Red RED"), ("green", "G g Green GREEN"), ("blue", "B b Blue BLUE"),
+                            ("alpha", "A a Alpha ALPHA")):
+        if chan in spellings.split():
+            chan = full
+    return layer_name, chan, view
+
+
+def _nuke_channel(layer: str, chan: str) -> str:
+    """The full Nuke channel a (layer, channel) lands in. Without a layer Nuke's channel lookup puts red/green/
+    blue/alpha in rgba and Z in depth (Nuke's built-in channels); other layerless names go to the "other"
+    layer (the stand-in's reading of Nuke's channel table; the adapter never relies on it)."""
+    if layer:
+        return f"{layer}.{chan}"
+    if chan in ("red", "green", "blue", "alpha"):
+        return f"rgba.{chan}"
+    if chan == "Z":
+        return "depth.Z"
+    return f"other.{chan}"
+
+
+def _register_channel(full: str) -> None:
+    """Nuke's channel table is global: a layer a Read finds exists in the whole script from then on (channel
+    knobs accept it)."""
+    layer, _, chan = full.partition(".")
+    chans = _LAYERS.setdefault(layer, [])
+    if chan not in chans:
+        chans.append(chan)
+
+
+def _read_exr(node: "Node", path: str):
+    """(pixels over the format, Nuke channel names) of one EXR file, every part merged as Nuke's exrReader
+    does: a multi-part file's part names become the layer prefix unless any channel of any part already has a
+    layer ('.' in its name: then the part names are ignored); a part's view, when the file has views, keeps
+    only the first (hero) view's channels; where two EXR channels land in one Nuke channel the first part's
+    wins. Every part must have the same data window, display window and pixel aspect, or the Read errors
+    ("Multipart data window size must be consistent", exrReader's own words: Nuke has one bbox per Read). The
+    format is the display window; pixels outside the data window are black."""
+    import OpenImageIO as oiio
+
+    inp = oiio.ImageInput.open(path)
+    if inp is None:
+        raise RuntimeError(f"{node.fullName()}: Read error: {oiio.geterror()}")
+    try:
+        specs = []
+        while inp.seek_subimage(len(specs), 0):
+            specs.append(inp.spec().copy())
+        multipart = len(specs) > 1
+        first = specs[0]
+        window = lambda sp: (sp.x, sp.y, sp.width, sp.height)  # noqa: E731
+        display = lambda sp: (sp.full_x, sp.full_y, sp.full_width, sp.full_height)  # noqa: E731
+        for sp in specs[1:]:
+            if window(sp) != window(first):
+                raise RuntimeError(f"{node.fullName()}: Read error: {path}: Multipart data window size must be "
+                                   "consistent")
+            if display(sp) != display(first):
+                raise RuntimeError(f"{node.fullName()}: Read error: {path}: Multipart display window size must "
+                                   "be consistent")
+            if sp.get_float_attribute("PixelAspectRatio", 1.0) != first.get_float_attribute("PixelAspectRatio", 1.0):
+                raise RuntimeError(f"{node.fullName()}: Read error: {path}: Multipart pixel aspect ratio must be "
+                                   "consistent")
+        views: List[str] = []
+        for sp in specs:
+            multi = sp.getattribute("multiView")
+            for v in (multi or ()):
+                if v and v not in views:
+                    views.append(v)
+            if multipart and sp.getattribute("view") and sp.getattribute("view") not in views:
+                views.append(sp.getattribute("view"))
+        hero = views[0] if views else ""
+        ignore_part_names = any("." in n for sp in specs for n in sp.channelnames)
+        fw, fh = first.full_width, first.full_height
+        y0, x0 = first.y - first.full_y, first.x - first.full_x
+        ys = slice(max(y0, 0), min(y0 + first.height, fh))
+        xs = slice(max(x0, 0), min(x0 + first.width, fw))
+        planes: Dict[str, "np.ndarray"] = {}
+        for index, sp in enumerate(specs):
+            prefix = ""
+            if multipart:
+                if not ignore_part_names and sp.getattribute("name"):
+                    prefix = sp.getattribute("name") + "."
+                part_view = sp.getattribute("view")
+                if part_view and not prefix.endswith(f".{part_view}."):
+                    prefix += part_view + "."
+            data = np.asarray(inp.read_image(index, 0, 0, sp.nchannels, "float"), np.float32)
+            data = data.reshape(sp.height, sp.width, sp.nchannels)
+            for i, exr_name in enumerate(sp.channelnames):
+                layer, chan, view = _exr_name_to_nuke(prefix + exr_name, views)
+                if (view or hero) != hero:
+                    continue  # another view's channel: the stand-in renders the hero view only
+                full = _nuke_channel(layer, chan)
+                if full in planes:
+                    continue
+                plane = np.zeros((fh, fw), np.float32)
+                plane[ys, xs] = data[ys.start - y0:ys.stop - y0, xs.start - x0:xs.stop - x0, i]
+                planes[full] = plane
+    finally:
+        inp.close()
+    names = _sorted_channels(list(planes))
+    for full in names:
+        _register_channel(full)
+    pixels = np.stack([planes[n] for n in names], axis=-1) if names else np.zeros((fh, fw, 0), np.float32)
+    return pixels, names
+
+
+def _sorted_channels(names: List[str]) -> List[str]:
+    """Nuke lists channels rgba first, then the other layers by name."""
+    order = {"red": 0, "green": 1, "blue": 2, "alpha": 3}
+    return sorted(names, key=lambda n: (n.split(".")[0] != "rgba", n.split(".")[0],
+                                        order.get(n.split(".")[-1], 4), n))
+
+
+def _exr_channel_name(full: str) -> str:
+    """The name Nuke's exrWriter gives a Nuke channel: rgba's four are R, G, B, A; any other channel keeps its
+    full Nuke name (diffuse.red, depth.Z). exrWriter.cpp, https://learn.foundry.com/nuke/developers/120/
+    ndkreference/examples/exrWriter.cpp (the channel loop: Chan_Red → "R" ..., default channel_name(z))."""
+    return {"rgba.red": "R", "rgba.green": "G", "rgba.blue": "B", "rgba.alpha": "A"}.get(full, full)
 
 
 def execute(node: Any, start: int, end: Optional[int] = None, incr: int = 1, views=None, continueOnError=False):
@@ -1270,14 +1410,14 @@ def execute(node: Any, start: int, end: Optional[int] = None, incr: int = 1, vie
     for f in range(int(start), int(end) + 1, int(incr)):
         pixels, names = _render(node, f)
         wanted = node["channels"].value()
-        if wanted != "all":  # Nuke's EXR names: rgba.red → R, other.red → other.R
-            exr = {"red": "R", "green": "G", "blue": "B", "alpha": "A"}
+        if wanted != "all":  # Nuke channel names: a layer ("rgba", "diffuse") or its channels ("rgba.red")
             keep_names = set()
             for token in wanted.split():
                 layer, _, chan = token.partition(".")
-                for c in ([chan] if chan else _LAYERS.get(layer, [])):
-                    c = exr.get(c, c)
-                    keep_names.add(c if layer in ("rgba", "rgb", "alpha") else f"{layer}.{c}")
+                if layer in ("rgb", "alpha"):
+                    layer = "rgba"
+                for c in ([chan] if chan else _LAYERS.get(token, [])):
+                    keep_names.add(f"{layer}.{c}")
             keep = [i for i, n in enumerate(names) if n in keep_names]
             pixels, names = pixels[:, :, keep], [names[i] for i in keep]
         if not node["raw"].value():  # the output transform: the working space -> the file's colourspace
@@ -1287,7 +1427,7 @@ def execute(node: Any, start: int, end: Optional[int] = None, incr: int = 1, vie
             raise RuntimeError(f"{node.name()}: Can't write {path}: No such file or directory")
         spec = oiio.ImageSpec(pixels.shape[1], pixels.shape[0], pixels.shape[2],
                               "float" if node["datatype"].value() == "32 bit float" else "half")
-        spec.channelnames = tuple(names)
+        spec.channelnames = tuple(_exr_channel_name(n) for n in names)
         spec.attribute("compression", {"none": "none", "Zip (1 scanline)": "zips", "Zip (16 scanlines)": "zip",
                                        "PIZ Wavelet (32 scanlines)": "piz", "DWAA": "dwaa"}[node["compression"].value()])
         out = oiio.ImageOutput.create(path)
@@ -1383,6 +1523,8 @@ def _reset_graph() -> None:
 def _reset(gui: bool = False) -> None:
     """A fresh session: empty script, no callbacks, menus or queued calls."""
     _reset_graph()
+    _LAYERS.clear()
+    _LAYERS.update({k: list(v) for k, v in _BUILTIN_LAYERS.items()})
     for calls in _callbacks.values():
         calls.clear()
     _menus.clear()
