@@ -96,12 +96,17 @@ def is_data_layer(layer: str) -> bool:
     return last in DATA_LAYERS or last.startswith("crypto")
 
 
+#: Nuke's exrWriter names an AOV's colour channels layer.red/green/blue (its main layer R, G, B).
+_NUKE_COMPONENTS = {"red": "R", "green": "G", "blue": "B"}
+
+
 def colour_triplets(channels: list[str]) -> list[tuple[int, int, int]]:
     """Indices of the R, G, B channels of every colour layer (the main layer's and each AOV's, data layers
     left out): what a colour conversion touches. Alpha, depth, normals, IDs and single channels never are."""
     by_layer: dict[str, dict[str, int]] = {}
     for i, name in enumerate(channels):
         layer, _, comp = name.rpartition(".")
+        comp = _NUKE_COMPONENTS.get(comp, comp) if layer else comp  # Nuke writes AOVs as diffuse.red …
         if comp in ("R", "G", "B"):
             by_layer.setdefault(layer, {})[comp] = i
     out = []

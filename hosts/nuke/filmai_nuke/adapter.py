@@ -310,27 +310,46 @@ def _build_internals(group, node: Dict[str, Any]) -> None:
         group.end()
 
 
-# Nuke channel names ↔ the engine's (EXR) names: Nuke writes rgba.red as R, other.red as other.R
+# Nuke channel names ↔ the EXR names the worker sees. Nuke's exrWriter writes rgba.red/green/blue/alpha as
+# R, G, B, A and every other channel under its full Nuke name (diffuse.red, depth.Z): that is what the staged
+# inputs hold (exrWriter.cpp, Foundry's NDK examples; /work/shared/notes/nuke.md "Multi-part EXR").
 _NUKE_SUFFIX = {"red": "R", "green": "G", "blue": "B", "alpha": "A"}
 _ENGINE_SUFFIX = {v: k for k, v in _NUKE_SUFFIX.items()}
 _LAYER_CHANNELS = {"rgba": ["red", "green", "blue", "alpha"], "rgb": ["red", "green", "blue"], "alpha": ["alpha"],
                    "depth": ["Z"], "forward": ["u", "v"], "backward": ["u", "v"], "mask": ["a"]}
 
 
-def channels_from_nuke(value: str) -> str:
-    """A ChannelMask value ("rgba", "rgb", "rgba.red rgba.alpha", "depth", "none", "all") → the engine's
-    channel list ("R,G,B,A", "R,A", "depth.Z", "" …). "none" and "all" give "" (the node's default)."""
+def _written_name(layer: str, chan: str) -> str:
+    """The EXR name Nuke's Write gives the Nuke channel ``layer.chan``."""
+    if layer in ("rgba", "rgb", "alpha"):
+        return _NUKE_SUFFIX.get(chan, chan)
+    return f"{layer}.{chan}"
+
+
+def channels_from_nuke(value: str, upstream=None) -> str:
+    """A ChannelMask value ("rgba", "rgb", "rgba.red rgba.alpha", "depth", "diffuse", "none", "all") → the
+    channel list the worker reads from the staged EXR ("R,G,B,A", "R,A", "depth.Z", "diffuse.red,…").
+    A layer Nuke does not build in (an AOV a Read found, e.g. a multi-part file's "diffuse" part) gets its
+    channels from ``upstream.channels()``, the node feeding the input. "none" and "all" give "" (the node's
+    default)."""
     names = []
+    available = None
     for token in str(value or "").split():
         if token in ("none", "all"):
             continue
         layer, _, chan = token.partition(".")
-        chans = [chan] if chan else _LAYER_CHANNELS.get(layer, [])
+        if chan:
+            chans = [chan]
+        elif layer in _LAYER_CHANNELS:
+            chans = _LAYER_CHANNELS[layer]
+        else:
+            if available is None:
+                available = list(upstream.channels()) if upstream is not None else []
+            chans = [n.split(".", 1)[1] for n in available if n.split(".", 1)[0] == layer]
         if not chans:
-            raise ValueError(f"channel {token!r}: pick a layer or its channels")
+            raise ValueError(f"channel {token!r}: no such layer upstream (pick a layer or its channels)")
         for c in chans:
-            suffix = _NUKE_SUFFIX.get(c, c)
-            names.append(suffix if layer in ("rgba", "rgb", "alpha") else f"{layer}.{suffix}")
+            names.append(_written_name(layer, c))
     return ",".join(dict.fromkeys(names))
 
 
@@ -345,7 +364,7 @@ def channels_to_nuke(text: str, empty: str = "none") -> str:
     out = []
     for n in names:
         layer, _, chan = n.rpartition(".")
-        out.append(f"{layer or 'rgba'}.{_ENGINE_SUFFIX.get(chan, chan)}")
+        out.append(f"{layer or 'rgba'}.{_ENGINE_SUFFIX.get(chan, chan)}")  # as Nuke's Read names them
     return " ".join(out)
 
 
@@ -488,7 +507,8 @@ def _add_knobs(group, node: Dict[str, Any]) -> None:
 def knob_value(knob, p: Dict[str, Any]) -> Any:
     kind = p["type"]
     if worker.is_channel_list(p) and hasattr(knob, "isChannelEnabled"):
-        return channels_from_nuke(knob.value())
+        group = knob.node()
+        return channels_from_nuke(knob.value(), group.input(0) if group is not None else None)
     if kind == "color":
         return tuple(float(knob.value(i)) for i in range(int(p.get("size", 3))))
     if kind == "int":
