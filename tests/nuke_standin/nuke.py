@@ -32,7 +32,8 @@ something real Nuke refuses:
 - ``Enumeration_Knob.setValue`` of an unknown item and a ChannelMask value naming no known layer raise;
   so does a ``colorspace`` knob set to a name the script's OCIO config does not have.
 
-Pixels are real: a Read reads EXR files with OpenImageIO and ``execute`` renders a Write's upstream
+Pixels are real: a Read reads EXR files with OpenImageIO, every part of a multi-part file merged into Nuke's
+channel names as Foundry's exrReader does (``_read_exr``; parts with different data windows are its error), and ``execute`` renders a Write's upstream
 (Read, Switch, Group, Input, Output) into real EXR files, so the adapter's temp-Write → worker → Read
 path runs on real data. Scripts are saved as JSON, not the .nk format. Names starting with ``_`` are
 test controls of the stand-in (startup, event loop, cancel, stall timing) that real Nuke does not have;
