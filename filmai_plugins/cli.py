@@ -206,6 +206,11 @@ def build_parser(app: Any = None) -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None, app: Any = None) -> int:
     """Run one ``filmai`` command. SIGINT/SIGTERM cancel it at whatever stage it is in (exit 130/143, no
     partial output); the token reaches the command as ``args.cancel``."""
+    if "numpy" not in sys.modules:
+        # numpy's OpenBLAS starts a thread per core at import and gives each a buffer (about 60 ms of system
+        # CPU per process here, paid by every farm task); nothing the commands run uses numpy's BLAS on a hot
+        # path (torch has its own MKL threads; OpenImageIO its own pool). A value already set wins.
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     from .engine.cancel import CancelToken, SignalInterrupt, signals_cancel
 
     token = CancelToken()
