@@ -137,6 +137,16 @@ def run_child(cmd: list[str], env: dict[str, str]) -> tuple[float, float, int, s
     return wall, usage.ru_utime + usage.ru_stime, peak[0], out
 
 
+def import_floor() -> dict:
+    """What any Python command that reads EXR with OpenImageIO and tags colour with OCIO pays before its
+    first frame: the interpreter and the imports of numpy, OpenImageIO and PyOpenColorIO (wall and CPU s)."""
+    env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env.setdefault("OPENBLAS_NUM_THREADS", "1")  # as the filmai command sets it
+    wall, cpu, _, _ = run_child([sys.executable, "-c", "import numpy, OpenImageIO, PyOpenColorIO"], env)
+    return {"wall": wall, "cpu": cpu}
+
+
 def measure(runner: str, pattern: str, frames: int, out: str, compression: str, threads: int | None) -> dict:
     env = dict(os.environ)
     env.pop("FILMAI_IO_THREADS", None)
@@ -317,6 +327,7 @@ def main() -> None:
     work = tempfile.mkdtemp(prefix="filmai-bench-io-")
     results: list[dict] = []
     loads: list[float] = []
+    floors: list[dict] = []
     c_start = resource.getrusage(resource.RUSAGE_CHILDREN)
     t_start = time.perf_counter()
     try:
@@ -339,6 +350,7 @@ def main() -> None:
                 identical = {r: True for r in todo}
                 to_source = {r: True for r in todo}
                 for rnd in range(args.rounds):
+                    floors.append(import_floor())
                     outs = {}
                     for runner in todo:
                         out = os.path.join(work, f"out-{kind}-{codec}-{rnd}-{runner[0]}-{runner[1]}")
@@ -364,6 +376,7 @@ def main() -> None:
                                     "wall_ratio": wall / base_wall, "cpu_ratio": cpu / base_cpu,
                                     "round_ratios": ratios, "same_as_plain_loop": identical[runner],
                                     "tags_added": sorted(added),
+                                    "plain_wall_s": base_wall,
                                     "same_as_source": to_source[runner] if codec in LOSSLESS else None,
                                     "rounds": times[runner]})
                 shutil.rmtree(src, ignore_errors=True)
@@ -391,6 +404,17 @@ def main() -> None:
         ratio = f"{r['wall_ratio']:.3f}" if r["runner"] == "plain" else f"**{r['wall_ratio']:.3f}**"
         print(f"| {KINDS[r['kind']]} | {r['codec']} | {runner} | {r['wall_s_per_frame']:.3f} | "
               f"{r['cpu_s_per_frame']:.3f} | {ratio} | {r['cpu_ratio']:.3f} | {same} | {src} |")
+    floor_wall = statistics.median(f["wall"] for f in floors)
+    floor_cpu = statistics.median(f["cpu"] for f in floors)
+    print()
+    print(f"Start-up floor: `python -c 'import numpy, OpenImageIO, PyOpenColorIO'` takes {floor_wall:.3f} s wall "
+          f"({floor_cpu:.3f} s CPU), median of {len(floors)}. Before its first frame any Python command that reads "
+          "EXR and tags colour pays this; the least CLI ratio it allows per row (1 + floor / plain loop's run):")
+    seen = set()
+    for r in results:
+        if r["runner"] == "plain" and (r["kind"], r["codec"]) not in seen:
+            seen.add((r["kind"], r["codec"]))
+            print(f"- {KINDS[r['kind']]}, {r['codec']}: {1 + floor_wall / r['plain_wall_s']:.3f}")
     tags = sorted({t for r in results for t in r["tags_added"]})
     if tags:
         print()
@@ -400,7 +424,8 @@ def main() -> None:
         print("\n".join(memory_lines))
     if args.json:
         with open(args.json, "w") as fh:
-            json.dump({"machine": machine(), "loads": loads, "results": results, "memory": memory_lines}, fh, indent=1)
+            json.dump({"machine": machine(), "loads": loads, "results": results, "memory": memory_lines,
+                       "import_floor": floors}, fh, indent=1)
 
 
 if __name__ == "__main__":
