@@ -129,6 +129,7 @@ class ColourConfig:
         self.source = source or "(in memory)"
         self._processors: dict[tuple[str, str], Any] = {}
         self._names: dict[str, str] = {}
+        self._matched: dict[str, str | None] = {}  # interop ids found for spaces the config gives none
 
     @classmethod
     def load(cls, source: Any = None) -> "ColourConfig":
@@ -174,18 +175,58 @@ class ColourConfig:
         return bool(self.colorspace(name).isData())
 
     def interop_id(self, name: str) -> str | None:
+        """The colourspace's interop id: the config's own, else (configs that set none, such as Blender's
+        bundled one or an older studio config) the id of the built-in config's colourspace it equals."""
         cs = self.colorspace(name)
         interop = cs.getInteropID() if hasattr(cs, "getInteropID") else ""
-        return interop or None
+        if interop:
+            return interop
+        key = cs.getName()
+        if key not in self._matched:
+            self._matched[key] = self._match_builtin(key)
+        return self._matched[key]
+
+    def _match_builtin(self, name: str) -> str | None:
+        """The interop id of the built-in config's colourspace whose conversion to ACES2065-1 gives the same
+        values as ``name``'s in this config (through each config's ``aces_interchange`` role) on a grid of
+        test colours, shadows to highlights and out of gamut; None where none does, or without the role.
+        OCIO's own IdentifyBuiltinColorSpace finds nothing for spaces without an ``encoding`` (Blender's)."""
+        cs = self.config.getColorSpace(name)
+        if cs is None or cs.isData() or self.config.getColorSpace("aces_interchange") is None:
+            return None
+        builtin = load_config(BUILTIN_CONFIG)
+        grid = np.array([[r, g, b] for r in (-0.05, 0.0, 0.18, 1.0, 8.0) for g in (0.0, 0.5, 2.0)
+                         for b in (0.02, 0.4, 1.5)], np.float32)
+
+        def to_aces(config: Any, space: str) -> np.ndarray | None:
+            try:
+                out = grid.copy()
+                config.getProcessor(space, "aces_interchange").getDefaultCPUProcessor().applyRGB(out)
+                return out
+            except Exception:  # no path between them (display-referred spaces, missing roles)
+                return None
+
+        mine = to_aces(self.config, name)
+        if mine is None or not np.all(np.isfinite(mine)):
+            return None
+        for candidate in builtin.getColorSpaces():
+            interop = candidate.getInteropID() if hasattr(candidate, "getInteropID") else ""
+            if not interop or candidate.isData():
+                continue
+            theirs = to_aces(builtin, candidate.getName())
+            if theirs is not None and np.allclose(mine, theirs, rtol=1e-4, atol=1e-5):
+                return interop
+        return None
 
     def is_scene_linear(self, name: str) -> bool:
         return self.colorspace(name).getEncoding() == "scene-linear"
 
     def chromaticities(self, name: str) -> tuple[float, ...] | None:
         """The EXR ``chromaticities`` of a linear colourspace whose primaries are known, else None."""
-        if not self.is_scene_linear(name):
-            return None
-        return _PRIMARIES_BY_INTEROP.get(self.interop_id(name) or "")
+        interop = self.interop_id(name)
+        if interop:  # the interop ids with primaries here are all scene-linear ones
+            return _PRIMARIES_BY_INTEROP.get(interop)
+        return None
 
     def role(self, role: str) -> str | None:
         cs = self.config.getColorSpace(role)

@@ -168,6 +168,38 @@ def test_a_studio_config_converts_exactly_as_ocio_does_with_it(tmp_path):
     assert json.loads(read_provenance(str(tmp_path / "o" / "c.1002.exr"))["ocioConfig"])["source"] == config_path
 
 
+def test_a_config_without_interop_ids_still_tags_what_it_can_name(tmp_path):
+    """Blender's bundled config and many studio configs give no interop ids: a colourspace that converts to
+    ACES2065-1 exactly as one of the built-in config's does is tagged with that one's id and primaries; a
+    show's own log space, matching none, is named only."""
+    import PyOpenColorIO as ocio
+
+    cfg = ocio.Config.CreateRaw()
+    aces = ocio.ColorSpace(ocio.REFERENCE_SPACE_SCENE, name="ACES - ACES2065-1")
+    cg = ocio.ColorSpace(ocio.REFERENCE_SPACE_SCENE, name="ACES - ACEScg")
+    ap0_to_ap1 = [1.4514393161, -0.2365107469, -0.2149285693, 0.0, -0.0765537734, 1.1762296998, -0.0996759264, 0.0,
+                  0.0083161484, -0.0060324498, 0.9977163014, 0.0, 0.0, 0.0, 0.0, 1.0]
+    cg.setTransform(ocio.MatrixTransform(ap0_to_ap1), ocio.COLORSPACE_DIR_FROM_REFERENCE)
+    log = ocio.ColorSpace(ocio.REFERENCE_SPACE_SCENE, name="show_log")
+    log.setTransform(ocio.LogTransform(base=10.0), ocio.COLORSPACE_DIR_FROM_REFERENCE)
+    for space in (aces, cg, log):
+        cfg.addColorSpace(space)
+    cfg.setRole("aces_interchange", "ACES - ACES2065-1")
+    cfg.setRole("scene_linear", "ACES - ACEScg")
+    cfg.validate()
+    config_path = str(tmp_path / "show.ocio")
+    with open(config_path, "w") as f:
+        f.write(cfg.serialize())
+    colour = color.ColourConfig.load(config_path)
+    assert colour.interop_id("ACES - ACEScg") == "lin_ap1_scene" and colour.interop_id("show_log") is None
+    src = _aov_plate(str(tmp_path / "in"))
+    r = _cli("run", "util.convert", "-i", src, "-o", str(tmp_path / "o" / "c.####.exr"), "--ocio-config", config_path,
+             "--progress", "none")
+    assert r.returncode == 0, r.stderr
+    interop, name, chroma = _header_space(str(tmp_path / "o" / "c.1001.exr"))
+    assert (interop, name) == ("lin_ap1_scene", "ACES - ACEScg") and abs(chroma[0] - 0.713) < 1e-4
+
+
 def test_the_runs_own_output_publishes_without_being_told_its_colourspace(tmp_path):
     from filmai_plugins.publish import publish
 

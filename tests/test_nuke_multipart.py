@@ -9,14 +9,15 @@ the layer; see /work/shared/notes/nuke.md, "Multi-part EXR"). Each result is com
 from __future__ import annotations
 
 import json
-import os
 import sys
 
 import numpy as np
 import OpenImageIO as oiio
 import pytest
 
-from test_nuke import PLUGIN, TESTS, new_group, pixels, read_node, session, cache_dir, wait_gui  # noqa: F401
+# test_nuke's stand-in session fixtures (session, cache_dir) are imported to be found by pytest, so each test's
+# `session` argument re-uses the name (noqa: F811)
+from test_nuke import cache_dir, new_group, read_node, session, wait_gui  # noqa: F401
 import nuke  # noqa: E402  (the stand-in, put on sys.path by test_nuke)
 
 FRAMES = range(1001, 1005)
@@ -99,7 +100,7 @@ def channels_of(path: str, names):
     return np.asarray(buf.get_pixels(oiio.FLOAT))[..., [have.index(n) for n in names]]
 
 
-def test_the_read_gives_every_part_as_nuke_channels(session, plate):
+def test_the_read_gives_every_part_as_nuke_channels(session, plate):  # noqa: F811
     session(gui=False, worker_process=False)
     read = read_node(plate, 1001, 1004)
     assert read.channels() == ["rgba.red", "rgba.green", "rgba.blue", "rgba.alpha", "depth.Z",
@@ -118,7 +119,7 @@ def test_the_read_gives_every_part_as_nuke_channels(session, plate):
     assert knob.value() == "diffuse"
 
 
-def test_rgba_through_the_adapter_equals_headless_on_the_first_part(session, plate, tmp_path):
+def test_rgba_through_the_adapter_equals_headless_on_the_first_part(session, plate, tmp_path):  # noqa: F811
     """util.temporal_median (window 3) on rgba only: the temporary Write stages rgba, the job runs, the
     result Read comes back, and the pixels equal the headless run on the plate's rgba part, bit for bit."""
     filmai_nuke = session(gui=True, worker_process=True)
@@ -146,7 +147,7 @@ def test_rgba_through_the_adapter_equals_headless_on_the_first_part(session, pla
     assert names[:4] == ["rgba.red", "rgba.green", "rgba.blue", "rgba.alpha"] and result is not None
 
 
-def test_a_layer_picked_in_the_channels_knob_stages_that_layer_and_equals_headless(session, plate, tmp_path):
+def test_a_layer_picked_in_the_channels_knob_stages_that_layer_and_equals_headless(session, plate, tmp_path):  # noqa: F811
     """util.convert with its channels knob on the diffuse layer: the staged EXR holds the diffuse channels under
     the names Nuke's Write gives them (diffuse.red …), the node is told those names, and the result holds the
     diffuse part's pixels, equal to the headless run on the plate's diffuse part."""
@@ -175,7 +176,7 @@ def test_a_layer_picked_in_the_channels_knob_stages_that_layer_and_equals_headle
     assert shown == names
 
 
-def test_all_channels_stage_every_layer_as_nuke_names_them(session, plate, tmp_path):
+def test_all_channels_stage_every_layer_as_nuke_names_them(session, plate, tmp_path):  # noqa: F811
     """channels "all" (util.convert's default): every layer is staged in one EXR under Nuke's written names
     (R, G, B, A, depth.Z, diffuse.red …) and comes back unchanged."""
     filmai_nuke = session(gui=False, worker_process=False)
@@ -190,7 +191,7 @@ def test_all_channels_stage_every_layer_as_nuke_names_them(session, plate, tmp_p
     np.testing.assert_array_equal(channels_of(out, ["depth.Z"])[..., 0], part_pixels(1002, 2, 1)[..., 0])
 
 
-def test_parts_with_different_data_windows_are_one_clear_error(session, tmp_path):
+def test_parts_with_different_data_windows_are_one_clear_error(session, tmp_path):  # noqa: F811
     """Nuke's Read refuses a multi-part file whose parts have different data windows (one bbox per Read):
     Process stops with one error naming the file and the frame, and leaves no staged frames behind."""
     filmai_nuke = session(gui=False, worker_process=False)
@@ -209,7 +210,7 @@ def test_parts_with_different_data_windows_are_one_clear_error(session, tmp_path
     assert not list((tmp_path / "out").rglob("*.exr"))
 
 
-def test_channel_names_map_as_nukes_read_and_write_name_them(session, plate):
+def test_channel_names_map_as_nukes_read_and_write_name_them(session, plate):  # noqa: F811
     filmai_nuke = session(gui=False, worker_process=False)
     adapter = filmai_nuke.adapter
     read = read_node(plate, 1001, 1004)

@@ -1197,8 +1197,6 @@ def _frame_path(pattern: str, f: int) -> str:
 
 def _render(node: Node, f: int):
     """(pixels HxWxC float32, channel names) of ``node`` at frame ``f``."""
-    import OpenImageIO as oiio
-
     c = node.Class()
     if c == "Read":
         first, last = int(node["first"].value()), int(node["last"].value())
@@ -1238,8 +1236,6 @@ def _render(node: Node, f: int):
 
 
 def _render_size(read: Node):
-    import OpenImageIO as oiio
-
     for f in range(int(read["first"].value()), int(read["last"].value()) + 1):
         path = _frame_path(read["file"].value(), f)
         if os.path.isfile(path):
