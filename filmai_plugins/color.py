@@ -157,6 +157,10 @@ class ColourConfig:
             if cs is not None:
                 self._names[key] = cs.getName()
                 return cs.getName()
+        matched = self._space_with_interop_id(key)
+        if matched:
+            self._names[key] = matched
+            return matched
         import difflib
 
         known = []
@@ -185,6 +189,17 @@ class ColourConfig:
         if key not in self._matched:
             self._matched[key] = self._match_builtin(key)
         return self._matched[key]
+
+    def _space_with_interop_id(self, interop: str) -> str | None:
+        """In a config that sets no interop ids, the colourspace ``interop_id`` gives ``interop`` (so a file
+        this config's runs tagged ``lin_ap1_scene`` reads back in it); None for names that are no interop id."""
+        if not any((cs.getInteropID() if hasattr(cs, "getInteropID") else "") == interop
+                   for cs in load_config(BUILTIN_CONFIG).getColorSpaces()):
+            return None
+        for cs in self.config.getColorSpaces():
+            if not cs.isData() and self.interop_id(cs.getName()) == interop:
+                return cs.getName()
+        return None
 
     def _match_builtin(self, name: str) -> str | None:
         """The interop id of the built-in config's colourspace whose conversion to ACES2065-1 gives the same

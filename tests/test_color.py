@@ -198,6 +198,10 @@ def test_a_config_without_interop_ids_still_tags_what_it_can_name(tmp_path):
     assert r.returncode == 0, r.stderr
     interop, name, chroma = _header_space(str(tmp_path / "o" / "c.1001.exr"))
     assert (interop, name) == ("lin_ap1_scene", "ACES - ACEScg") and abs(chroma[0] - 0.713) < 1e-4
+    # the next run in the same config reads that tag back as its ACEScg (the id names no space by itself)
+    m = fa.run("util.convert", input=str(tmp_path / "o" / "c.####.exr"), output=str(tmp_path / "o2" / "c.####.exr"),
+               io={"ocio_config": config_path})
+    assert m["outputs"]["output"]["colorspace"] == "ACES - ACEScg" and not m["warnings"]
 
 
 def test_the_runs_own_output_publishes_without_being_told_its_colourspace(tmp_path):
