@@ -116,6 +116,34 @@ def colour_triplets(channels: list[str]) -> list[tuple[int, int, int]]:
     return out
 
 
+# Test colours for matching colourspaces across configs: shadows to highlights, and out of gamut.
+_MATCH_GRID = np.array([[r, g, b] for r in (-0.05, 0.0, 0.18, 1.0, 8.0) for g in (0.0, 0.5, 2.0)
+                        for b in (0.02, 0.4, 1.5)], np.float32)
+
+
+def _to_aces_interchange(config: Any, space: str) -> np.ndarray | None:
+    """``_MATCH_GRID`` taken from ``space`` to the config's ``aces_interchange`` role; None without a path."""
+    try:
+        out = _MATCH_GRID.copy()
+        config.getProcessor(space, "aces_interchange").getDefaultCPUProcessor().applyRGB(out)
+        return out
+    except Exception:  # no path between them (display-referred spaces, a missing role)
+        return None
+
+
+@functools.lru_cache(maxsize=1)
+def _builtin_interchange_values() -> tuple[tuple[str, np.ndarray], ...]:
+    """(interop id, the grid in ACES2065-1) for every colour space of the built-in config that has an id."""
+    out = []
+    for cs in load_config(BUILTIN_CONFIG).getColorSpaces():
+        interop = cs.getInteropID() if hasattr(cs, "getInteropID") else ""
+        if interop and not cs.isData():
+            values = _to_aces_interchange(load_config(BUILTIN_CONFIG), cs.getName())
+            if values is not None:
+                out.append((interop, values))
+    return tuple(out)
+
+
 class ColourConfig:
     """An OCIO config with the lookups the engine and nodes need, processors cached.
 
@@ -193,8 +221,7 @@ class ColourConfig:
     def _space_with_interop_id(self, interop: str) -> str | None:
         """In a config that sets no interop ids, the colourspace ``interop_id`` gives ``interop`` (so a file
         this config's runs tagged ``lin_ap1_scene`` reads back in it); None for names that are no interop id."""
-        if not any((cs.getInteropID() if hasattr(cs, "getInteropID") else "") == interop
-                   for cs in load_config(BUILTIN_CONFIG).getColorSpaces()):
+        if interop not in {known for known, _ in _builtin_interchange_values()}:
             return None
         for cs in self.config.getColorSpaces():
             if not cs.isData() and self.interop_id(cs.getName()) == interop:
@@ -209,27 +236,11 @@ class ColourConfig:
         cs = self.config.getColorSpace(name)
         if cs is None or cs.isData() or self.config.getColorSpace("aces_interchange") is None:
             return None
-        builtin = load_config(BUILTIN_CONFIG)
-        grid = np.array([[r, g, b] for r in (-0.05, 0.0, 0.18, 1.0, 8.0) for g in (0.0, 0.5, 2.0)
-                         for b in (0.02, 0.4, 1.5)], np.float32)
-
-        def to_aces(config: Any, space: str) -> np.ndarray | None:
-            try:
-                out = grid.copy()
-                config.getProcessor(space, "aces_interchange").getDefaultCPUProcessor().applyRGB(out)
-                return out
-            except Exception:  # no path between them (display-referred spaces, missing roles)
-                return None
-
-        mine = to_aces(self.config, name)
+        mine = _to_aces_interchange(self.config, name)
         if mine is None or not np.all(np.isfinite(mine)):
             return None
-        for candidate in builtin.getColorSpaces():
-            interop = candidate.getInteropID() if hasattr(candidate, "getInteropID") else ""
-            if not interop or candidate.isData():
-                continue
-            theirs = to_aces(builtin, candidate.getName())
-            if theirs is not None and np.allclose(mine, theirs, rtol=1e-4, atol=1e-5):
+        for interop, theirs in _builtin_interchange_values():
+            if np.allclose(mine, theirs, rtol=1e-4, atol=1e-5):
                 return interop
         return None
 
