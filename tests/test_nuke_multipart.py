@@ -226,3 +226,20 @@ def test_channel_names_map_as_nukes_read_and_write_name_them(session, plate):  #
 
     assert colour_triplets(["R", "G", "B", "A", "diffuse.red", "diffuse.green", "diffuse.blue", "depth.Z"]) == \
         [(0, 1, 2), (4, 5, 6)]
+
+
+def test_channels_out_names_the_ground_truths_layers(session, plate, tmp_path):  # noqa: F811
+    """cnn.copycat's channels_out are the target's channels: a layer only the GroundTruth has (the
+    multi-part plate's diffuse) expands from the GroundTruth's channels, not the plate's (plain RGBA)."""
+    from helpers import write_exr
+
+    filmai_nuke = session(gui=False, worker_process=False)
+    for f in FRAMES:
+        write_exr(str(tmp_path / "rgba" / f"rgba.{f}.exr"), part_pixels(f, 0, 4))
+    group = new_group(filmai_nuke, "cnn.copycat", read_node(str(tmp_path / "rgba" / "rgba.####.exr"), 1001, 1004))
+    truth = read_node(plate, 1001, 1004)
+    truth.channels()  # Nuke knows a Read's layers once it has read the file
+    assert group.setInput(1, truth)  # GroundTruth
+    schema = next(p for p in filmai_nuke.adapter.node_schema(group)["params"] if p["name"] == "channels_out")
+    group["channels_out"].setValue("diffuse")
+    assert filmai_nuke.adapter.knob_value(group["channels_out"], schema) == "diffuse.red,diffuse.green,diffuse.blue"

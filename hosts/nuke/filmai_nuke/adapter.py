@@ -508,7 +508,7 @@ def knob_value(knob, p: Dict[str, Any]) -> Any:
     kind = p["type"]
     if worker.is_channel_list(p) and hasattr(knob, "isChannelEnabled"):
         group = knob.node()
-        return channels_from_nuke(knob.value(), group.input(0) if group is not None else None)
+        return channels_from_nuke(knob.value(), _channels_upstream(group, p["name"]) if group is not None else None)
     if kind == "color":
         return tuple(float(knob.value(i)) for i in range(int(p.get("size", 3))))
     if kind == "int":
@@ -520,6 +520,18 @@ def knob_value(knob, p: Dict[str, Any]) -> Any:
     if kind == "path":
         return knob.evaluate()
     return knob.value()
+
+
+def _channels_upstream(group, param: str):
+    """The node feeding the pipe a channel knob names channels of: ``channels_out`` the GroundTruth (the
+    target's channels), every other one the first input (the plate's)."""
+    index = 0
+    if param == "channels_out":
+        try:
+            index = next(i for i, pipe in enumerate(pipes(node_schema(group))) if pipe["role"] == "target")
+        except Exception:  # noqa: BLE001 - no target pipe, or not a FilmAI group: the first input
+            index = 0
+    return group.input(index)
 
 
 def knob_value_at(knob, p: Dict[str, Any], frame: int) -> Any:
