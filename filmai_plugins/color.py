@@ -131,6 +131,21 @@ def _to_aces_interchange(config: Any, space: str) -> np.ndarray | None:
         return None
 
 
+#: (config cache id, colourspace) -> the interop id matched for a space its config gives none (or None)
+_MATCHED_INTEROP: dict[tuple[str, str], str | None] = {}
+
+
+def _uses_lut_file(cs: Any) -> bool:
+    import PyOpenColorIO as ocio
+
+    def walk(transform: Any) -> bool:
+        if isinstance(transform, ocio.FileTransform):
+            return True
+        return isinstance(transform, ocio.GroupTransform) and any(walk(t) for t in transform)
+
+    return any(walk(cs.getTransform(d)) for d in (ocio.COLORSPACE_DIR_TO_REFERENCE, ocio.COLORSPACE_DIR_FROM_REFERENCE))
+
+
 @functools.lru_cache(maxsize=1)
 def _builtin_interchange_values() -> tuple[tuple[str, np.ndarray], ...]:
     """(interop id, the grid in ACES2065-1) for every colour space of the built-in config that has an id."""
@@ -157,7 +172,6 @@ class ColourConfig:
         self.source = source or "(in memory)"
         self._processors: dict[tuple[str, str], Any] = {}
         self._names: dict[str, str] = {}
-        self._matched: dict[str, str | None] = {}  # interop ids found for spaces the config gives none
 
     @classmethod
     def load(cls, source: Any = None) -> "ColourConfig":
@@ -213,10 +227,10 @@ class ColourConfig:
         interop = cs.getInteropID() if hasattr(cs, "getInteropID") else ""
         if interop:
             return interop
-        key = cs.getName()
-        if key not in self._matched:
-            self._matched[key] = self._match_builtin(key)
-        return self._matched[key]
+        key = (self.config.getCacheID(), cs.getName())  # per config content: every run loads its own instance
+        if key not in _MATCHED_INTEROP:
+            _MATCHED_INTEROP[key] = self._match_builtin(cs.getName())
+        return _MATCHED_INTEROP[key]
 
     def _space_with_interop_id(self, interop: str) -> str | None:
         """In a config that sets no interop ids, the colourspace ``interop_id`` gives ``interop`` (so a file
@@ -234,8 +248,8 @@ class ColourConfig:
         test colours, shadows to highlights and out of gamut; None where none does, or without the role.
         OCIO's own IdentifyBuiltinColorSpace finds nothing for spaces without an ``encoding`` (Blender's)."""
         cs = self.config.getColorSpace(name)
-        if cs is None or cs.isData() or self.config.getColorSpace("aces_interchange") is None:
-            return None
+        if cs is None or cs.isData() or self.config.getColorSpace("aces_interchange") is None or _uses_lut_file(cs):
+            return None  # a LUT-file space (a look, a film emulation) is no built-in one, and costly to load
         mine = _to_aces_interchange(self.config, name)
         if mine is None or not np.all(np.isfinite(mine)):
             return None
