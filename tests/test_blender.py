@@ -109,7 +109,9 @@ def session(tmp_path_factory, extension_zip):
         pytest.fail(f"the bpy session wrote no report (exit {proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
     with open(report_path) as f:
         report = json.load(f)
-    report["_log"] = proc.stdout[-6000:] + proc.stderr[-3000:]
+    # a step that "did not run" means the session ended before it: its exit status (a negative number is the
+    # signal that killed it) and the last of its output say where and why
+    report["_log"] = f"bpy session exit status {proc.returncode}\n" + proc.stdout[-6000:] + proc.stderr[-3000:]
     report["_fixtures"] = fixtures
     return report
 
