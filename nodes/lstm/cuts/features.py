@@ -88,6 +88,11 @@ def needs_display_transform(frame: Frame, colour: ColourConfig | None = None) ->
         cs = config.getColorSpace(colour.resolve(space) if colour is not None
                                   else color.canonical_colorspace(space, config))
         encoding = (cs.getEncoding() or "").lower() if cs is not None else ""
+        if not encoding and colour is not None and cs is not None:
+            # a config that sets no encodings (Blender's): the built-in config's equal space says
+            interop = colour.interop_id(cs.getName())
+            twin = color.load_config(color.BUILTIN_CONFIG).getColorSpace(interop) if interop else None
+            encoding = (twin.getEncoding() or "").lower() if twin is not None else ""
     except Exception:
         encoding = ""
     if encoding in ("scene-linear", "log"):
