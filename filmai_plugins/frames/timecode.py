@@ -6,8 +6,14 @@ from typing import Any, Mapping
 
 
 def decode_timecode(value: Any) -> tuple[str, bool] | None:
-    """An EXR ``timeCode`` (OpenImageIO's ``smpte:TimeCode``: the packed SMPTE 12M word and user data)
-    as ``HH:MM:SS:FF`` and its drop-frame flag; None when absent or not a time code."""
+    """An EXR ``timeCode`` (OpenImageIO's ``smpte:TimeCode``: the packed SMPTE 12M word and user data; or
+    the text a reader that decodes it gives) as ``HH:MM:SS:FF`` and its drop-frame flag; None when absent or
+    not a time code."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        return (text, ";" in text) if len(text.replace(";", ":").split(":")) == 4 else None
     try:
         word = int(value[0] if isinstance(value, (tuple, list)) else value)
     except (TypeError, ValueError, IndexError):
@@ -17,7 +23,7 @@ def decode_timecode(value: Any) -> tuple[str, bool] | None:
         return ((word >> shift) & 0xF) + 10 * ((word >> (shift + 4)) & ((1 << tens_bits) - 1))
 
     hours, minutes, seconds, frames = bcd(24, 2), bcd(16, 3), bcd(8, 3), bcd(0, 2)
-    if hours > 23 or minutes > 59 or seconds > 59:
+    if hours > 23 or minutes > 59 or seconds > 59 or frames > 59:
         return None
     drop = bool(word & (1 << 6))
     return f"{hours:02d}:{minutes:02d}:{seconds:02d}{';' if drop else ':'}{frames:02d}", drop

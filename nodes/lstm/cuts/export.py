@@ -21,6 +21,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from filmai_plugins.frames.timecode import decode_timecode
+
 from .events import Boundary
 
 FORMATS = {".otio": "otio", ".edl": "edl", ".csv": "csv"}
@@ -61,31 +63,8 @@ class Segment:
 
 
 def header_timecode(attributes: dict[str, Any]) -> tuple[str, bool] | None:
-    """The SMPTE timecode a frame's header carries, as (``HH:MM:SS:FF``, drop-frame), or None.
-
-    OpenImageIO gives an EXR's ``timeCode`` attribute as ``smpte:TimeCode``: the SMPTE 12M packed word (BCD
-    digits; bit 6 the drop-frame flag) and the user bits; readers that decode it give the text."""
-    value = attributes.get("smpte:TimeCode", attributes.get("timeCode"))
-    if value is None:
-        return None
-    if isinstance(value, str):
-        text = value.strip()
-        if len(text.replace(";", ":").split(":")) != 4:
-            return None
-        return text, ";" in text
-    try:
-        packed = int(value[0] if isinstance(value, (tuple, list)) else value)
-    except (TypeError, ValueError, IndexError):
-        return None
-
-    def digits(shift: int, tens_bits: int) -> int:
-        return ((packed >> shift) & 0xF) + 10 * ((packed >> (shift + 4)) & ((1 << tens_bits) - 1))
-
-    ff, ss, mm, hh = digits(0, 2), digits(8, 3), digits(16, 3), digits(24, 2)
-    if ff > 59 or ss > 59 or mm > 59 or hh > 23:
-        return None
-    drop = bool(packed >> 6 & 1)
-    return f"{hh:02d}:{mm:02d}:{ss:02d}{';' if drop else ':'}{ff:02d}", drop
+    """The SMPTE timecode a frame's header carries, as (``HH:MM:SS:FF``, drop-frame), or None."""
+    return decode_timecode(attributes.get("smpte:TimeCode", attributes.get("timeCode")))
 
 
 def black_frames(frames: np.ndarray) -> np.ndarray:
