@@ -99,17 +99,23 @@ def build_arch(size: str, channels_in: list[str], channels_out: list[str], encod
     }
 
 
+def _register_residual(module: nn.Module, residual: list) -> None:
+    """The skip path of a core: output channel k adds input channel ``residual[k]`` (-1: none), as the
+    non-persistent buffers ``res_index`` and ``res_mask`` its forward uses."""
+    residual = [int(i) for i in residual]
+    module.register_buffer("res_index", torch.tensor([max(i, 0) for i in residual], dtype=torch.long),
+                           persistent=False)
+    module.register_buffer("res_mask", torch.tensor([1.0 if i >= 0 else 0.0 for i in residual]).view(1, -1, 1, 1),
+                           persistent=False)
+
+
 class CopycatCore(nn.Module):
     """The trainable part: encoded (N, C_in, H, W) → encoded (N, C_out, H, W)."""
 
     def __init__(self, arch: dict[str, Any]):
         super().__init__()
         self.unet = UNet(UNetConfig.from_json(arch["unet"]))
-        residual = [int(i) for i in arch["residual"]]
-        self.register_buffer("res_index", torch.tensor([max(i, 0) for i in residual], dtype=torch.long),
-                             persistent=False)
-        self.register_buffer("res_mask", torch.tensor([1.0 if i >= 0 else 0.0 for i in residual]).view(1, -1, 1, 1),
-                             persistent=False)
+        _register_residual(self, arch["residual"])
         # a list of zero or one branch (TorchScript-friendly optional module)
         self.pointwise = nn.ModuleList()
         width = int(arch.get("pointwise", 0))
@@ -134,11 +140,7 @@ class LookCore(nn.Module):
     def __init__(self, arch: dict[str, Any]):
         super().__init__()
         self.look = LookNet(LookConfig.from_json(arch["look"]))
-        residual = [int(i) for i in arch["residual"]]
-        self.register_buffer("res_index", torch.tensor([max(i, 0) for i in residual], dtype=torch.long),
-                             persistent=False)
-        self.register_buffer("res_mask", torch.tensor([1.0 if i >= 0 else 0.0 for i in residual]).view(1, -1, 1, 1),
-                             persistent=False)
+        _register_residual(self, arch["residual"])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.look(x) + self.res_mask.to(x.dtype) * x.index_select(1, self.res_index)
