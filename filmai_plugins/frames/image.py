@@ -430,7 +430,7 @@ class Frame:
     def with_data_window(self, window: Window, fill: float = 0.0) -> "Frame":
         """The same channels placed on another data window (cropped where they lie outside it, ``fill``
         where it reaches beyond them), in their native types."""
-        planes = [_place(p, self.data_window, window, fill) for p in self._planes]
+        planes = [place_on_window(p, self.data_window, window, fill) for p in self._planes]
         return Frame._from_planes(planes, list(self._slots), list(self._channels), list(self._types),
                                   list(self._computed), self, data_window=window)
 
@@ -460,7 +460,7 @@ class Frame:
                   names: Sequence[str] | None = None) -> np.ndarray:
         """Pixels (float32; only ``names`` when given) placed on another (x, y, w, h) window: cropped where
         they lie outside it, ``fill`` where it reaches beyond them."""
-        return _place(self.pixels if names is None else self.select(names), self.data_window, window, fill)
+        return place_on_window(self.pixels if names is None else self.select(names), self.data_window, window, fill)
 
     def __repr__(self) -> str:
         types = sorted({t for t in self._types if t}) or ["unset"]
@@ -500,10 +500,6 @@ def union_window(*windows: Window) -> Window:
 
 def place_on_window(pixels: np.ndarray, data_window: Window, window: Window, fill: float = 0.0) -> np.ndarray:
     """``pixels`` lying on ``data_window`` placed on ``window``: cropped outside it, ``fill`` beyond them."""
-    return _place(pixels, data_window, window, fill)
-
-
-def _place(pixels: np.ndarray, data_window: Window, window: Window, fill: float) -> np.ndarray:
     wx, wy, ww, wh = window
     out = np.full((wh, ww, pixels.shape[2]), fill, pixels.dtype)
     x0, y0, w, h = data_window
